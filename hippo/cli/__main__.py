@@ -1,0 +1,7 @@
+"""``python -m hippo.cli`` runs the ``hippo`` command."""
+
+import sys
+
+from hippo.cli import main
+
+sys.exit(main())

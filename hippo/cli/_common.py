@@ -1,0 +1,42 @@
+"""Options and output helpers shared by every subcommand."""
+
+import argparse
+import sys
+
+from hippo.errors import EXIT_USAGE
+
+
+class HippoArgumentParser(argparse.ArgumentParser):
+    """argparse with SPEC's error contract: one line starting ``error:`` and exit status 2."""
+
+    def error(self, message):
+        print(f"error: {self.prog}: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def common_options(top_level=False):
+    """``--debug`` and ``--quiet``, accepted before or after the subcommand."""
+    parent = argparse.ArgumentParser(add_help=False)
+    default = False if top_level else argparse.SUPPRESS
+    parent.add_argument("--debug", action="store_true", default=default,
+                        help="show tracebacks and debug logging")
+    parent.add_argument("--quiet", "-q", action="store_true", default=default,
+                        help="no progress bars or informational messages")
+    return parent
+
+
+def add_store_option(parser):
+    parser.add_argument("--store", metavar="PATH", default=None,
+                        help="also write results and this run's provenance into the catalogue store (SQLite)")
+
+
+def add_table_columns_options(parser):
+    parser.add_argument("--ra-col", default=None, help="RA column (default: found by UCD or common names)")
+    parser.add_argument("--dec-col", default=None, help="Dec column (default: found by UCD or common names)")
+    parser.add_argument("--id-col", default=None, help="source id column (default: found by common names)")
+
+
+def print_failures(failures):
+    """One line per failed item on stderr: ``error: <input>: <reason>``."""
+    for item, reason in failures:
+        print(f"error: {item}: {reason}", file=sys.stderr)

@@ -1,0 +1,53 @@
+"""Atomic writes: every output goes to a temporary name in the same directory and is renamed."""
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from hippo.errors import InputError
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=None):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    The temporary file keeps the final suffix (``suffix`` overrides it), so writers that choose
+    a format by extension (astropy, matplotlib) still do. On any exception it is removed, so no
+    half-written output is ever left under the final name.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".part" + (suffix if suffix is not None else _suffixes(path)),
+            dir=directory,
+        )
+    except OSError as exc:
+        raise InputError(path, f"cannot write here ({exc.strerror or exc})") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _suffixes(path):
+    # Keep compound endings such as .fits.gz so writers pick the right format.
+    return "".join(path.suffixes[-2:]) if path.name.endswith((".fits.gz", ".fits.fz")) else path.suffix
+
+
+def atomic_write_bytes(path, data):
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,186 @@
+"""Read survey images: .fits/.fits.gz/.fits.fz, first image HDU, degenerate axes dropped, WCS checked."""
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs.utils import proj_plane_pixel_scales
+
+from hippo.errors import InputError
+
+# Above this many pixels an all-NaN check would read a whole (memory-mapped) mosaic: skip it there.
+_FULL_NAN_CHECK_MAX_PIXELS = 50_000_000
+_NONPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+@dataclass
+class Image:
+    """A 2-D image with its celestial WCS, as every HIPPO command sees it.
+
+    ``data`` may be a read-only memory map for uncompressed files: slice it, do not modify it.
+    ``header`` is the 2-D header (extra axes removed), with the original non-WCS cards
+    (BUNIT, BMAJ/BMIN/BPA, TELESCOP, ...) kept.
+    """
+
+    data: np.ndarray
+    wcs: WCS | None
+    header: fits.Header
+    path: str
+    hdu_index: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def pixel_scale_arcsec(self):
+        """Mean pixel size in arcsec (geometric mean of the two axes at the reference pixel)."""
+        scales = proj_plane_pixel_scales(self.wcs) * 3600.0
+        return float(np.sqrt(scales[0] * scales[1]))
+
+    @property
+    def beam_deg(self):
+        """(BMAJ, BMIN, BPA) in degrees from the header, or None where the header has no beam."""
+        if all(key in self.header for key in ("BMAJ", "BMIN")):
+            return (float(self.header["BMAJ"]), float(self.header["BMIN"]), float(self.header.get("BPA", 0.0)))
+        return None
+
+
+def read_image(path, *, require_wcs=True, memmap=True, check_finite=True):
+    """Read the first HDU holding an image from a FITS file.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.fits``, ``.fits.gz`` or ``.fits.fz`` (tile-compressed; the image is in HDU 1).
+    require_wcs : bool
+        Raise InputError when the image has no celestial WCS.
+    memmap : bool
+        Memory-map uncompressed files so that multi-GB mosaics are never read whole.
+    check_finite : bool
+        Raise InputError when every pixel is NaN/inf (skipped for very large images).
+
+    Returns
+    -------
+    Image
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file")
+    if path.is_dir():
+        raise InputError(path, "is a directory, not a FITS file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hdul = fits.open(path, memmap=memmap, lazy_load_hdus=False, output_verify="silentfix")
+    except OSError as exc:
+        raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
+    except Exception as exc:  # astropy raises assorted errors on garbage
+        raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
+
+    for index, hdu in enumerate(hdul):
+        if _holds_image(hdu):
+            break
+    else:
+        kinds = ", ".join(type(h).__name__ for h in hdul)
+        raise InputError(path, f"no image HDU in the file (HDUs: {kinds})")
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = hdu.data
+    except Exception as exc:
+        raise InputError(path, f"image data cannot be read, the file may be truncated ({_short(exc)})") from None
+    if data is None:
+        raise InputError(path, "image HDU has no data")
+    header = _clean_header(hdu.header)
+    data, header = _drop_degenerate_axes(path, data, header)
+    if not np.issubdtype(data.dtype, np.floating):
+        data = data.astype(np.float32)
+
+    wcs = _celestial_wcs(path, header, hdul)
+    if require_wcs and wcs is None:
+        raise InputError(path, "no celestial WCS in the header (need CTYPE1/2 RA---/DEC-- with CRVAL/CRPIX/CDELT or CD)")
+    if check_finite and data.size <= _FULL_NAN_CHECK_MAX_PIXELS and not np.isfinite(data).any():
+        raise InputError(path, "every pixel is NaN or infinite")
+    return Image(data=data, wcs=wcs, header=header, path=str(path), hdu_index=index)
+
+
+def _holds_image(hdu):
+    if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)):
+        return hdu.header.get("NAXIS", 0) >= 2 or (
+            isinstance(hdu, fits.CompImageHDU) and hdu.header.get("ZNAXIS", hdu.header.get("NAXIS", 0)) >= 2
+        )
+    return False
+
+
+def _short(exc):
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def _clean_header(header):
+    """Copy the header, replacing characters FITS forbids (SkyView writes TABs in COMMENT cards)."""
+    clean = fits.Header()
+    for card in header.cards:
+        key = card.keyword
+        if key in ("COMMENT", "HISTORY", ""):
+            clean.add_comment(_NONPRINTABLE.sub(" ", str(card.value))) if key == "COMMENT" else (
+                clean.add_history(_NONPRINTABLE.sub(" ", str(card.value))) if key == "HISTORY" else None
+            )
+            continue
+        value = card.value
+        if isinstance(value, str):
+            value = _NONPRINTABLE.sub(" ", value)
+        try:
+            clean.append(fits.Card(key, value, _NONPRINTABLE.sub(" ", card.comment or "")))
+        except (ValueError, fits.VerifyError):
+            continue  # a card astropy cannot even represent carries nothing we need
+    return clean
+
+
+_AXIS_KEYS = ("NAXIS", "CTYPE", "CRVAL", "CDELT", "CRPIX", "CROTA", "CUNIT", "CNAME", "CRDER", "CSYER")
+
+
+def _drop_degenerate_axes(path, data, header):
+    """Reduce to the two image axes; extra axes (FIRST's STOKES/FREQ) must have length 1."""
+    if data.ndim < 2:
+        raise InputError(path, f"image has {data.ndim} axis; HIPPO needs a 2-D image")
+    extra_shape = data.shape[:-2]
+    if any(n != 1 for n in extra_shape):
+        raise InputError(path, f"image has non-degenerate extra axes {data.shape}; HIPPO needs a 2-D image")
+    if data.ndim > 2:
+        data = data.reshape(data.shape[-2:])
+    naxis = header.get("NAXIS", 2)
+    if naxis > 2 or header.get("WCSAXES", 2) > 2:
+        for axis in range(3, max(naxis, header.get("WCSAXES", 2)) + 1):
+            for key in _AXIS_KEYS:
+                header.remove(f"{key}{axis}", ignore_missing=True)
+            for other in range(1, axis + 1):
+                for key in (f"PC{axis}_{other}", f"PC{other}_{axis}", f"CD{axis}_{other}", f"CD{other}_{axis}",
+                            f"PC{axis:03d}{other:03d}", f"PC{other:03d}{axis:03d}"):
+                    header.remove(key, ignore_missing=True)
+        header["NAXIS"] = 2
+        if "WCSAXES" in header:
+            header["WCSAXES"] = 2
+    return data, header
+
+
+def _celestial_wcs(path, header, hdul):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            wcs = WCS(header, fobj=hdul, naxis=2)
+    except Exception as exc:
+        raise InputError(path, f"WCS in the header cannot be read ({_short(exc)})") from None
+    if not wcs.has_celestial or wcs.naxis != 2:
+        return None
+    celestial = wcs.celestial
+    if not np.all(np.isfinite(celestial.wcs.crval)) or not np.all(np.isfinite(proj_plane_pixel_scales(celestial))):
+        return None
+    return celestial

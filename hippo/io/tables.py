@@ -1,0 +1,211 @@
+"""Read and write tables by extension; find RA/Dec/ID columns by UCD or common names."""
+
+import io
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+
+from hippo.errors import InputError, UsageError
+from hippo.io.atomic import atomic_path
+from hippo.io.coords import iau_name, validate_radec
+
+_FORMATS = {
+    ".csv": "ascii.csv",
+    ".ecsv": "ascii.ecsv",
+    ".fits": "fits",
+    ".fit": "fits",
+    ".fits.gz": "fits",
+    ".vot": "votable",
+    ".xml": "votable",
+    ".votable": "votable",
+    ".parquet": "parquet",
+}
+
+RA_NAMES = ("ra", "raj2000", "ra_deg", "ra_icrs", "radeg", "ra_j2000", "ra2000", "alpha", "_raj2000", "ra_d")
+DEC_NAMES = ("dec", "dej2000", "decj2000", "dec_deg", "de_icrs", "dec_icrs", "decdeg", "dedeg", "dec_j2000",
+             "dec2000", "delta", "_dej2000", "dec_d")
+ID_NAMES = ("source", "name", "id", "source_name", "source_id", "objid", "obj_id", "object", "designation",
+            "radio_id", "optical_id", "iau_name")
+
+
+def table_format(path):
+    """The astropy format name for a table path, chosen by its extension."""
+    name = str(path).lower()
+    for suffix in sorted(_FORMATS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return _FORMATS[suffix]
+    raise UsageError(f"{path}: unknown table format (use .csv, .ecsv, .fits, .vot/.xml or .parquet)")
+
+
+def read_table(path):
+    """Read a table by extension; InputError naming the file and the reason if it cannot be read."""
+    path = Path(path)
+    fmt = table_format(path)
+    if not path.exists():
+        raise InputError(path, "no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            table = Table.read(path, format=fmt)
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise InputError(path, f"cannot read as {fmt} table ({first_line})") from None
+    return table
+
+
+def write_table(table, path=None, *, overwrite=True):
+    """Write a table by extension, atomically; ``path=None`` writes CSV to stdout (SPEC: no -o)."""
+    if path is None or str(path) == "-":
+        buffer = io.StringIO()
+        table.write(buffer, format="ascii.csv")
+        sys.stdout.write(buffer.getvalue())
+        sys.stdout.flush()
+        return
+    fmt = table_format(path)
+    with atomic_path(path) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _serialisable(table, fmt).write(tmp, format=fmt, overwrite=True)
+
+
+def _serialisable(table, fmt):
+    # FITS/VOTable cannot hold Python objects: object columns of strings become str columns.
+    if fmt in ("fits", "votable", "parquet"):
+        table = table.copy(copy_data=False)
+        for name in table.colnames:
+            if table[name].dtype == object:
+                table[name] = [("" if v is None else str(v)) for v in table[name]]
+    return table
+
+
+def _find(table, explicit, ucd_word, names, role, required, source):
+    """Column for ``role`` ('ra', 'dec', 'id'): the explicit name, else by UCD, else by common names,
+    else the one column named like ``host_ra`` / ``ra_host``."""
+    if explicit:
+        if explicit not in table.colnames:
+            raise InputError(source, f"no column {explicit!r} for {role} (columns: {', '.join(table.colnames[:20])})")
+        return explicit
+    for name in table.colnames:
+        ucd = str((getattr(table[name], "meta", None) or {}).get("ucd", "")).lower()
+        if ucd_word and ucd.startswith(ucd_word) and "meta.main" in ucd:
+            return name
+    for name in table.colnames:
+        ucd = str((getattr(table[name], "meta", None) or {}).get("ucd", "")).lower()
+        if ucd_word and ucd.startswith(ucd_word) and "err" not in ucd:
+            return name
+    lowered = {name.lower(): name for name in table.colnames}
+    for candidate in names:
+        if candidate in lowered:
+            return lowered[candidate]
+    if role in ("ra", "dec"):
+        affixed = [name for name in table.colnames
+                   if name.lower().endswith("_" + role) or name.lower().startswith(role + "_")]
+        if len(affixed) == 1:
+            return affixed[0]
+    if required:
+        raise InputError(source, f"no {role.upper()} column found (tried {', '.join(names[:6])}, ...; "
+                                 f"name it with --{role}-col)")
+    return None
+
+
+def find_position_columns(table, ra_col=None, dec_col=None, id_col=None, source="table"):
+    """Return the (ra, dec, id) column names; id is None when the table has no id column."""
+    ra = _find(table, ra_col, "pos.eq.ra", RA_NAMES, "ra", True, source)
+    dec = _find(table, dec_col, "pos.eq.dec", DEC_NAMES, "dec", True, source)
+    ident = _find(table, id_col, "meta.id", ID_NAMES, "id", bool(id_col), source)
+    return ra, dec, ident
+
+
+@dataclass
+class Positions:
+    """Positions read from a table: the usable rows and a reason for each unusable one.
+
+    ``table`` holds only the usable rows, with the original columns plus ``name``, ``ra``, ``dec``
+    in degrees (ICRS). ``rejected`` is a list of ``(row_number, name, reason)`` (row numbers
+    count from 1 as a user reading the file would).
+    """
+
+    table: Table
+    rejected: list
+
+    @property
+    def coords(self):
+        return SkyCoord(self.table["ra"] * u.deg, self.table["dec"] * u.deg, frame="icrs")
+
+    def __len__(self):
+        return len(self.table)
+
+
+def read_positions(path_or_table, ra_col=None, dec_col=None, id_col=None, source=None):
+    """Read a table of sky positions; rows with bad coordinates are set aside with a reason.
+
+    RA/Dec columns are taken in degrees unless the column carries another angular unit, or the
+    values are sexagesimal strings (RA in hours). Raises InputError when no usable column exists
+    or no row is usable.
+    """
+    if isinstance(path_or_table, Table):
+        table, source = path_or_table, source or "table"
+    else:
+        source = source or str(path_or_table)
+        table = read_table(path_or_table)
+    if len(table) == 0:
+        raise InputError(source, "table has no rows")
+    ra_name, dec_name, id_name = find_position_columns(table, ra_col, dec_col, id_col, source)
+    ra_deg = _column_degrees(table[ra_name], is_ra=True)
+    dec_deg = _column_degrees(table[dec_name], is_ra=False)
+    problems = validate_radec(ra_deg, dec_deg)
+    good = problems == ""
+
+    out = table.copy()
+    for reserved in ("ra", "dec", "name"):
+        if reserved in out.colnames and reserved not in (ra_name, dec_name, id_name):
+            out.rename_column(reserved, f"{reserved}_input")
+    out["ra"] = ra_deg
+    out["dec"] = dec_deg
+    if id_name is not None:
+        names = [str(v).strip() for v in table[id_name]]
+    else:
+        names = [iau_name(SkyCoord(r * u.deg, d * u.deg)) if ok else f"row{i + 1}"
+                 for i, (r, d, ok) in enumerate(zip(ra_deg, dec_deg, good))]
+    out["name"] = names
+    rejected = [(i + 1, names[i], problems[i]) for i in np.flatnonzero(~good)]
+    out = out[good]
+    if len(out) == 0:
+        raise InputError(source, f"no row has a usable position ({rejected[0][2]} in row {rejected[0][0]}, ...)")
+    return Positions(table=out, rejected=rejected)
+
+
+def _column_degrees(column, is_ra):
+    """Column values in degrees: numbers (with unit if any) or sexagesimal strings; NaN where bad."""
+    unit = getattr(column, "unit", None)
+    if column.dtype.kind in "fiu":
+        values = np.ma.filled(np.ma.asarray(column, dtype=float), np.nan)
+        if unit is not None and unit != u.deg:
+            try:
+                values = (values * unit).to_value(u.deg)
+            except u.UnitsError:
+                pass  # a non-angular unit on a position column: trust the numbers as degrees
+        return values
+    values = np.full(len(column), np.nan)
+    for i, raw in enumerate(np.ma.filled(np.ma.asarray(column), "")):
+        text = str(raw).strip()
+        if not text:
+            continue
+        try:
+            values[i] = float(text)
+            continue
+        except ValueError:
+            pass
+        try:
+            from astropy.coordinates import Angle
+
+            values[i] = Angle(text, unit=u.hourangle if is_ra else u.deg).deg
+        except Exception:
+            values[i] = np.nan
+    return values

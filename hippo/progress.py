@@ -1,0 +1,12 @@
+"""Progress bars on a terminal, silence in batch (``--quiet`` or no TTY), as SPEC asks."""
+
+import sys
+
+from tqdm.auto import tqdm
+
+
+def progress(iterable=None, *, total=None, desc=None, quiet=False, unit="it"):
+    """Wrap ``iterable`` in a progress bar shown only when stderr is a terminal and not ``quiet``."""
+    disable = quiet or not sys.stderr.isatty()
+    return tqdm(iterable, total=total, desc=desc, disable=disable, unit=unit, leave=False,
+                dynamic_ncols=True)

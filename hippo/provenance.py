@@ -1,0 +1,80 @@
+"""What produced a result: software versions, host, inputs with checksums, as recorded everywhere."""
+
+import getpass
+import hashlib
+import importlib.metadata
+import os
+import platform
+import socket
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from hippo._version import __version__
+
+_DEPENDENCIES = ("numpy", "scipy", "astropy", "astroquery", "photutils", "regions", "reproject",
+                 "matplotlib", "torch", "boto3", "pyarrow", "astropy-healpix")
+
+
+def software_versions():
+    """Versions of Python, HIPPO and the libraries whose behaviour shapes its results."""
+    versions = {"python": platform.python_version(), "hippo": __version__}
+    for name in _DEPENDENCIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def sha256_file(path, chunk_size=1 << 20):
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe_inputs(paths, checksum_limit=256 << 20):
+    """Path, size and SHA-256 of each input file (checksum skipped above ``checksum_limit`` bytes,
+    so recording a multi-GB mosaic does not read it whole; directories are listed as such)."""
+    described = []
+    for path in paths:
+        path = Path(path)
+        entry = {"path": str(path.resolve()) if path.exists() else str(path)}
+        if path.is_file():
+            size = path.stat().st_size
+            entry["size"] = size
+            entry["sha256"] = sha256_file(path) if size <= checksum_limit else None
+        elif path.is_dir():
+            entry["kind"] = "directory"
+        else:
+            entry["kind"] = "missing"
+        described.append(entry)
+    return described
+
+
+def utc_now():
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def environment_summary():
+    """Host, user and command line of this process."""
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = os.environ.get("USER", "")
+    return {"host": socket.gethostname(), "user": user, "argv": sys.argv, "cwd": os.getcwd(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID")}
+
+
+def fits_provenance_cards(command, parameters=None):
+    """FITS header cards (keyword, value, comment) that say which HIPPO run wrote a product."""
+    cards = [("HIPPOVER", __version__, "HIPPO version"),
+             ("HIPPOCMD", command[:68], "HIPPO command that wrote this file"),
+             ("HIPPODAT", utc_now()[:19], "UTC time written")]
+    for name, value in (parameters or {}).items():
+        cards.append(("HISTORY", f"hippo {command} {name}={value}"[:72], None))
+    return cards
