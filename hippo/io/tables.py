@@ -52,10 +52,24 @@ def read_table(path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            table = Table.read(path, format=fmt)
+            table = _read_parquet(path) if fmt == "parquet" else Table.read(path, format=fmt)
     except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise InputError(path, f"cannot read as {fmt} table ({first_line})") from None
+    return table
+
+
+def _read_parquet(path):
+    # astropy's reader needs pandas; pyarrow alone (a dependency already) does the job.
+    import pyarrow.parquet
+
+    arrow = pyarrow.parquet.read_table(path)
+    table = Table()
+    for name, column in zip(arrow.column_names, arrow.columns):
+        values = column.to_numpy(zero_copy_only=False)
+        if values.dtype == object:
+            values = np.array(["" if v is None else str(v) for v in values], dtype=str)
+        table[name] = values
     return table
 
 

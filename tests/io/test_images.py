@@ -1,0 +1,127 @@
+"""The image input layer: every FITS flavour users bring, and a clean error for every bad one."""
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from hippo.errors import InputError
+from hippo.io import read_image
+
+
+def _wcs_header(shape=(51, 51), ra=150.0, dec=2.0, scale_arcsec=1.8):
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [ra, dec]
+    wcs.wcs.crpix = [(shape[1] + 1) / 2, (shape[0] + 1) / 2]
+    wcs.wcs.cdelt = [-scale_arcsec / 3600, scale_arcsec / 3600]
+    return wcs.to_header()
+
+
+def _write(path, data, header=None):
+    fits.PrimaryHDU(data=data, header=header).writeto(path)
+    return path
+
+
+def test_plain_gzip_and_tile_compressed_give_the_same_pixels(tmp_path):
+    # integers: tile compression of floats is lossy (quantised) by design
+    data = np.random.default_rng(0).integers(-1000, 1000, size=(51, 51)).astype(np.int32)
+    plain = _write(tmp_path / "a.fits", data, _wcs_header())
+    with open(plain, "rb") as src, gzip.open(tmp_path / "a.fits.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data=data, header=_wcs_header(), compression_type="GZIP_2")]).writeto(tmp_path / "a.fits.fz")
+    images = [read_image(tmp_path / name) for name in ("a.fits", "a.fits.gz", "a.fits.fz")]
+    for image in images:
+        np.testing.assert_array_equal(image.data, data)
+        assert image.wcs.wcs_pix2world([[25, 25]], 0)[0] == pytest.approx([150.0, 2.0])
+    assert images[2].hdu_index == 1
+
+
+def test_first_four_axis_header_is_reduced_to_two_axes(tmp_path):
+    header = _wcs_header()
+    header["CTYPE3"], header["CRVAL3"], header["CDELT3"], header["CRPIX3"] = "FREQ", 1.4e9, 1e6, 1
+    header["CTYPE4"], header["CRVAL4"], header["CDELT4"], header["CRPIX4"] = "STOKES", 1, 1, 1
+    header["BMAJ"], header["BMIN"], header["BPA"] = 0.0015, 0.0015, 0.0
+    data = np.ones((1, 1, 51, 51), np.float32)
+    image = read_image(_write(tmp_path / "first.fits", data, header))
+    assert image.shape == (51, 51)
+    assert image.wcs.naxis == 2
+    assert image.header["NAXIS"] == 2 and "CTYPE3" not in image.header
+    assert image.beam_deg == (0.0015, 0.0015, 0.0)
+    assert image.pixel_scale_arcsec == pytest.approx(1.8)
+
+
+def test_skyview_tab_characters_in_comment_cards_are_tolerated(tmp_path):
+    path = _write(tmp_path / "skyview.fits", np.ones((51, 51), np.float32), _wcs_header())
+    raw = bytearray(path.read_bytes())
+    card = b"COMMENT  SkyView\tsurvey:\tFIRST".ljust(80)
+    end = raw.find(b"END" + b" " * 77)
+    raw[end:end + 80] = card  # replace END with the TAB card and write END after it
+    raw[end + 80:end + 160] = b"END".ljust(80)
+    path.write_bytes(bytes(raw))
+    image = read_image(path)
+    assert "\t" not in str(image.header)
+    assert image.wcs is not None
+
+
+def test_real_first_mirabest_tile_compressed_image(shared_data):
+    path = next((shared_data / "first_mirabest").glob("*.fits.fz"))
+    image = read_image(path)
+    assert image.shape == (300, 300)
+    assert image.pixel_scale_arcsec == pytest.approx(1.8, rel=1e-3)
+    # the file name carries the host RA/Dec: the image centre is there (within a pixel)
+    ra, dec = (float(v) for v in path.name.split("_")[1].replace("+", " +").replace("-", " -").split())
+    centre = image.wcs.pixel_to_world(149.5, 149.5)
+    assert abs(centre.ra.deg - ra) * np.cos(np.radians(dec)) * 3600 < 2 * 1.8
+    assert abs(centre.dec.deg - dec) * 3600 < 2 * 1.8
+
+
+@pytest.mark.parametrize("name,content,reason", [
+    ("missing.fits", None, "no such file"),
+    ("notfits.fits", b"this is a CSV file,really\n1,2\n", "not a readable FITS file"),
+    ("empty.fits", b"", "not a readable FITS file"),
+])
+def test_unusable_files_name_the_file_and_the_reason(tmp_path, name, content, reason):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError, match=reason) as info:
+        read_image(path)
+    assert name in str(info.value)
+
+
+def test_truncated_fits_is_reported_not_read_as_garbage(tmp_path):
+    path = _write(tmp_path / "cut.fits", np.ones((200, 200), np.float32), _wcs_header((200, 200)))
+    path.write_bytes(path.read_bytes()[: 2880 + 40000])
+    with pytest.raises(InputError, match="cut.fits: .*(truncated|not a readable)"):
+        read_image(path)
+
+
+def test_table_only_fits_has_no_image(tmp_path):
+    from astropy.table import Table
+
+    Table({"ra": [1.0], "dec": [2.0]}).write(tmp_path / "cat.fits")
+    with pytest.raises(InputError, match="no image HDU"):
+        read_image(tmp_path / "cat.fits")
+
+
+def test_all_nan_image_is_rejected(tmp_path):
+    path = _write(tmp_path / "nan.fits", np.full((20, 20), np.nan, np.float32), _wcs_header((20, 20)))
+    with pytest.raises(InputError, match="every pixel is NaN"):
+        read_image(path)
+
+
+def test_image_without_wcs_is_rejected_only_where_a_wcs_is_needed(tmp_path):
+    path = _write(tmp_path / "nowcs.fits", np.ones((20, 20), np.float32))
+    with pytest.raises(InputError, match="no celestial WCS"):
+        read_image(path)
+    assert read_image(path, require_wcs=False).wcs is None
+
+
+def test_cube_with_real_third_axis_is_refused(tmp_path):
+    path = _write(tmp_path / "cube.fits", np.ones((3, 20, 20), np.float32))
+    with pytest.raises(InputError, match="non-degenerate extra axes"):
+        read_image(path, require_wcs=False)

@@ -1,0 +1,100 @@
+"""Tables in every format SPEC names; RA/Dec/ID found by name or UCD; bad rows set aside with a reason."""
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from hippo.errors import InputError, UsageError
+from hippo.io import atomic_path, iau_name, parse_coordinate, read_positions, read_table, write_table
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".ecsv", ".fits", ".vot", ".xml", ".parquet"])
+def test_every_format_round_trips_positions(tmp_path, suffix):
+    table = Table({"Source_Name": ["a", "b"], "RAJ2000": [10.5, 359.9], "DEJ2000": [-5.25, 89.5]})
+    path = tmp_path / f"cat{suffix}"
+    write_table(table, path)
+    positions = read_positions(path)
+    assert list(positions.table["name"]) == ["a", "b"]
+    np.testing.assert_allclose(positions.table["ra"], [10.5, 359.9])
+    np.testing.assert_allclose(positions.table["dec"], [-5.25, 89.5])
+
+
+def test_ucd_wins_over_names(tmp_path):
+    table = Table({"ra": [1.0], "dec": [1.0], "alpha_host": [20.0], "delta_host": [30.0]})
+    table["alpha_host"].meta["ucd"] = "pos.eq.ra;meta.main"
+    table["delta_host"].meta["ucd"] = "pos.eq.dec;meta.main"
+    write_table(table, tmp_path / "ucd.vot")
+    positions = read_positions(tmp_path / "ucd.vot")
+    assert positions.table["ra"][0] == 20.0 and positions.table["dec"][0] == 30.0
+
+
+def test_sexagesimal_columns_are_read_as_hours_and_degrees(tmp_path):
+    path = tmp_path / "sexa.csv"
+    path.write_text("name,ra,dec\nM87,12:30:49.42,+12:23:28.0\n")
+    positions = read_positions(path)
+    assert positions.table["ra"][0] == pytest.approx(187.70592, abs=1e-5)
+    assert positions.table["dec"][0] == pytest.approx(12.391111, abs=1e-5)
+
+
+def test_bad_rows_are_set_aside_with_row_number_and_reason(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text("id,ra,dec\ngood,10,10\nbadra,400,10\nbaddec,10,-91\nnan,abc,10\nempty,,\nalso_good,0,0\n")
+    positions = read_positions(path)
+    assert list(positions.table["name"]) == ["good", "also_good"]
+    reasons = {name: reason for _, name, reason in positions.rejected}
+    assert reasons == {"badra": "RA outside 0..360 deg", "baddec": "Dec outside -90..+90 deg",
+                       "nan": "RA/Dec missing or not a number", "empty": "RA/Dec missing or not a number"}
+    assert [row for row, _, _ in positions.rejected] == [2, 3, 4, 5]
+
+
+def test_table_without_positions_says_which_columns_to_name(tmp_path):
+    path = tmp_path / "nopos.csv"
+    path.write_text("x,y\n1,2\n")
+    with pytest.raises(InputError, match=r"nopos.csv: no RA column found .*--ra-col"):
+        read_positions(path)
+
+
+def test_unreadable_and_unknown_tables(tmp_path):
+    bad = tmp_path / "broken.fits"
+    bad.write_bytes(b"SIMPLE  =  nonsense")
+    with pytest.raises(InputError, match="broken.fits: cannot read as fits table"):
+        read_table(bad)
+    with pytest.raises(UsageError, match="unknown table format"):
+        read_table(tmp_path / "cat.xlsx")
+    with pytest.raises(InputError, match="no such file"):
+        read_table(tmp_path / "absent.csv")
+
+
+def test_write_to_unwritable_place_is_a_clean_error_and_leaves_nothing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match="cannot write here"):
+        write_table(Table({"a": [1]}), blocker / "sub" / "out.csv")
+
+
+def test_failed_write_leaves_the_old_file_intact_and_no_temporary(tmp_path):
+    out = tmp_path / "out.fits"
+    write_table(Table({"a": [1]}), out)
+    before = out.read_bytes()
+    with pytest.raises(RuntimeError):
+        with atomic_path(out) as tmp:
+            tmp.write_bytes(b"half a FITS file")
+            raise RuntimeError("writer died mid-way")
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out.fits"]
+
+
+def test_coordinates_parse_and_name_like_the_iau():
+    coord = parse_coordinate("228.1133", "45.6739")
+    assert iau_name(coord) == "J151227.19+454026.0"
+    assert iau_name(parse_coordinate("00:00:00.999", "-00:30:00")) == "J000000.99-003000.0"
+    for ra, dec, reason in [(361, 0, "RA 361"), (10, 95, "Dec 95"), ("abc", "def", "cannot read"),
+                            (float("nan"), 0, "finite")]:
+        with pytest.raises(InputError, match=reason):
+            parse_coordinate(ra, dec)
+
+
+def test_real_lotss_source_list(shared_data):
+    positions = read_positions(shared_data / "lotss_dr1" / "catalog_shimwell_reduced.srl.fits")
+    assert len(positions) == 12093 and not positions.rejected
+    assert positions.table["name"][0].startswith("ILTJ")
