@@ -1,0 +1,87 @@
+"""``hippo backup``, ``hippo verify``, ``hippo restore``: trees to and from S3 or a local directory."""
+
+import re
+import sys
+
+from hippo.cli._common import common_options, print_failures
+from hippo.errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, UsageError
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def register(subparsers):
+    backup = subparsers.add_parser("backup", help="incremental backup of a directory to s3://bucket/prefix or a directory",
+                                   parents=[common_options()])
+    backup.add_argument("src", help="directory to back up")
+    backup.add_argument("dest", help="s3://bucket/prefix or a local directory")
+    _store_options(backup)
+    backup.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                        help="skip paths or names matching GLOB (repeatable)")
+    backup.add_argument("--bwlimit", default=None, metavar="RATE",
+                        help="upload limit in bytes/s, with k/M/G suffixes (e.g. 50M)")
+    backup.add_argument("--dry-run", action="store_true", help="show what would be sent, send nothing")
+    backup.set_defaults(func=run)
+
+    verify = subparsers.add_parser("verify", help="check a backup against its source tree",
+                                   parents=[common_options()])
+    verify.add_argument("src", help="directory that was backed up")
+    verify.add_argument("dest", help="s3://bucket/prefix or a local directory")
+    verify.add_argument("--deep", action="store_true", help="re-read every object and recompute checksums")
+    verify.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                        help="paths excluded at backup time (repeatable)")
+    _store_options(verify)
+    verify.set_defaults(func=run)
+
+    restore = subparsers.add_parser("restore", help="rebuild a tree from a backup", parents=[common_options()])
+    restore.add_argument("dest", help="s3://bucket/prefix or a local backup directory")
+    restore.add_argument("target", help="directory to restore into")
+    restore.add_argument("--include", action="append", default=[], metavar="GLOB",
+                         help="restore only matching paths or directories (repeatable)")
+    _store_options(restore)
+    restore.set_defaults(func=run)
+
+
+def _store_options(parser):
+    parser.add_argument("--endpoint-url", default=None, help="S3 endpoint (default $AWS_ENDPOINT_URL)")
+    parser.add_argument("--workers", type=int, default=8, help="parallel transfers (default 8)")
+    parser.add_argument("--retries", type=int, default=4, help="retries per request, with back-off (default 4)")
+
+
+def parse_rate(text):
+    """Bytes per second from ``50M``, ``800k``, ``1G`` or a plain number."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([kmg]?)i?b?(/s)?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise UsageError(f"--bwlimit {text!r}: expected a rate such as 50M or 800k")
+    return float(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def run(args):
+    import hippo.transfer as transfer
+
+    quiet = args.quiet
+    common = {"endpoint_url": args.endpoint_url, "workers": args.workers, "retries": args.retries, "quiet": quiet}
+    if args.command == "backup":
+        bwlimit = parse_rate(args.bwlimit) if args.bwlimit else None
+        result = transfer.backup(args.src, args.dest, exclude=args.exclude, bwlimit=bwlimit,
+                                 dry_run=args.dry_run, **common)
+        verb = "would send" if result["dry_run"] else "sent"
+        print(f"{result['files']} files, {result['links']} links, {result['dirs']} directories; {verb} "
+              f"{result['send_files']} files ({result['send_bytes']} bytes) in {result['zips']} zips and "
+              f"{result['large_files']} large objects"
+              + ("" if result["dry_run"] else f"; manifest {result['manifest']}"), file=sys.stderr)
+        print_failures(result["failures"])
+        return EXIT_PARTIAL if result["failures"] else EXIT_OK
+    if args.command == "verify":
+        result = transfer.verify(args.src, args.dest, deep=args.deep, exclude=args.exclude, **common)
+        print_failures(result["problems"])
+        if not quiet:
+            print(f"{result['checked']} entries, {result['objects']} objects checked"
+                  f"{' deeply' if args.deep else ''}: "
+                  + ("all match" if result["ok"] else f"{len(result['problems'])} problems"), file=sys.stderr)
+        return EXIT_OK if result["ok"] else EXIT_FAILURE
+    result = transfer.restore(args.dest, args.target, include=args.include, **common)
+    print_failures(result["failures"])
+    if not quiet:
+        print(f"restored {result['files']} files, {result['links']} links, {result['dirs']} directories "
+              f"into {args.target}", file=sys.stderr)
+    return EXIT_PARTIAL if result["failures"] else EXIT_OK

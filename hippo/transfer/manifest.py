@@ -1,0 +1,137 @@
+"""What a backup holds: scanning a tree (symlinks recorded, never followed), and the manifests
+and journals on the object store that say which file is in which object."""
+
+import fnmatch
+import gzip
+import json
+import os
+import stat
+import time
+import uuid
+from pathlib import Path
+
+from hippo.errors import InputError
+
+MANIFESTS = "manifests/"
+JOURNAL = "journal/"
+DATA = "data/"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def scan(root, exclude=()):
+    """Entries of the tree under ``root`` without following symlinks, sorted by path.
+
+    Returns ``(entries, skipped)``: entries are dicts with ``path`` (POSIX, relative), ``type``
+    (``file``, ``link`` or ``dir``), ``size`` (bytes), ``mtime_ns``, ``mode`` and, for links,
+    ``target`` (dangling links too). ``exclude`` holds glob patterns matched against the relative
+    path and the base name; an excluded directory is not descended. ``skipped`` lists
+    ``(path, reason)`` for sockets, fifos and devices, which cannot be backed up.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, "not a directory")
+    entries, skipped = [], []
+
+    def excluded(relative, name):
+        return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in exclude)
+
+    def walk(directory, relative_dir):
+        try:
+            listing = list(os.scandir(directory))
+        except OSError as exc:
+            skipped.append((relative_dir or ".", exc.strerror or str(exc)))
+            return
+        for item in listing:
+            relative = f"{relative_dir}/{item.name}" if relative_dir else item.name
+            if excluded(relative, item.name):
+                continue
+            info = item.stat(follow_symlinks=False)
+            entry = {"path": relative, "size": info.st_size, "mtime_ns": info.st_mtime_ns,
+                     "mode": stat.S_IMODE(info.st_mode)}
+            if stat.S_ISLNK(info.st_mode):
+                entry.update(type="link", target=os.readlink(item.path), size=0)
+            elif stat.S_ISDIR(info.st_mode):
+                entry.update(type="dir", size=0)
+                walk(item.path, relative)
+            elif stat.S_ISREG(info.st_mode):
+                entry["type"] = "file"
+            else:
+                skipped.append((relative, "not a regular file, directory or symlink"))
+                continue
+            entries.append(entry)
+
+    walk(root, "")
+    entries.sort(key=lambda e: e["path"])
+    return entries, skipped
+
+
+def new_run_id():
+    """A sortable, unique name for one backup run."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+
+
+def encode(header, entries):
+    lines = [json.dumps(header, sort_keys=True)] + [json.dumps(e, sort_keys=True) for e in entries]
+    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=5)
+
+
+def decode(data):
+    lines = gzip.decompress(data).decode().splitlines()
+    return json.loads(lines[0]), [json.loads(line) for line in lines[1:] if line]
+
+
+class BackupState:
+    """The latest manifest plus the journals of runs that stopped before writing theirs.
+
+    ``entries`` maps path to manifest entry, ``objects`` maps object key to ``{"size", "etag"}``,
+    ``absorbed`` names the journal runs folded in (the next manifest records them so their
+    journals can be removed).
+    """
+
+    def __init__(self, backend):
+        self.backend = backend
+        self.header = None
+        self.entries = {}
+        self.objects = {}
+        self.absorbed = set()
+        self.journal_keys = []
+        manifests = sorted(o.key for o in backend.list(MANIFESTS) if o.key.endswith(".jsonl.gz"))
+        if manifests:
+            self.header, entries = decode(backend.get(manifests[-1]))
+            self.entries = {e["path"]: e for e in entries}
+            self.objects = dict(self.header.get("objects", {}))
+            self.absorbed = set(self.header.get("absorbed", ()))
+        self.manifest_key = manifests[-1] if manifests else None
+        # Journals of runs killed before their manifest: each names objects already safely stored.
+        for info in sorted(backend.list(JOURNAL), key=lambda o: o.key):
+            run_id = info.key[len(JOURNAL):].split("/")[0]
+            self.journal_keys.append(info.key)
+            if run_id in self.absorbed:
+                continue
+            record = json.loads(backend.get(info.key))
+            self.objects[record["key"]] = record["object"]
+            for entry in record["entries"]:
+                self.entries[entry["path"]] = entry
+        self.absorbed |= {k[len(JOURNAL):].split("/")[0] for k in self.journal_keys}
+
+    def require_manifest(self):
+        if self.header is None and not self.entries:
+            raise InputError(self.backend.url, "no backup found here (no manifest)")
+
+
+def journal_key(run_id, object_key):
+    return f"{JOURNAL}{run_id}/{object_key.replace('/', '_')}.json"
+
+
+def journal_record(object_key, object_info, entries):
+    return json.dumps({"key": object_key, "object": object_info, "entries": entries}).encode()
+
+
+def is_sqlite(path, head=None):
+    """True for a SQLite database file (by its header, or a ``.db`` name)."""
+    if str(path).endswith(".db"):
+        return True
+    if head is None:
+        with open(path, "rb") as stream:
+            head = stream.read(16)
+    return head[:16] == SQLITE_HEADER
