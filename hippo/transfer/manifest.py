@@ -6,8 +6,10 @@ import gzip
 import json
 import os
 import stat
+import struct
 import time
 import uuid
+import zipfile
 from pathlib import Path
 
 from hippo.errors import InputError
@@ -16,6 +18,9 @@ MANIFESTS = "manifests/"
 JOURNAL = "journal/"
 DATA = "data/"
 SQLITE_HEADER = b"SQLite format 3\x00"
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+# What zipfile raises on a damaged archive (bad CRC, garbled directory, truncation).
+ZIP_DAMAGE = (zipfile.BadZipFile, NotImplementedError, KeyError, ValueError, EOFError, struct.error)
 
 
 def scan(root, exclude=()):
@@ -61,13 +66,23 @@ def scan(root, exclude=()):
             entries.append(entry)
 
     walk(root, "")
+    # A live SQLite database is copied from a snapshot that already holds its WAL/journal
+    # content; restoring the side files next to it would pair a stale log with a new database.
+    files = {e["path"] for e in entries if e["type"] == "file"}
+    def sqlite_side_file(path):
+        base = path.rsplit("-", 1)[0]
+        return path.endswith(SQLITE_SIDE_FILES) and base in files and is_sqlite(root / base)
+
+    entries = [e for e in entries if not sqlite_side_file(e["path"])]
     entries.sort(key=lambda e: e["path"])
     return entries, skipped
 
 
 def new_run_id():
-    """A sortable, unique name for one backup run."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:8]
+    """A unique name for one backup run that sorts by start time (to the microsecond)."""
+    now = time.time_ns()
+    return (time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9)) + f".{now // 1000 % 10**6:06d}Z-"
+            + uuid.uuid4().hex[:8])
 
 
 def encode(header, entries):

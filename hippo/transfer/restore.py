@@ -13,7 +13,7 @@ from hippo.io.atomic import atomic_path
 from hippo.progress import progress
 from hippo.transfer.backends import open_backend
 from hippo.transfer.backup import _sha256_path
-from hippo.transfer.manifest import BackupState
+from hippo.transfer.manifest import ZIP_DAMAGE, BackupState
 
 
 def restore(dest, target, *, include=(), endpoint_url=None, workers=8, retries=4, quiet=False):
@@ -52,11 +52,18 @@ def restore(dest, target, *, include=(), endpoint_url=None, workers=8, retries=4
         entries = by_object[key]
         problems = []
         if key.endswith(".zip"):
-            with zipfile.ZipFile(io.BytesIO(backend.get(key))) as archive:
+            try:
+                archive = zipfile.ZipFile(io.BytesIO(backend.get(key)))
+            except ZIP_DAMAGE:
+                return [(e["path"], f"stored copy in {key} is corrupt; not restored") for e in entries]
+            with archive:
                 for entry in entries:
-                    data = archive.read(entry["member"])
+                    try:
+                        data = archive.read(entry["member"])
+                    except ZIP_DAMAGE:
+                        data = None  # a CRC failure is corruption too
                     path = _place(target, entry["path"])
-                    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+                    if data is None or hashlib.sha256(data).hexdigest() != entry["sha256"]:
                         problems.append((entry["path"], f"stored copy in {key} is corrupt; not restored"))
                         continue
                     with atomic_path(path, suffix="") as tmp:

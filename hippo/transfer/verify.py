@@ -12,7 +12,7 @@ from pathlib import Path
 from hippo.progress import progress
 from hippo.transfer.backends import TransferError, open_backend
 from hippo.transfer.backup import _sha256_path, _sqlite_snapshot
-from hippo.transfer.manifest import DATA, BackupState, scan
+from hippo.transfer.manifest import DATA, ZIP_DAMAGE, BackupState, scan
 
 
 def verify(src, dest, *, deep=False, endpoint_url=None, workers=8, exclude=(), retries=4, quiet=False):
@@ -93,8 +93,8 @@ def _deep_check(backend, key, entries):
                 for entry in entries:
                     try:
                         digest = hashlib.sha256(archive.read(entry["member"])).hexdigest()
-                    except (KeyError, zipfile.BadZipFile) as exc:
-                        problems.append((entry["path"], f"unreadable in {key}: {exc}"))
+                    except ZIP_DAMAGE as exc:
+                        problems.append((entry["path"], f"stored copy in {key} is corrupt ({exc})"))
                         continue
                     if digest != entry["sha256"]:
                         problems.append((entry["path"], f"stored copy in {key} is corrupt (sha256 differs)"))
@@ -105,8 +105,8 @@ def _deep_check(backend, key, entries):
             digest = _sha256_path(copy)
         return [(e["path"], f"stored copy {key} is corrupt (sha256 differs)")
                 for e in entries if digest != e["sha256"]]
-    except zipfile.BadZipFile as exc:
-        return [(key, f"object is not a readable zip: {exc}")]
+    except ZIP_DAMAGE as exc:
+        return [(key, f"object is not a readable zip ({exc}); it holds {_names(entries)}")]
     except TransferError as exc:
         return [(key, str(exc))]
 
