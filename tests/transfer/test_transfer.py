@@ -183,46 +183,34 @@ def test_kill_9_mid_backup_resumes_without_resending_finished_zips(tmp_path, s3_
     assert snapshot(tmp_path / "out") == snapshot(src)
 
 
-def test_server_going_away_gives_one_line_error_and_resumable_state(tmp_path, tmp_path_factory, hippo_cli):
-    from conftest import SeaweedServer
-    server = SeaweedServer(tmp_path_factory.mktemp("seaweed-flaky"))
-    server.start()
-    try:
-        src = tmp_path / "src"
-        src.mkdir()
-        for i in range(12):
-            (src / f"f{i:02d}.bin").write_bytes(os.urandom(6 << 20))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "hippo", "backup", src, "s3://flaky/run", "--workers", "1",
-             "--bwlimit", "20M", "--retries", "1", "--quiet"],
-            env={**os.environ, **server.env}, stderr=subprocess.PIPE, text=True)
-        backend_env = dict(os.environ)
-        os.environ.update(server.env)
-        try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and process.poll() is None:
-                try:
-                    if len(list(open_backend("s3://flaky/run").list(JOURNAL))) >= 2:
-                        break
-                except Exception:
-                    pass
-                time.sleep(0.1)
-            server.stop()
-            _, stderr = process.communicate(timeout=60)
-            assert process.returncode == 1
-            assert stderr.count("\n") == 1 and stderr.startswith("error: s3://flaky/run/")
-            assert "re-run the backup to resume" in stderr
-            server.start()
-            result = hippo_cli("backup", src, "s3://flaky/run", "--quiet", env=server.env)
-            assert result.returncode == 0, result.stderr
-            sent = int(result.stderr.split("sent ")[1].split(" files")[0])
-            assert sent <= 10  # at least the two journalled files were not sent again
-            assert hippo_cli("verify", src, "s3://flaky/run", "--deep", env=server.env).returncode == 0
-        finally:
-            os.environ.clear()
-            os.environ.update(backend_env)
-    finally:
-        server.stop()
+def test_server_going_away_gives_one_line_error_and_resumable_state(tmp_path, s3_dest, s3_env, seaweed,
+                                                                    hippo_cli):
+    from conftest import TcpProxy
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(10):
+        (src / f"f{i:02d}.bin").write_bytes(os.urandom(6 << 20))
+    proxy = TcpProxy(seaweed.s3)
+    through_proxy = {**s3_env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{proxy.port}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hippo", "backup", src, s3_dest, "--workers", "1", "--bwlimit", "20M",
+         "--retries", "1", "--quiet"], env={**os.environ, **through_proxy}, stderr=subprocess.PIPE, text=True)
+    backend = open_backend(s3_dest)
+    deadline = time.monotonic() + 30
+    while len(list(backend.list(JOURNAL))) < 2 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    proxy.close()  # the server vanishes mid-upload: connections reset, new ones refused
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert stderr.count("\n") == 1 and stderr.startswith(f"error: {s3_dest}/")
+    assert "re-run the backup to resume" in stderr
+    journalled = len(list(backend.list(JOURNAL)))
+    assert 2 <= journalled < 10
+
+    result = hippo_cli("backup", src, s3_dest, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert f"sent {10 - journalled} files" in result.stderr  # journalled files are not sent again
+    assert hippo_cli("verify", src, s3_dest, "--deep").returncode == 0
 
 
 def test_wrong_credentials_give_one_line_error_exit_2(tmp_path, s3_dest, hippo_cli):
