@@ -1,6 +1,7 @@
 """Object stores behind one small interface (list, put, get, stat, remove, multipart): a local
 directory and S3. Backup, verify and restore are written once over :class:`Backend`."""
 
+import concurrent.futures
 import hashlib
 import os
 import random
@@ -13,6 +14,8 @@ from hippo.errors import HippoError, InputError
 from hippo.io.atomic import atomic_path
 
 PART_SIZE = 8 << 20  # bytes per multipart part (S3 needs >= 5 MiB except the last)
+SINGLE_PUT_LIMIT = 64 << 20  # bytes: larger files go up in parts
+PARTS_IN_FLIGHT = 4  # parallel parts of one multipart upload (memory: this many parts per file)
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,16 @@ class Backend:
         """Yield :class:`ObjectInfo` for every object whose key starts with ``prefix``."""
         raise NotImplementedError
 
-    def put(self, key, data):
-        """Store ``data`` (bytes) under ``key`` in one request; return its :class:`ObjectInfo`."""
+    def put(self, key, data, md5=None):
+        """Store ``data`` (bytes, hex MD5 ``md5`` if known) under ``key`` in one request;
+        return its :class:`ObjectInfo`."""
         raise NotImplementedError
 
     def put_file(self, key, path, on_bytes=None):
-        """Store the file at ``path`` in parts with per-part MD5 checks; return :class:`ObjectInfo`."""
+        """Store the file at ``path`` (in parts when large), read once and checked by MD5.
+
+        Returns ``(ObjectInfo, sha256)``: the hex SHA-256 of the bytes actually sent.
+        """
         raise NotImplementedError
 
     def get(self, key):
@@ -141,7 +148,7 @@ class LocalBackend(Backend):
                 if key.startswith(prefix) and ".part" not in name:
                     yield ObjectInfo(key, path.stat().st_size, None)
 
-    def put(self, key, data):
+    def put(self, key, data, md5=None):
         self.throttle.consume(len(data))
 
         def write():
@@ -152,14 +159,17 @@ class LocalBackend(Backend):
 
     def put_file(self, key, path, on_bytes=None):
         def copy():
+            sha256 = hashlib.sha256()
             with atomic_path(self._path(key)) as tmp, open(path, "rb") as source, open(tmp, "wb") as sink:
                 while chunk := source.read(PART_SIZE):
                     self.throttle.consume(len(chunk))
+                    sha256.update(chunk)
                     sink.write(chunk)
                     if on_bytes:
                         on_bytes(len(chunk))
-        self.call(f"put {key}", copy)
-        return ObjectInfo(key, self._path(key).stat().st_size, None)
+            return sha256.hexdigest()
+        sha256 = self.call(f"put {key}", copy)
+        return ObjectInfo(key, self._path(key).stat().st_size, None), sha256
 
     def get(self, key):
         return self.call(f"get {key}", self._path(key).read_bytes)
@@ -254,45 +264,62 @@ class S3Backend(Backend):
             for item in page.get("Contents", ()):
                 yield ObjectInfo(item["Key"][len(self.prefix):], item["Size"], item["ETag"].strip('"'))
 
-    def put(self, key, data):
-        self.throttle.consume(len(data))
-        md5 = hashlib.md5(data)
+    def put(self, key, data, md5=None):
         import base64
+        self.throttle.consume(len(data))
+        md5 = md5 or hashlib.md5(data).hexdigest()
         response = self.call(f"put {key}", self.client.put_object, Bucket=self.bucket, Key=self.prefix + key,
-                             Body=data, ContentMD5=base64.b64encode(md5.digest()).decode())
+                             Body=data, ContentMD5=base64.b64encode(bytes.fromhex(md5)).decode())
         etag = response["ETag"].strip('"')
-        if etag != md5.hexdigest():
+        if etag != md5:
             raise TransferError(f"{self.url}: put {key}: server ETag {etag} is not the MD5 of what was sent")
         return ObjectInfo(key, len(data), etag)
 
     def put_file(self, key, path, on_bytes=None):
         import base64
         size = os.path.getsize(path)
-        if size <= PART_SIZE:
-            data = Path(path).read_bytes()
-            info = self.put(key, data)
+        if size <= SINGLE_PUT_LIMIT:
+            # One streamed request, as rclone does below its cutoff, hashed as it is read; the ETag
+            # the server returns must be the MD5 of what was read, or the object is not counted.
+            def send():
+                with open(path, "rb") as source:
+                    body = _HashingReader(source, self.throttle)
+                    etag = self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body,
+                                                  ContentLength=size)["ETag"].strip('"')
+                return etag, body
+            etag, body = self.call(f"put {key}", send)
+            if etag != body.md5.hexdigest() or body.count != size:
+                raise TransferError(f"{self.url}: put {key}: the server stored something else than was sent "
+                                    "(file changed during upload?)")
             if on_bytes:
                 on_bytes(size)
-            return info
+            return ObjectInfo(key, size, etag), body.sha256.hexdigest()
         full_key = self.prefix + key
-        upload = self.call(f"start upload {key}", self.client.create_multipart_upload,
-                           Bucket=self.bucket, Key=full_key)
-        upload_id = upload["UploadId"]
-        digests, parts = [], []
+        upload_id = self.call(f"start upload {key}", self.client.create_multipart_upload,
+                              Bucket=self.bucket, Key=full_key)["UploadId"]
+
+        def send_part(number, chunk, digest):
+            self.throttle.consume(len(chunk))
+            response = self.call(f"put {key} part {number}", self.client.upload_part, Bucket=self.bucket,
+                                 Key=full_key, UploadId=upload_id, PartNumber=number, Body=chunk,
+                                 ContentMD5=base64.b64encode(digest).decode())
+            if on_bytes:
+                on_bytes(len(chunk))
+            return {"PartNumber": number, "ETag": response["ETag"]}
+
+        sha256, digests, futures = hashlib.sha256(), [], []
+        slots = threading.BoundedSemaphore(PARTS_IN_FLIGHT)  # bounds the parts held in memory
         try:
-            with open(path, "rb") as source:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT) as pool, \
+                    open(path, "rb") as source:
                 while chunk := source.read(PART_SIZE):
-                    self.throttle.consume(len(chunk))
-                    digest = hashlib.md5(chunk).digest()
-                    number = len(parts) + 1
-                    response = self.call(f"put {key} part {number}", self.client.upload_part,
-                                         Bucket=self.bucket, Key=full_key, UploadId=upload_id,
-                                         PartNumber=number, Body=chunk,
-                                         ContentMD5=base64.b64encode(digest).decode())
-                    digests.append(digest)
-                    parts.append({"PartNumber": number, "ETag": response["ETag"]})
-                    if on_bytes:
-                        on_bytes(len(chunk))
+                    sha256.update(chunk)
+                    digests.append(hashlib.md5(chunk).digest())
+                    slots.acquire()
+                    future = pool.submit(send_part, len(digests), chunk, digests[-1])
+                    future.add_done_callback(lambda _: slots.release())
+                    futures.append(future)
+                parts = [f.result() for f in futures]
             self.call(f"complete {key}", self.client.complete_multipart_upload, Bucket=self.bucket,
                       Key=full_key, UploadId=upload_id, MultipartUpload={"Parts": parts})
         except BaseException:
@@ -302,7 +329,7 @@ class S3Backend(Backend):
             except Exception:
                 pass
             raise
-        return ObjectInfo(key, size, multipart_etag(digests))
+        return ObjectInfo(key, size, multipart_etag(digests)), sha256.hexdigest()
 
     def get(self, key):
         def read():
@@ -324,6 +351,32 @@ class S3Backend(Backend):
 
     def remove(self, key):
         self.call(f"remove {key}", self.client.delete_object, Bucket=self.bucket, Key=self.prefix + key)
+
+
+class _HashingReader:
+    """A file wrapper that hashes (SHA-256 and MD5) and throttles the bytes as boto3 reads them."""
+
+    def __init__(self, source, throttle):
+        self.source, self.throttle = source, throttle
+        self.sha256, self.md5, self.count = hashlib.sha256(), hashlib.md5(), 0
+
+    def seek(self, offset, whence=0):
+        # botocore rewinds the body before sending (and on its own retries): hash from the start.
+        position = self.source.seek(offset, whence)
+        if position == 0:
+            self.sha256, self.md5, self.count = hashlib.sha256(), hashlib.md5(), 0
+        return position
+
+    def tell(self):
+        return self.source.tell()
+
+    def read(self, size=-1):
+        chunk = self.source.read(size)
+        self.throttle.consume(len(chunk))
+        self.sha256.update(chunk)
+        self.md5.update(chunk)
+        self.count += len(chunk)
+        return chunk
 
 
 def _error_code(exc):

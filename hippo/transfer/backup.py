@@ -20,8 +20,8 @@ from hippo.transfer.manifest import (DATA, MANIFESTS, SQLITE_HEADER, BackupState
                                      journal_key, journal_record, new_run_id, scan)
 
 SMALL_FILE_LIMIT = 4 << 20  # bytes: smaller files go into zips
-ZIP_TARGET = 64 << 20       # bytes of members per zip object
-MEMORY_CAP = 512 << 20      # bytes of zips held in memory at once
+ZIP_TARGET = 8 << 20        # bytes of members per zip object (several in flight keep every worker busy)
+MEMORY_CAP = 256 << 20      # bytes of zips held in memory at once
 
 
 class _FileChanged(Exception):
@@ -132,24 +132,33 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         if already and already.size == len(blob) and already.etag in (None, md5):
             stored(key, already, members, False)
         else:
-            stored(key, backend.put(key, blob), members, True)
+            stored(key, backend.put(key, blob, md5=md5), members, True)
 
     def send_large(entry):
         with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
             try:
                 path, entry = _stable_copy(src, entry, Path(scratch))
-            except (OSError, _FileChanged) as exc:
+            except OSError as exc:
                 with lock:
                     failures.append((entry["path"], _reason(exc)))
                 return
-            key = f"{DATA}blob/{entry['sha256'][:2]}/{entry['sha256']}"
-            entry.update(key=key)
+            # Named by path and version, not content, so the file is read only once (hashed as sent).
+            version = f"{entry['path']}\0{entry['size']}\0{entry['mtime_ns']}\0{entry.get('snapshot', '')}"
+            key = f"{DATA}blob/{hashlib.sha256(version.encode()).hexdigest()[:40]}"
             already = existing.get(key)
-            if already and already.size == entry["size"]:
+            if already and already.size == entry["size"] and key in state.objects:
+                entry.update(key=key, sha256=_sha256_path(path))
                 bar.update(entry["size"])
                 stored(key, already, [entry], False)
-            else:
-                stored(key, backend.put_file(key, path, on_bytes=bar.update), [entry], True)
+                return
+            info, sha256 = backend.put_file(key, path, on_bytes=bar.update)
+            entry.update(key=key, sha256=sha256)
+            after = os.stat(path)
+            if not entry.get("snapshot") and (after.st_size, after.st_mtime_ns) != (entry["size"], entry["mtime_ns"]):
+                with lock:
+                    failures.append((entry["path"], _reason(_FileChanged(path))))
+                return
+            stored(key, info, [entry], True)
 
     memory_slots = threading.BoundedSemaphore(max(1, memory_cap // max(zip_target, 1)))
 
@@ -262,7 +271,7 @@ def _read_small(src, entry):
 
 
 def _stable_copy(src, entry, scratch):
-    """Path to upload for a large file (a snapshot for SQLite) and its completed manifest entry."""
+    """Path to upload for a large file (a snapshot for SQLite) and its manifest entry so far."""
     path = src / entry["path"]
     before = os.stat(path)
     with open(path, "rb") as stream:
@@ -271,12 +280,8 @@ def _stable_copy(src, entry, scratch):
     if is_sqlite(path, head):
         snapshot = _sqlite_snapshot(path, scratch)
         if snapshot is not None:
-            entry.update(size=snapshot.stat().st_size, live_size=before.st_size, snapshot=True,
-                         sha256=_sha256_path(snapshot))
+            entry.update(size=snapshot.stat().st_size, live_size=before.st_size, snapshot=True)
             return snapshot, entry
-    entry["sha256"] = _sha256_path(path)
-    if _changed(path, before):
-        raise _FileChanged(path)
     return path, entry
 
 
