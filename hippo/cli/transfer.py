@@ -20,6 +20,8 @@ def register(subparsers):
     backup.add_argument("--bwlimit", default=None, metavar="RATE",
                         help="upload limit in bytes/s, with k/M/G suffixes (e.g. 50M)")
     backup.add_argument("--dry-run", action="store_true", help="show what would be sent, send nothing")
+    backup.add_argument("--store", metavar="PATH", default=None,
+                        help="record this backup (run provenance and a 'backups' row) in the catalogue store")
     backup.set_defaults(func=run)
 
     verify = subparsers.add_parser("verify", help="check a backup against its source tree",
@@ -55,6 +57,36 @@ def parse_rate(text):
     return float(match.group(1)) * _UNITS[match.group(2).lower()]
 
 
+def _backup(args, bwlimit, common):
+    """Run the backup and print its summary; returns (exit status, result)."""
+    import hippo.transfer as transfer
+
+    result = transfer.backup(args.src, args.dest, exclude=args.exclude, bwlimit=bwlimit,
+                             dry_run=args.dry_run, **common)
+    verb = "would send" if result["dry_run"] else "sent"
+    print(f"{result['files']} files, {result['links']} links, {result['dirs']} directories; {verb} "
+          f"{result['send_files']} files ({result['send_bytes']} bytes) in {result['zips']} zips and "
+          f"{result['large_files']} large objects"
+          + ("" if result["dry_run"] else f"; manifest {result['manifest']}"), file=sys.stderr)
+    print_failures(result["failures"])
+    return (EXIT_PARTIAL if result["failures"] else EXIT_OK), result
+
+
+def _recorded_backup(args, bwlimit, common):
+    """The backup wrapped in a store run; the transfer layer itself knows nothing of the store."""
+    from hippo.store import Store
+
+    parameters = {"src": args.src, "dest": args.dest, "exclude": args.exclude, "bwlimit": bwlimit,
+                  "dry_run": args.dry_run, "workers": args.workers}
+    with Store.open(args.store) as store, store.run("backup", parameters) as recorded:
+        recorded.exit_status, result = _backup(args, bwlimit, common)
+        if not args.dry_run:
+            store.insert("backups", [{"source_dir": args.src, "destination": args.dest,
+                                      "manifest": result["manifest"], "files": result["files"],
+                                      "bytes": result["send_bytes"]}], run_id=recorded.id)
+    return recorded.exit_status
+
+
 def run(args):
     import hippo.transfer as transfer
 
@@ -62,15 +94,9 @@ def run(args):
     common = {"endpoint_url": args.endpoint_url, "workers": args.workers, "retries": args.retries, "quiet": quiet}
     if args.command == "backup":
         bwlimit = parse_rate(args.bwlimit) if args.bwlimit else None
-        result = transfer.backup(args.src, args.dest, exclude=args.exclude, bwlimit=bwlimit,
-                                 dry_run=args.dry_run, **common)
-        verb = "would send" if result["dry_run"] else "sent"
-        print(f"{result['files']} files, {result['links']} links, {result['dirs']} directories; {verb} "
-              f"{result['send_files']} files ({result['send_bytes']} bytes) in {result['zips']} zips and "
-              f"{result['large_files']} large objects"
-              + ("" if result["dry_run"] else f"; manifest {result['manifest']}"), file=sys.stderr)
-        print_failures(result["failures"])
-        return EXIT_PARTIAL if result["failures"] else EXIT_OK
+        if args.store:
+            return _recorded_backup(args, bwlimit, common)
+        return _backup(args, bwlimit, common)[0]
     if args.command == "verify":
         result = transfer.verify(args.src, args.dest, deep=args.deep, exclude=args.exclude, **common)
         print_failures(result["problems"])

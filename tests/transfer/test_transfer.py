@@ -238,3 +238,20 @@ def test_live_sqlite_store_is_backed_up_from_a_consistent_snapshot(tmp_path, s3_
     copy = sqlite3.connect(tmp_path / "out/hippo.db")
     assert copy.execute("SELECT count(*) FROM sources").fetchone() == (500,)
     assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_backup_with_store_records_the_run_and_a_backups_row(tmp_path, hippo_cli):
+    from hippo.store import Store
+
+    tree = tmp_path / "products"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "a.txt").write_text("alpha")
+    (tree / "sub" / "b.txt").write_text("beta")
+    db = tmp_path / "hippo.db"
+    result = hippo_cli("backup", tree, tmp_path / "vault", "--store", db, "--quiet")
+    assert result.returncode == 0, result.stderr
+    with Store.open(db) as store:
+        (row,) = store.table("backups")
+        (run,) = store.table("runs")
+    assert row["files"] == 2 and row["destination"] == str(tmp_path / "vault")
+    assert run["command"] == "backup" and run["exit_status"] == 0 and row["run_id"] == run["id"]
