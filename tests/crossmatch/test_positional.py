@@ -1,0 +1,77 @@
+"""Nearest and symmetric-best matching agree with astropy and brute force, at the wrap and poles."""
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord, match_coordinates_sky
+from astropy.table import Table
+
+from hippo.crossmatch import xmatch
+from hippo.errors import UsageError
+
+
+def _field(rng, n, ra_centre, dec_centre, half_width_deg):
+    ra = (ra_centre + rng.uniform(-half_width_deg, half_width_deg, n) / max(np.cos(np.radians(dec_centre)), 0.05)) % 360
+    dec = np.clip(dec_centre + rng.uniform(-half_width_deg, half_width_deg, n), -90, 90)
+    return ra, dec
+
+
+@pytest.mark.parametrize("ra_centre,dec_centre", [(180.0, 10.0), (0.0, -30.0), (45.0, 89.5)])
+def test_nn_matches_astropy_nearest_neighbour(ra_centre, dec_centre):
+    rng = np.random.default_rng(7)
+    ra_o, dec_o = _field(rng, 4000, ra_centre, dec_centre, 0.3)
+    pick = rng.choice(4000, 300, replace=False)
+    ra_r = (ra_o[pick] + rng.normal(0, 1.5, 300) / 3600 / np.cos(np.radians(dec_o[pick]))) % 360
+    dec_r = np.clip(dec_o[pick] + rng.normal(0, 1.5, 300) / 3600, -90, 90)
+    radio = Table({"id": [f"r{i}" for i in range(300)], "ra": ra_r, "dec": dec_r})
+    optical = Table({"id": [f"o{i}" for i in range(4000)], "ra": ra_o, "dec": dec_o})
+    pairs = xmatch(radio, optical, method="nn", radius="5arcsec")
+
+    index, separation, _ = match_coordinates_sky(SkyCoord(ra_r * u.deg, dec_r * u.deg),
+                                                 SkyCoord(ra_o * u.deg, dec_o * u.deg))
+    within = separation.arcsec <= 5
+    expected = {f"r{i}": f"o{j}" for i, j in enumerate(index) if within[i]}
+    assert dict(zip(pairs["radio_id"], pairs["optical_id"])) == expected
+    np.testing.assert_allclose(pairs["separation_arcsec"], separation.arcsec[within], atol=1e-6)
+    assert pairs["lr"].mask.all() and set(pairs["rank"]) == {1}
+
+
+def test_best_keeps_only_mutual_nearest_pairs():
+    # two radio sources compete for one optical source: only the closer one keeps it
+    radio = Table({"name": ["near", "far"], "ra": [10.0, 10.0 + 3 / 3600], "dec": [0.0, 0.0]})
+    optical = Table({"name": ["host"], "ra": [10.0 + 0.5 / 3600], "dec": [0.0]})
+    assert list(xmatch(radio, optical, method="nn", radius="5arcsec")["radio_id"]) == ["near", "far"]
+    best = xmatch(radio, optical, method="best", radius="5arcsec")
+    assert list(best["radio_id"]) == ["near"] and best["separation_arcsec"][0] == pytest.approx(0.5, abs=1e-6)
+
+
+def test_cli_writes_spec_columns_and_records_the_store(tmp_path, hippo_cli):
+    Table({"Source_Name": ["A", "B"], "RA": [359.9999, 120.0], "DEC": [0.0, 5.0]}).write(tmp_path / "radio.fits")
+    (tmp_path / "optical.csv").write_text("objid,ra,dec\nX,0.0001,0.0\nY,121,5\n")
+    db = tmp_path / "h.db"
+    result = hippo_cli("xmatch", tmp_path / "radio.fits", tmp_path / "optical.csv", "--radius", "1arcsec",
+                       "--store", db)
+    assert result.returncode == 0, result.stderr
+    header, row, *rest = result.stdout.strip().splitlines()
+    assert header == "radio_id,optical_id,separation_arcsec,rank,lr,reliability" and not rest
+    fields = row.split(",")
+    assert fields[:2] == ["A", "X"] and float(fields[2]) == pytest.approx(0.72, abs=0.01) and fields[4:] == ["", ""]
+    from hippo.store import Store
+
+    with Store.open(db) as store:
+        assert list(store.table("xmatches")["radio_id"]) == ["A"]
+
+
+def test_unknown_method_and_bad_catalogue(tmp_path, hippo_cli):
+    with pytest.raises(UsageError, match="lr is not built yet"):
+        xmatch(Table({"ra": [1.0], "dec": [1.0]}), Table({"ra": [1.0], "dec": [1.0]}), method="lr")
+    (tmp_path / "r.csv").write_text("x,y\n1,2\n")
+    (tmp_path / "o.csv").write_text("ra,dec\n1,2\n")
+    result = hippo_cli("xmatch", tmp_path / "r.csv", tmp_path / "o.csv")
+    assert result.returncode == 2 and result.stderr.startswith("error:") and "r.csv: no RA column" in result.stderr
+
+
+def test_real_lotss_source_list_against_itself(shared_data):
+    path = shared_data / "lotss_dr1" / "catalog_shimwell_reduced.srl.fits"
+    pairs = xmatch(path, path, method="best", radius="1arcsec")
+    assert len(pairs) == 12093 and np.all(pairs["radio_id"] == pairs["optical_id"])
