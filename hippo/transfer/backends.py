@@ -216,6 +216,11 @@ class S3Backend(Backend):
         try:
             self.call("open bucket", self.client.head_bucket, Bucket=self.bucket)
         except TransferError as exc:
+            # Credentials are judged here, on the first request: a 403 later in a run (a body cut
+            # off by a dying connection fails its signature) is a transfer failure, not bad keys.
+            if "403" in str(exc) or "SignatureDoesNotMatch" in str(exc) or "InvalidAccessKeyId" in str(exc):
+                raise InputError(self.url, "access refused: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
+                                 f"({str(exc).split(' failed: ')[-1]})") from None
             cause = exc.__context__
             missing = isinstance(cause, ClientError) and _error_code(cause) in ("404", "NoSuchBucket")
             if not missing:
@@ -223,15 +228,6 @@ class S3Backend(Backend):
             if not create:
                 raise InputError(self.url, "no such bucket") from None
             self.call("create bucket", self.client.create_bucket, Bucket=self.bucket)
-
-    def call(self, what, function, *args, **kwargs):
-        try:
-            return super().call(what, function, *args, **kwargs)
-        except TransferError as exc:
-            if "403" in str(exc) or "SignatureDoesNotMatch" in str(exc) or "InvalidAccessKeyId" in str(exc):
-                raise InputError(self.url, "access refused: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
-                                 f"({str(exc).split(' failed: ')[-1]})") from None
-            raise
 
     def _fatal(self, what, exc):
         error = TransferError(f"{self.url}: {what} failed: {self._explain(exc)}")
