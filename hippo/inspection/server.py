@@ -1,0 +1,257 @@
+"""The inspection web server: a token-protected JSON API and the static page, on http.server."""
+
+import hmac
+import json
+import logging
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+from hippo.inspection.queue import QUEUES, agreement, source_details, source_queue
+
+log = logging.getLogger("hippo")
+
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
+                "style.css": "text/css; charset=utf-8"}
+ZOOMS = (1, 2)
+MAX_BODY_BYTES = 64 * 1024
+TOKEN_COOKIE = "hippo_token"
+
+
+class RequestError(Exception):
+    """A bad request: answered with ``status`` and a one-line JSON message."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+class InspectionServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer bound to one store, token and default user.
+
+    Each request opens its own store connection (SQLite connections are per thread); writes
+    are single INSERTs, so a crash loses at most the decision being sent.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, store_path, token, user=None, queue="uncertain", host="127.0.0.1", port=8765):
+        self.store_path = Path(store_path)
+        self.token = token
+        self.default_user = user
+        self.default_queue = queue
+        self.cache_dir = self.store_path.parent / (self.store_path.name + ".inspect-cache")
+        self.image_lock = threading.Lock()
+        super().__init__((host, port), InspectionHandler)
+
+    @property
+    def url(self):
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/?token={self.token}"
+
+    def open_store(self):
+        from hippo.store import Store
+        return Store.open(self.store_path)
+
+
+class InspectionHandler(BaseHTTPRequestHandler):
+    server_version = "hippo-inspect"
+
+    def log_message(self, format, *args):
+        log.debug("inspect: " + format, *args)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _send(self, status, body, content_type, headers=()):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status, value, headers=()):
+        self._send(status, json.dumps(value, default=_jsonable).encode(), "application/json", headers)
+
+    def _authorised(self, query):
+        """The token from ?token=, ``Authorization: token T`` or the page's cookie, compared in constant time."""
+        offered = query.get("token", [None])[0]
+        header = self.headers.get("Authorization", "")
+        if offered is None and header.lower().startswith("token "):
+            offered = header[6:].strip()
+        if offered is None:
+            for part in self.headers.get("Cookie", "").split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == TOKEN_COOKIE:
+                    offered = value
+        return offered is not None and hmac.compare_digest(offered.encode(), self.server.token.encode())
+
+    def _dispatch(self, method):
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        try:
+            if not self._authorised(query):
+                raise RequestError(403, "missing or wrong token (open the URL printed by hippo inspect)")
+            handler = ROUTES.get((method, url.path))
+            if handler is None:
+                if method == "GET" and url.path.startswith("/static/"):
+                    return self._static(url.path[len("/static/"):])
+                raise RequestError(404, f"no such resource: {url.path}")
+            handler(self, query)
+        except RequestError as exc:
+            self._json(exc.status, {"error": str(exc)})
+        except Exception as exc:  # never a traceback page: log it, answer 500 JSON
+            log.exception("inspect: %s %s failed", method, url.path)
+            self._json(500, {"error": f"internal error: {type(exc).__name__}"})
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_HEAD(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PUT(self):
+        self._json(405, {"error": "method not allowed"})
+
+    do_DELETE = do_PATCH = do_PUT
+
+    # -- routes ------------------------------------------------------------------------------
+
+    def _static(self, name):
+        if name not in STATIC_FILES:  # a fixed list: nothing else on disk is reachable
+            raise RequestError(404, f"no such file: {name}")
+        self._send(200, (STATIC_DIR / name).read_bytes(), STATIC_FILES[name])
+
+    def page(self, query):
+        cookie = f"{TOKEN_COOKIE}={self.server.token}; HttpOnly; SameSite=Strict; Path=/"
+        self._send(200, (STATIC_DIR / "index.html").read_bytes(), STATIC_FILES["index.html"],
+                   headers=[("Set-Cookie", cookie)])
+
+    def sources(self, query):
+        queue = query.get("queue", [self.server.default_queue])[0]
+        if queue not in QUEUES:
+            raise RequestError(400, f"queue must be one of {', '.join(QUEUES)}")
+        order = query.get("order", ["store"])[0]
+        if order not in ("store", "random"):
+            raise RequestError(400, "order must be store or random")
+        seed = query.get("seed", [None])[0]
+        with self.server.open_store() as store:
+            rows = source_queue(store, queue, label=query.get("label", [None])[0], order=order, seed=seed)
+        self._json(200, rows)
+
+    def source(self, query):
+        name = _required(query, "source")
+        user = query.get("user", [self.server.default_user])[0]
+        with self.server.open_store() as store:
+            details = source_details(store, name, user=user)
+        if details is None:
+            raise RequestError(404, f"no source {name!r} in the store")
+        self._json(200, details)
+
+    def config(self, query):
+        self._json(200, {"user": self.server.default_user, "queue": self.server.default_queue,
+                         "labels": ["FRI", "FRII", "bent", "compact", "other", "artefact"]})
+
+    def summary(self, query):
+        with self.server.open_store() as store:
+            self._json(200, agreement(store))
+
+    def annotate(self, query):
+        from hippo.provenance import utc_now
+
+        length = int(self.headers.get("Content-Length") or 0)
+        if length <= 0 or length > MAX_BODY_BYTES:
+            raise RequestError(400 if length <= 0 else 413, "send one JSON object (at most 64 KiB)")
+        try:
+            body = json.loads(self.rfile.read(length))
+        except (ValueError, UnicodeDecodeError):
+            raise RequestError(400, "body is not JSON") from None
+        if not isinstance(body, dict) or not isinstance(body.get("source"), str) or not body["source"]:
+            raise RequestError(400, "body must be a JSON object with a non-empty 'source'")
+        row = {"source": body["source"], "time": utc_now()}
+        for key in ("label", "host", "comment", "user"):
+            value = body.get(key)
+            if value is not None and not isinstance(value, (str, int, float)):
+                raise RequestError(400, f"{key!r} must be a string")
+            row[key] = None if value in (None, "") else str(value)
+        row["user"] = row["user"] or self.server.default_user
+        if not row["user"]:
+            raise RequestError(400, "say who is annotating: 'user' in the body (or hippo inspect --user)")
+        with self.server.open_store() as store:
+            store.insert("annotations", [row])
+        self._json(201, row)
+
+    def image(self, query):
+        """A PNG of one cutout of the store at zoom 1 (whole cutout) or 2 (central half), cached."""
+        try:
+            cutout_id = int(_required(query, "cutout"))
+            zoom = int(query.get("zoom", ["1"])[0])
+        except ValueError:
+            raise RequestError(400, "cutout and zoom must be integers") from None
+        if zoom not in ZOOMS:
+            raise RequestError(400, "zoom must be 1 or 2")
+        with self.server.open_store() as store:
+            rows = store.connection.execute("SELECT path, source, survey FROM cutouts WHERE id=?",
+                                            (cutout_id,)).fetchall()
+        if not rows or not rows[0][0]:
+            raise RequestError(404, f"no cutout {cutout_id} in the store")
+        fits_path = _product_path(self.server.store_path, rows[0][0])
+        if fits_path is None:
+            raise RequestError(404, f"cutout {cutout_id}'s file is missing")
+        cached = self.server.cache_dir / f"cutout{cutout_id}_z{zoom}.png"
+        with self.server.image_lock:
+            if not cached.exists() or cached.stat().st_mtime < fits_path.stat().st_mtime:
+                from hippo.inspection.render import render_png
+                render_png(fits_path, cached, zoom=zoom, title=f"{rows[0][1]} {rows[0][2] or ''}")
+        self._send(200, cached.read_bytes(), "image/png")
+
+
+ROUTES = {
+    ("GET", "/"): InspectionHandler.page,
+    ("GET", "/api/config"): InspectionHandler.config,
+    ("GET", "/api/sources"): InspectionHandler.sources,
+    ("GET", "/api/source"): InspectionHandler.source,
+    ("GET", "/api/summary"): InspectionHandler.summary,
+    ("GET", "/api/image"): InspectionHandler.image,
+    ("POST", "/api/annotations"): InspectionHandler.annotate,
+}
+
+
+def _required(query, name):
+    value = query.get(name, [None])[0]
+    if not value:
+        raise RequestError(400, f"missing parameter {name!r}")
+    return value
+
+
+def _product_path(store_path, recorded):
+    """The file a store row names (relative paths are relative to the store's folder), if it exists.
+
+    Only paths recorded in the store are ever opened, never a path taken from the request.
+    """
+    path = Path(recorded)
+    if not path.is_absolute():
+        path = store_path.parent / path
+    return path if path.is_file() else None
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def make_server(store_path, token=None, user=None, queue="uncertain", host="127.0.0.1", port=8765):
+    """An InspectionServer (not yet serving); a random token when none is given."""
+    return InspectionServer(store_path, token or secrets.token_hex(24), user=user, queue=queue,
+                            host=host, port=port)

@@ -1,0 +1,107 @@
+"""The inspection JSON API against a real server on 127.0.0.1."""
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from hippo.store import Store
+from tests.inspection.conftest import TOKEN
+
+
+def request(server, path, data=None, token=TOKEN, header=False, method=None):
+    host, port = server.server_address[:2]
+    url = f"http://{host}:{port}{path}"
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        if header:
+            headers["Authorization"] = f"token {token}"
+        else:
+            url += ("&" if "?" in url else "?") + f"token={token}"
+    body = json.dumps(data).encode() if isinstance(data, dict) else data
+    req = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+def test_queues_follow_classifier_and_crossmatch_flags(server):
+    status, headers, body = request(server, "/api/sources?queue=uncertain")
+    assert status == 200
+    rows = json.loads(body)
+    assert [r["source"] for r in rows] == ["J100000+020000", "J100200+020200", "J100300+020300"]
+    assert rows[0] == {"source": "J100000+020000", "ra": 150.0, "dec": 2.0, "label": "FRII",
+                       "confidence": 0.48, "flag": "uncertain"}
+    flagged = json.loads(request(server, "/api/sources?queue=flagged", header=True)[2])
+    assert {r["source"] for r in flagged} == {"J100000+020000", "J100300+020300", "J100400+020400"}
+    everything = json.loads(request(server, "/api/sources?queue=all&order=random&seed=3")[2])
+    assert sorted(r["source"] for r in everything) == sorted(r["source"] for r in json.loads(
+        request(server, "/api/sources?queue=all")[2]))
+    assert len(everything) == 5
+    fri = json.loads(request(server, "/api/sources?queue=all&label=FRI")[2])
+    assert [r["source"] for r in fri] == ["J100100+020100"]
+
+
+def test_annotation_is_stored_at_once_with_user_and_time(server, filled_store):
+    decision = {"source": "J100000+020000", "label": "FRII", "host": "W100000_1", "comment": "clear lobes",
+                "user": "ana"}
+    status, _, body = request(server, "/api/annotations", decision)
+    assert status == 201
+    with Store.open(filled_store) as store:
+        rows = store.table("annotations")
+    assert len(rows) == 1
+    assert [rows[0][k] for k in ("source", "label", "host", "comment", "user")] == list(decision.values())
+    assert rows[0]["time"].startswith("20")
+    request(server, "/api/annotations", dict(decision, user="ben", label="bent"))
+    request(server, "/api/annotations", dict(decision, user="ben", label="FRII"))  # the latest per user counts
+    summary = json.loads(request(server, "/api/summary")[2])
+    assert summary["users"] == ["ana", "ben"] and summary["multiply_annotated"] == 1
+    assert summary["label_agreement"] == 1.0
+    details = json.loads(request(server, "/api/source?source=J100000%2B020000&user=ben")[2])
+    assert details["mine"]["label"] == "FRII" and len(details["annotations"]) == 3
+    assert [c["optical_id"] for c in details["candidates"]] == ["W100000_1", "W100000_2"]
+    assert details["probabilities"]["frii"] == pytest.approx(0.48)
+
+
+def test_cutout_png_at_two_zooms_is_cached(server):
+    details = json.loads(request(server, "/api/source?source=J100300%2B020300")[2])
+    cutout = details["cutouts"][0]["id"]
+    for zoom in (1, 2):
+        status, headers, body = request(server, f"/api/image?cutout={cutout}&zoom={zoom}")
+        assert status == 200 and headers["Content-Type"] == "image/png"
+        assert body[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(list(server.cache_dir.glob("*.png"))) == 2
+
+
+@pytest.mark.parametrize("token,header", [(None, False), ("wrong", False), ("wrong", True)])
+def test_token_is_required_on_every_request(server, token, header):
+    for path in ("/", "/api/sources?queue=all", "/static/app.js"):
+        status, headers, body = request(server, path, token=token, header=header)
+        assert status in (401, 403)
+        assert "error" in json.loads(body)
+    status, _, _ = request(server, "/api/annotations", {"source": "x", "user": "eve"}, token=token, header=header)
+    assert status in (401, 403)
+
+
+@pytest.mark.parametrize("path", ["/static/../server.py", "/static/..%2F..%2Fstore%2Fstore.py",
+                                  "/static/%2Fetc%2Fpasswd", "/../../etc/passwd", "/etc/passwd",
+                                  "/api/image?cutout=../../etc/passwd", "/api/image?cutout=999"])
+def test_no_file_outside_the_products_is_readable(server, path):
+    status, _, body = request(server, path)
+    assert status in (400, 403, 404)
+    assert b"root:" not in body and b"import" not in body
+
+
+@pytest.mark.parametrize("data,status", [(b"not json", 400), ({"label": "FRI"}, 400), (b"[1, 2]", 400),
+                                         ({"source": "J1", "label": {"a": 1}, "user": "x"}, 400),
+                                         ({"source": "J1", "label": "FRI"}, 400)])
+def test_bad_requests_get_4xx_json(server, data, status):
+    got, headers, body = request(server, "/api/annotations", data)
+    assert got == status
+    assert headers["Content-Type"] == "application/json" and "error" in json.loads(body)
+    assert request(server, "/api/sources?queue=nonsense")[0] == 400
+    assert request(server, "/api/source?source=nope")[0] == 404
+    assert request(server, "/api/source")[0] == 400
