@@ -5,8 +5,8 @@ import numpy as np
 from hippo.io import atomic_path, read_image
 
 
-def render_png(fits_path, png_path, zoom=1, title=None, size_inches=4.0):
-    """Write a PNG of a FITS cutout: asinh stretch between the 1st and 99.5th percentiles.
+def render_png(fits_path, png_path, zoom=1, size_inches=4.0):
+    """Write a PNG of a FITS cutout: asinh stretch from the median (the noise floor) to the 99.9th percentile.
 
     ``zoom=2`` shows the central half of the cutout (in each axis). Written atomically.
     """
@@ -21,14 +21,12 @@ def render_png(fits_path, png_path, zoom=1, title=None, size_inches=4.0):
         dy, dx = ny // (2 * zoom), nx // (2 * zoom)
         data = data[ny // 2 - dy: ny // 2 + dy, nx // 2 - dx: nx // 2 + dx]
     finite = data[np.isfinite(data)]
-    low, high = np.percentile(finite, [1.0, 99.5]) if finite.size else (0.0, 1.0)
+    low, high = np.percentile(finite, [50.0, 99.9]) if finite.size else (0.0, 1.0)
     scaled = np.arcsinh(10 * np.clip((data - low) / max(high - low, 1e-30), 0, 1)) / np.arcsinh(10)
     figure = Figure(figsize=(size_inches, size_inches), dpi=100)
     axes = figure.add_axes([0, 0, 1, 1])
     axes.imshow(scaled, origin="lower", cmap="inferno", interpolation="nearest")
     axes.set_axis_off()
-    if title:
-        axes.text(0.02, 0.97, f"{title} x{zoom}", transform=axes.transAxes, color="white", va="top", fontsize=9)
     png_path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(png_path) as tmp:
         figure.savefig(tmp, format="png")

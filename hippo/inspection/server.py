@@ -212,7 +212,7 @@ class InspectionHandler(BaseHTTPRequestHandler):
         with self.server.image_lock:
             if not cached.exists() or cached.stat().st_mtime < fits_path.stat().st_mtime:
                 from hippo.inspection.render import render_png
-                render_png(fits_path, cached, zoom=zoom, title=f"{rows[0][1]} {rows[0][2] or ''}")
+                render_png(fits_path, cached, zoom=zoom)
         self._send(200, cached.read_bytes(), "image/png")
 
 
