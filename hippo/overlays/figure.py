@@ -1,0 +1,506 @@
+"""Draw overlay figures on astropy WCSAxes: contours in their own frame, beam, scale bar, compass, regions, markers.
+
+matplotlib is imported only inside these functions (Agg canvas, no pyplot), so importing HIPPO stays fast.
+"""
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.wcs.utils import proj_plane_pixel_scales
+
+from hippo.errors import InputError, UsageError
+from hippo.overlays.beams import beam_of, survey_of
+from hippo.overlays.levels import (contour_levels, estimate_noise, flux_unit_scale, format_levels,
+                                   local_noise_map)
+from hippo.overlays.stretch import lupton_rgb, normalisation
+
+CONTOUR_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd")
+COLOUR_NAMES = {"#d62728": "red", "#1f77b4": "blue", "#2ca02c": "green", "#ff7f0e": "orange", "#9467bd": "purple"}
+MARKER_COLOUR = "#00b4d8"
+NICE_SCALE_ARCSEC = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600, 7200)
+ROTATION_TOLERANCE_DEG = 0.5  # north further than this from +y (or east not on -x): draw a compass
+MAX_LABELLED_MARKERS = 25     # beyond this many catalogue markers in view, IDs would hide the source
+
+
+@dataclass
+class ContourLayer:
+    """One radio image to contour, with its noise, levels and beam (levels in the image's units,
+    or in units of the local rms when ``local_noise`` is set)."""
+
+    image: object
+    label: str
+    colour: str
+    noise_rms: float
+    levels: list
+    negative: float
+    beam: object
+    local_noise: bool = False
+    unit_factor: float = 1.0
+    unit: str = ""
+
+
+@dataclass
+class Panel:
+    """One WCSAxes panel and the artists drawn on it (kept so tests can check where things landed)."""
+
+    axes: object
+    background: object
+    contour_sets: list = field(default_factory=list)   # (layer, positive ContourSet, negative ContourSet)
+    contour_wcs: list = field(default_factory=list)    # the (cropped) WCS each contour set was drawn in
+    beam_patches: list = field(default_factory=list)   # (layer, matplotlib Polygon in background pixels)
+    region_artists: list = field(default_factory=list)
+    marker_pixels: np.ndarray = None                   # (n, 2) background pixel positions of markers in view
+    scalebar_arcsec: float = None
+    compass: dict = None                               # {"north": (dx, dy), "east": (dx, dy)} when drawn
+
+
+@dataclass
+class OverlayFigure:
+    figure: object
+    panels: list
+    layers: list
+    caption: str
+
+
+def load_contour_layers(paths):
+    """Read the radio images to contour, each with its beam and colour (levels are set when drawn)."""
+    from hippo.io import read_image
+
+    if len(paths) > len(CONTOUR_COLOURS):
+        raise UsageError(f"--contours: at most {len(CONTOUR_COLOURS)} contour images in one figure")
+    layers = []
+    for path, colour in zip(paths, CONTOUR_COLOURS):
+        image = read_image(path)
+        layers.append(ContourLayer(image=image, label=survey_of(image) or _short_name(path), colour=colour,
+                                   noise_rms=float("nan"), levels=[], negative=float("nan"), beam=beam_of(image)))
+    return layers
+
+
+def draw_overlay(backgrounds, layers, *, levels=3, level_step="sqrt2", noise="global", rgb=None,
+                 regions=None, catalogue=None, catalogue_columns=(None, None, None), redshift=None,
+                 stretch="asinh", percentile=99.5, center=None, size=None, title=None, panel_inches=4.6,
+                 cmap="gray_r"):
+    """Build the overlay Figure (not saved). See :func:`hippo.overlays.overlay` for the parameters.
+
+    ``backgrounds`` are Images (one panel each); ``rgb`` a tuple of three Images shown as a
+    first, colour panel. Returns an :class:`OverlayFigure`.
+    """
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    matplotlib.rcParams["font.family"] = "DejaVu Sans"
+    sources = ([("rgb", rgb)] if rgb is not None else []) + [("image", image) for image in backgrounds]
+    if not sources:
+        raise UsageError("give an image to draw on (--image) or three bands (--rgb)")
+    ncols = min(len(sources), 3)
+    nrows = math.ceil(len(sources) / ncols)
+    figure = Figure(figsize=(panel_inches * ncols, panel_inches * nrows + 0.35 + 0.16 * (len(layers) + 1)),
+                    dpi=100)
+    region_list = _read_regions(regions) if regions is not None else None
+    markers = _read_markers(catalogue, catalogue_columns) if catalogue is not None else None
+
+    panels = []
+    for index, (kind, content) in enumerate(sources):
+        base = content[0] if kind == "rgb" else content
+        axes = figure.add_subplot(nrows, ncols, index + 1, projection=base.wcs)
+        panel = Panel(axes=axes, background=base)
+        _draw_background(axes, kind, content, stretch, percentile, cmap)
+        limits = _field_limits(base, center, size)
+        axes.set_xlim(*limits[0])
+        axes.set_ylim(*limits[1])
+        for layer in layers:
+            _draw_contours(panel, layer, limits, levels, level_step, noise)
+        _style_axes(axes, index, ncols, len(sources))
+        axes.set_title(_panel_title(kind, content, title, len(sources)), fontsize=9)
+        _draw_beams(panel, layers, limits)
+        panel.scalebar_arcsec = _draw_scalebar(axes, base, limits, redshift)
+        panel.compass = _draw_compass_if_rotated(axes, base, limits)
+        if region_list is not None:
+            panel.region_artists = _draw_regions(axes, base, region_list)
+        if markers is not None:
+            panel.marker_pixels = _draw_markers(axes, base, limits, markers)
+        panels.append(panel)
+
+    caption = _caption(layers, redshift)
+    figure.text(0.5, 0.005, caption, ha="center", va="bottom", fontsize=7.5, wrap=True)
+    figure.subplots_adjust(left=0.15 / ncols + 0.03, right=0.98, top=1 - 0.3 / (panel_inches * nrows),
+                           bottom=(0.55 + 0.16 * len(layers)) / figure.get_figheight(), wspace=0.08, hspace=0.2)
+    return OverlayFigure(figure=figure, panels=panels, layers=layers, caption=caption)
+
+
+# -- background ---------------------------------------------------------------------------------
+
+def _draw_background(axes, kind, content, stretch, percentile, cmap):
+    if kind == "rgb":
+        red, green, blue = (np.asarray(band.data, dtype=float) for band in _co_aligned(content))
+        axes.imshow(lupton_rgb(red, green, blue), origin="lower", interpolation="nearest")
+        return
+    import matplotlib
+
+    data = np.asarray(content.data, dtype=float)
+    colour_map = matplotlib.colormaps[cmap].copy()
+    colour_map.set_bad("#d9d9d9")  # blank (NaN) areas of partial cutouts: light grey, not black
+    axes.imshow(data, origin="lower", cmap=colour_map, norm=normalisation(data, stretch, percentile),
+                interpolation="nearest")
+
+
+def _co_aligned(bands):
+    """The three RGB bands on the first one's pixel grid (the display image only: contours are never resampled)."""
+    from reproject import reproject_interp
+
+    first = bands[0]
+    aligned = [first]
+    for band in bands[1:]:
+        if band.shape == first.shape and band.wcs.wcs.compare(first.wcs.wcs, tolerance=1e-9):
+            aligned.append(band)
+            continue
+        data, _ = reproject_interp((np.asarray(band.data, dtype=float), band.wcs), first.wcs, shape_out=first.shape)
+        aligned.append(type(band)(data=data, wcs=first.wcs, header=band.header, path=band.path))
+    return aligned
+
+
+def _field_limits(image, center, size):
+    """Axis limits (background pixels) of the field shown: the whole image, or ``size`` around ``center``."""
+    ny, nx = image.shape
+    if size is None and center is None:
+        return (-0.5, nx - 0.5), (-0.5, ny - 0.5)
+    if center is None:
+        cx, cy = (nx - 1) / 2.0, (ny - 1) / 2.0
+    else:
+        cx, cy = (float(v) for v in image.wcs.world_to_pixel(center))
+    if size is None:
+        half_x, half_y = nx / 2.0, ny / 2.0
+    else:
+        scales = proj_plane_pixel_scales(image.wcs) * 3600.0
+        half_x = size.to_value(u.arcsec) / 2.0 / scales[0]
+        half_y = size.to_value(u.arcsec) / 2.0 / scales[1]
+    return (cx - half_x, cx + half_x), (cy - half_y, cy + half_y)
+
+
+def _style_axes(axes, index, ncols, npanels):
+    ra, dec = axes.coords[0], axes.coords[1]
+    ra.set_major_formatter("hh:mm:ss")
+    dec.set_major_formatter("dd:mm:ss")
+    for coordinate in (ra, dec):
+        coordinate.set_ticklabel(size=7)
+        coordinate.set_ticks(color="black", number=4)
+        coordinate.display_minor_ticks(True)
+    ra.set_axislabel("RA (ICRS)", size=8)
+    if index % ncols == 0:
+        dec.set_axislabel("Dec (ICRS)", size=8, minpad=-0.2)
+    else:
+        dec.set_ticklabel_visible(False)
+        dec.set_axislabel("")
+
+
+def _panel_title(kind, content, title, npanels):
+    if kind == "rgb":
+        name = "RGB: " + ", ".join(_image_label(band) for band in content)
+    else:
+        name = _image_label(content)
+    if title and npanels == 1:
+        return f"{title}  ({name})"
+    return name if npanels > 1 or not title else title
+
+
+def _image_label(image):
+    header = image.header
+    survey = survey_of(image)
+    if survey:
+        return survey
+    telescope = str(header.get("TELESCOP", "")).strip()
+    band = header.get("BAND")
+    if telescope.upper() == "WISE" and band is not None:
+        return f"WISE W{band}"
+    return telescope or _short_name(image.path)
+
+
+def _short_name(path):
+    name = Path(path).name
+    for suffix in (".fits.fz", ".fits.gz", ".fits", ".fit"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+# -- contours -----------------------------------------------------------------------------------
+
+def _draw_contours(panel, layer, limits, levels, level_step, noise):
+    """Contour ``layer`` in its own pixel frame (matplotlib maps each vertex through its WCS)."""
+    cropped = _crop_to_field(layer.image, panel.background, limits)
+    if cropped is None:
+        return
+    data = np.asarray(cropped.data, dtype=float)
+    if noise == "local" and not isinstance(levels, (list, tuple, np.ndarray)):
+        beam_pixels = layer.beam.major_arcsec / cropped.pixel_scale_arcsec if layer.beam else 5.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            data = data / local_noise_map(data, 10 * beam_pixels)  # contours of signal-to-noise
+        layer.local_noise = True
+    if not layer.levels:
+        _set_levels(layer, data, levels, level_step, noise)
+    transform = panel.axes.get_transform(cropped.wcs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no contour levels were found" when the field holds no source
+        positive = panel.axes.contour(np.ma.masked_invalid(data), levels=layer.levels, colors=layer.colour,
+                                      linewidths=0.8, transform=transform)
+        negative = panel.axes.contour(np.ma.masked_invalid(data), levels=[layer.negative], colors=layer.colour,
+                                      linewidths=0.7, linestyles="dashed", transform=transform)
+    panel.contour_sets.append((layer, positive, negative))
+    panel.contour_wcs.append(cropped.wcs)
+
+
+def _set_levels(layer, field_data, levels, level_step, noise):
+    """A layer's noise and levels, set once: noise from the whole image (sources clipped away),
+    levels up to the peak in the field shown; explicit ``levels`` are taken as given."""
+    unit = str(layer.image.header.get("BUNIT", "")).strip()
+    if isinstance(levels, (list, tuple, np.ndarray)):
+        explicit = sorted(float(v) for v in levels)
+        layer.levels = [v for v in explicit if v > 0] or explicit
+        layer.negative = -abs(layer.levels[0])
+        layer.unit_factor, layer.unit = 1.0, unit
+        return
+    if layer.local_noise:
+        layer.noise_rms = 1.0
+    elif noise in (None, "global"):
+        layer.noise_rms = estimate_noise(layer.image.data)
+    else:
+        try:
+            layer.noise_rms = float(noise)
+        except (TypeError, ValueError):
+            raise UsageError(f"--noise: use global, local or an rms in the image's units, got {noise!r}") from None
+    layer.levels, layer.negative = contour_levels(layer.noise_rms, float(np.nanmax(field_data)),
+                                                  first=float(levels), step=level_step)
+    layer.unit_factor, layer.unit = (1.0, "\u03c3") if layer.local_noise else flux_unit_scale(unit, layer.noise_rms)
+
+
+def _crop_to_field(image, background, limits):
+    """The part of a contour image under the field shown (a slice, never resampled), or None."""
+    from hippo.io import Image
+
+    (x0, x1), (y0, y1) = limits
+    edge = np.linspace(0.0, 1.0, 25)
+    xs = np.concatenate([x0 + (x1 - x0) * edge, np.full(25, x1), x0 + (x1 - x0) * edge, np.full(25, x0)])
+    ys = np.concatenate([np.full(25, y0), y0 + (y1 - y0) * edge, np.full(25, y1), y0 + (y1 - y0) * edge])
+    sky = background.wcs.pixel_to_world(xs, ys)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cx, cy = image.wcs.world_to_pixel(sky)
+    if not (np.isfinite(cx).any() and np.isfinite(cy).any()):
+        return None
+    ny, nx = image.shape
+    margin = 3
+    ix0 = max(int(np.floor(np.nanmin(cx))) - margin, 0)
+    ix1 = min(int(np.ceil(np.nanmax(cx))) + margin + 1, nx)
+    iy0 = max(int(np.floor(np.nanmin(cy))) - margin, 0)
+    iy1 = min(int(np.ceil(np.nanmax(cy))) + margin + 1, ny)
+    if ix1 - ix0 < 2 or iy1 - iy0 < 2:
+        return None
+    if (ix0, iy0, ix1, iy1) == (0, 0, nx, ny):
+        return image
+    wcs = image.wcs.slice((slice(iy0, iy1), slice(ix0, ix1)))
+    return Image(data=image.data[iy0:iy1, ix0:ix1], wcs=wcs, header=image.header, path=image.path)
+
+
+# -- beam, scale bar, compass -------------------------------------------------------------------
+
+def beam_polygon_sky(center, beam, points=72):
+    """Sky positions around a beam ellipse (FWHM axes, position angle east of north) centred on ``center``."""
+    t = np.linspace(0.0, 2 * np.pi, points, endpoint=False)
+    half_major, half_minor = beam.major_arcsec / 2.0, beam.minor_arcsec / 2.0
+    pa = np.radians(beam.angle_deg)
+    north = half_major * np.cos(t) * np.cos(pa) - half_minor * np.sin(t) * np.sin(pa)
+    east = half_major * np.cos(t) * np.sin(pa) + half_minor * np.sin(t) * np.cos(pa)
+    return center.spherical_offsets_by(east * u.arcsec, north * u.arcsec)
+
+
+def _draw_beams(panel, layers, limits):
+    """Each contour image's beam, filled in its colour, side by side in the lower-left corner."""
+    from matplotlib.patches import Polygon
+
+    (x0, x1), (y0, y1) = limits
+    scale = panel.background.pixel_scale_arcsec
+    pad = 0.04 * (x1 - x0)
+    x = x0 + pad
+    for layer in layers:
+        if layer.beam is None or not any(entry[0] is layer for entry in panel.contour_sets):
+            continue
+        radius = layer.beam.major_arcsec / 2.0 / scale
+        if 2 * radius > 0.5 * (x1 - x0):
+            continue  # a beam half the field wide would hide the source; the caption still gives it
+        centre_pixel = (x + radius, y0 + pad + radius)
+        centre = panel.background.wcs.pixel_to_world(*centre_pixel)
+        outline = beam_polygon_sky(centre, layer.beam)
+        px, py = panel.background.wcs.world_to_pixel(outline)
+        patch = Polygon(np.column_stack([px, py]), closed=True, facecolor=layer.colour, edgecolor="black",
+                        linewidth=0.6, alpha=0.75, transform=panel.axes.transData)
+        panel.axes.add_patch(patch)
+        panel.beam_patches.append((layer, patch))
+        x += 2 * radius + pad / 2
+
+
+def _draw_scalebar(axes, image, limits, redshift):
+    """A bar of a round number of arcsec (about a quarter of the field) in the lower-right corner."""
+    (x0, x1), (y0, y1) = limits
+    scale_x = proj_plane_pixel_scales(image.wcs)[0] * 3600.0
+    width_arcsec = (x1 - x0) * scale_x
+    length = max([v for v in NICE_SCALE_ARCSEC if v <= width_arcsec / 4.0] or [NICE_SCALE_ARCSEC[0]])
+    length_px = length / scale_x
+    pad = 0.05 * (x1 - x0)
+    xr, yb = x1 - pad, y0 + 0.05 * (y1 - y0)
+    axes.plot([xr - length_px, xr], [yb, yb], color="black", linewidth=2.2, solid_capstyle="butt",
+              transform=axes.transData)
+    axes.plot([xr - length_px, xr], [yb, yb], color="white", linewidth=1.0, solid_capstyle="butt",
+              transform=axes.transData)
+    label = _angle_label(length)
+    if redshift is not None:
+        label += f" = {length * kpc_per_arcsec(redshift):.0f} kpc"
+    axes.text(xr - length_px / 2, yb + 0.015 * (y1 - y0), label, ha="center", va="bottom", fontsize=7,
+              color="black", bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=1.0))
+    return float(length)
+
+
+def kpc_per_arcsec(redshift):
+    """Proper transverse kpc per arcsec at ``redshift`` (Planck 2018 cosmology)."""
+    from astropy.cosmology import Planck18
+
+    if not redshift > 0:
+        raise UsageError(f"--redshift: must be positive, got {redshift!r}")
+    return float(Planck18.kpc_proper_per_arcmin(redshift).to_value(u.kpc / u.arcmin)) / 60.0
+
+
+def _angle_label(arcsec):
+    if arcsec >= 60 and arcsec % 60 == 0:
+        return f"{arcsec // 60:g}\u2032"
+    return f"{arcsec:g}\u2033"
+
+
+def sky_directions(image, pixel):
+    """Unit vectors (in pixels) pointing north and east at ``pixel`` of an image."""
+    centre = image.wcs.pixel_to_world(*pixel)
+    step = 0.5 * image.pixel_scale_arcsec * u.arcsec
+    directions = {}
+    for name, offset in (("north", (0 * u.arcsec, step)), ("east", (step, 0 * u.arcsec))):
+        x, y = image.wcs.world_to_pixel(centre.spherical_offsets_by(*offset))
+        vector = np.array([float(x) - pixel[0], float(y) - pixel[1]])
+        directions[name] = vector / np.hypot(*vector)
+    return directions
+
+
+def _draw_compass_if_rotated(axes, image, limits):
+    """North/east arrows in the upper-right corner when north is not up or east not left."""
+    (x0, x1), (y0, y1) = limits
+    centre = ((x0 + x1) / 2, (y0 + y1) / 2)
+    directions = sky_directions(image, centre)
+    north_angle = math.degrees(math.atan2(directions["north"][0], directions["north"][1]))
+    east_angle = math.degrees(math.atan2(-directions["east"][1], -directions["east"][0]))
+    if abs(north_angle) <= ROTATION_TOLERANCE_DEG and abs(east_angle) <= ROTATION_TOLERANCE_DEG:
+        return None
+    length = 0.12 * (x1 - x0)
+    base = (x1 - 0.08 * (x1 - x0) - length / 2, y1 - 0.08 * (y1 - y0) - length / 2)
+    for name, letter in (("north", "N"), ("east", "E")):
+        dx, dy = directions[name] * length
+        axes.annotate("", xy=(base[0] + dx, base[1] + dy), xytext=base, xycoords="data",
+                      arrowprops=dict(arrowstyle="->", color="black", linewidth=1.0))
+        axes.text(base[0] + 1.25 * dx, base[1] + 1.25 * dy, letter, ha="center", va="center", fontsize=7)
+    return {name: tuple(vector) for name, vector in directions.items()}
+
+
+# -- regions and catalogue markers --------------------------------------------------------------
+
+def _read_regions(path):
+    from regions import Regions
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no such file")
+    formats = ["crtf", "ds9"] if path.suffix.lower() == ".crtf" else ["ds9", "crtf"]
+    problems = []
+    for fmt in formats:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return list(Regions.read(path, format=fmt))
+        except Exception as exc:
+            problems.append(f"{fmt}: {str(exc).strip().splitlines()[0][:120] if str(exc).strip() else exc}")
+    raise InputError(path, "not a DS9 or CRTF region file (" + "; ".join(problems) + ")")
+
+
+def _draw_regions(axes, image, region_list):
+    """Sky regions placed through the background's WCS; pixel regions taken in its pixels."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    artists = []
+    for region in region_list:
+        pixel_region = region.to_pixel(image.wcs) if hasattr(region, "to_pixel") else region
+        artist = pixel_region.as_artist(**({} if "color" in region.visual else {"color": "#ff00ff"}))
+        if isinstance(artist, Patch):
+            artist.set_linewidth(1.0)
+            axes.add_patch(artist)
+        elif isinstance(artist, Line2D):
+            axes.add_line(artist)
+        else:
+            axes.add_artist(artist)
+        artists.append((pixel_region, artist))
+    return artists
+
+
+def _read_markers(catalogue, columns):
+    from hippo.io import read_positions
+
+    positions = read_positions(catalogue, *columns)
+    table = positions.table
+    return SkyCoord(np.asarray(table["ra"], dtype=float) * u.deg, np.asarray(table["dec"], dtype=float) * u.deg), \
+        [str(name) for name in table["name"]]
+
+
+def _draw_markers(axes, image, limits, markers):
+    """Open circles at the catalogue positions in view, labelled with their IDs when few enough."""
+    coords, names = markers
+    (x0, x1), (y0, y1) = limits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        x, y = (np.asarray(v, dtype=float) for v in image.wcs.world_to_pixel(coords))
+    inside = np.isfinite(x) & np.isfinite(y) & (x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)
+    axes.scatter(x[inside], y[inside], s=60, facecolors="none", edgecolors=MARKER_COLOUR, linewidths=1.1,
+                 transform=axes.transData, zorder=4)
+    if inside.sum() <= MAX_LABELLED_MARKERS:
+        offset = 0.02 * (x1 - x0)
+        for xi, yi, name in zip(x[inside], y[inside], np.asarray(names, dtype=object)[inside]):
+            axes.text(xi + offset, yi + offset, name, fontsize=6, color=MARKER_COLOUR, zorder=5,
+                      bbox=dict(facecolor="white", edgecolor="none", alpha=0.6, pad=0.5))
+    return np.column_stack([x[inside], y[inside]])
+
+
+# -- caption ------------------------------------------------------------------------------------
+
+def _caption(layers, redshift):
+    """One line per contour image: survey, colour, levels with units, noise and beam."""
+    lines = []
+    for layer in layers:
+        if not layer.levels:
+            lines.append(f"{layer.label} ({COLOUR_NAMES[layer.colour]}): no overlap with the image shown")
+            continue
+        levels = (f"levels {format_levels([layer.negative], layer.unit_factor)} (dashed), "
+                  f"{format_levels(layer.levels, layer.unit_factor)} {layer.unit}")
+        if layer.local_noise:
+            values = f"signal-to-noise from a local rms map; {levels}"
+        elif math.isfinite(layer.noise_rms):
+            values = f"\u03c3 = {layer.noise_rms * layer.unit_factor:.3g} {layer.unit}; {levels}"
+        else:
+            values = levels
+        beam = ""
+        if layer.beam is not None:
+            size = (f"{layer.beam.major_arcsec:.3g}\u2033" if layer.beam.major_arcsec == layer.beam.minor_arcsec
+                    else f"{layer.beam.major_arcsec:.3g}\u2033\u00d7{layer.beam.minor_arcsec:.3g}\u2033, "
+                         f"PA {layer.beam.angle_deg:.0f}\u00b0")
+            beam = f"; beam {size}" + ("" if layer.beam.origin == "header" else f" ({layer.beam.origin} nominal)")
+        lines.append(f"{layer.label} contours ({COLOUR_NAMES[layer.colour]}): {values}{beam}")
+    if redshift is not None:
+        lines.append(f"z = {redshift:g}: {kpc_per_arcsec(redshift):.3g} kpc/arcsec (Planck18)")
+    return "\n".join(lines)
