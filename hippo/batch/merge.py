@@ -1,0 +1,163 @@
+"""The last step of a batch: shard outputs into the final products and the store, then cleanup.
+
+Runs once every shard is done (as the Slurm merge job, or in the dask client). It can be run again
+after a crash at any point without losing or duplicating anything: files already moved are not
+moved twice, the store is filled once per batch (a ``merged`` row in ``batch_jobs`` says so), and
+``summary.json`` in the products record is written last, so its presence means the batch is
+complete.
+"""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from astropy.table import Table, vstack
+
+from hippo.batch.plan import BatchPlan
+from hippo.errors import EXIT_OK, EXIT_PARTIAL, HippoError
+from hippo.io import atomic_write_text, read_table, write_table
+from hippo.provenance import environment_summary, software_versions, utc_now
+
+
+def read_json(path, default=None):
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return default
+
+
+def write_json(path, data):
+    atomic_write_text(path, json.dumps(data, indent=1, default=str) + "\n")
+
+
+def record_directory(products, plan):
+    """Where a batch's logs, plan, scripts and provenance are kept beside its products."""
+    return Path(products) / f"hippo-batch-{plan.name}"
+
+
+def shard_jobs(plan):
+    """shard -> the job (``<array>_<task>`` or ``dask``) of its latest submission."""
+    jobs = {}
+    for submission in read_json(plan.directory / "jobs.json", []):
+        for index in submission["shards"]:
+            jobs[index] = (f"{submission['array_job']}_{index}" if submission.get("array_job")
+                           else submission["runner"])
+    return jobs
+
+
+def merge_batch(plan_directory):
+    """Merge a finished batch; returns its summary (also written to the products record)."""
+    plan = BatchPlan.load(plan_directory)
+    settings = read_json(plan.directory / "merge.json")
+    missing = [i for i in range(plan.shard_count) if not plan.is_done(i)]
+    if missing:
+        raise HippoError(f"batch {plan.name}: {len(missing)} of {plan.shard_count} shards not done "
+                         f"({', '.join(map(str, missing[:10]))}{', ...' if len(missing) > 10 else ''}); nothing merged")
+    output = Path(settings["output"])
+    record = record_directory(settings["products"], plan)
+    (record / "logs").mkdir(parents=True, exist_ok=True)
+    statuses = {i: plan.exit_status(i) for i in range(plan.shard_count)}
+    partial = sorted(i for i, status in statuses.items() if status != EXIT_OK)
+
+    rows = _merge_classify(plan, output) if plan.kind == "classify" else _merge_cutout(plan, output)
+
+    for path in plan.log_directory.glob("*.log"):
+        shutil.copy2(path, record / "logs" / path.name)
+    for path in [plan.directory / "plan.json", plan.directory / "jobs.json", *plan.directory.glob("*.sbatch")]:
+        if path.exists():
+            shutil.copy2(path, record / path.name)
+    jobs = read_json(plan.directory / "jobs.json", [])
+    write_json(record / "provenance.json", {
+        "batch": plan.name, "command": f"batch {plan.kind}", "parameters": settings["parameters"],
+        "inputs": plan.description, "input_count": plan.input_count, "shards": plan.shard_count,
+        "tool_arguments": plan.tool_arguments, "submissions": jobs, "shard_exit_status": statuses,
+        "versions": software_versions(), "merge_environment": environment_summary(), "merged": utc_now()})
+
+    store_note = None
+    if settings.get("store"):
+        store_note = _fill_store(plan, settings, rows, record, statuses)
+
+    scratch_note = f"kept in {plan.directory}" if settings.get("keep_intermediates") else f"removed from {plan.directory}"
+    summary = {
+        "batch": plan.name, "state": "merged", "kind": plan.kind, "inputs": plan.input_count,
+        "shards": plan.shard_count, "rows": len(rows), "partial_shards": partial,
+        "exit_status": EXIT_PARTIAL if partial else EXIT_OK,
+        "output": str(output), "products": str(record), "store": store_note, "intermediates": scratch_note,
+        "jobs": [s.get("array_job") for s in jobs if s.get("array_job")], "merged": utc_now(),
+    }
+    write_json(record / "summary.json", summary)
+    if not settings.get("keep_intermediates"):
+        shutil.rmtree(plan.directory, ignore_errors=True)
+    return summary
+
+
+def _merge_classify(plan, output):
+    tables = [read_table(plan.shard_output(i)) for i in range(plan.shard_count)]
+    merged = vstack(tables, metadata_conflicts="silent") if len(tables) > 1 else tables[0]
+    write_table(merged, output)
+    return merged
+
+
+def _merge_cutout(plan, output):
+    """Move every shard's cutouts into ``output`` (same layout as a local run) and join the indexes."""
+    output.mkdir(parents=True, exist_ok=True)
+    indexes = []
+    for index in range(plan.shard_count):
+        shard_dir = plan.shard_output(index)
+        for path in sorted(p for p in shard_dir.rglob("*") if p.is_file() and p.name != "cutouts.csv"):
+            target = output / path.relative_to(shard_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(path), str(target))
+        table = read_table(shard_dir / "cutouts.csv")
+        if "path" in table.colnames:
+            table["path"] = [_moved_path(str(p), shard_dir, output) for p in table["path"]]
+        indexes.append(table)
+    merged = vstack(indexes, metadata_conflicts="silent") if len(indexes) > 1 else indexes[0]
+    write_table(merged, output / "cutouts.csv")
+    return merged
+
+
+def _moved_path(path, shard_dir, output):
+    """A path in a shard's index, as it reads after the move (absolute stays absolute)."""
+    if not path or path in ("--", "None"):
+        return path
+    candidate = Path(path)
+    if candidate.is_absolute():
+        try:
+            return str(output / candidate.relative_to(shard_dir))
+        except ValueError:
+            return path
+    return path
+
+
+def _fill_store(plan, settings, rows, record, statuses):
+    """The merged rows, one row per shard in ``batch_jobs`` and the run's provenance, once per batch."""
+    from hippo.store import Store
+
+    with Store.open(settings["store"]) as store:
+        already = store.query("SELECT run_id FROM batch_jobs WHERE batch=? AND state='merged'", (plan.name,))
+        if len(already):
+            return f"{store.path} (filled by run {already['run_id'][0]} before)"
+        jobs = shard_jobs(plan)
+        with store.run(f"batch {plan.kind}", settings["parameters"], inputs=[record / "plan.json"]) as run:
+            inserted = _insert_results(store, plan, rows, run.id)
+            store.insert("batch_jobs", [
+                {"batch": plan.name, "job_id": jobs.get(i), "shard": i,
+                 "state": "done" if status == EXIT_OK else "partial",
+                 "log": str(record / "logs"), "output": str(plan.shard_output(i))}
+                for i, status in statuses.items()], run_id=run.id)
+            store.insert("batch_jobs", [{"batch": plan.name, "job_id": os.environ.get("SLURM_JOB_ID", settings["runner"]), "shard": -1,
+                                         "state": "merged", "log": str(record), "output": settings["output"]}],
+                         run_id=run.id)
+            run.exit_status = EXIT_PARTIAL if any(s != EXIT_OK for s in statuses.values()) else EXIT_OK
+        return f"{store.path} (run {run.id}: {inserted} rows)"
+
+
+def _insert_results(store, plan, rows, run_id):
+    if plan.kind == "classify":
+        return store.insert("classifications", rows, run_id=run_id)
+    cutouts = Table(rows, copy=True)
+    if "name" in cutouts.colnames and "source" not in cutouts.colnames:
+        cutouts.rename_column("name", "source")
+    return store.insert("cutouts", cutouts, run_id=run_id)

@@ -1,0 +1,214 @@
+"""The shard plan of a batch: which inputs each task gets, stable and content-addressed, kept in scratch.
+
+A plan is named by a hash of everything that decides the shards' results (the command, its inputs,
+its options, the number of shards), so re-running the same command finds the same plan and the
+shards already done. Each shard leaves three files beside the plan, written by the task itself:
+its inputs, its output (written atomically by the real ``hippo`` command) and an exit file written
+only after the command ended. Those files, not the scheduler's memory, say what is done: Slurm
+accounting is not needed, and a shard killed at any moment is simply run again.
+"""
+
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hippo.errors import InputError, UsageError
+from hippo.io import atomic_write_text, read_table, write_table
+from hippo.provenance import sha256_file
+
+KINDS = ("classify", "cutout")
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fits.fz")
+# Slurm's default MaxArraySize is 1001 (indices 0-1000): stay within it unless asked otherwise.
+DEFAULT_MAX_SHARDS = 1000
+DEFAULT_SHARD_INPUTS = 100
+
+
+@dataclass
+class BatchPlan:
+    """One batch: ``kind`` (classify or cutout), its id, its scratch directory and its shards."""
+
+    kind: str
+    batch_id: str
+    directory: Path
+    shard_count: int
+    tool_arguments: list = field(default_factory=list)
+    input_count: int = 0
+    description: dict = field(default_factory=dict)
+
+    @property
+    def name(self):
+        """``classify-<id>``: the Slurm job name and the batch's name in the store."""
+        return f"{self.kind}-{self.batch_id}"
+
+    def shard_stem(self, index):
+        return self.directory / f"shard-{index:05d}"
+
+    def shard_inputs(self, index):
+        """The file listing the shard's inputs: FITS paths, one a line (classify) or catalogue rows (cutout)."""
+        return self.shard_stem(index).with_suffix(".inputs" if self.kind == "classify" else ".ecsv")
+
+    def shard_output(self, index):
+        """What the shard's command writes: a table (classify) or a cutout directory (cutout)."""
+        stem = self.shard_stem(index)
+        return stem.with_name(stem.name + ".out.ecsv") if self.kind == "classify" else stem.with_name(stem.name + ".out")
+
+    def exit_file(self, index):
+        return self.shard_stem(index).with_suffix(".exit")
+
+    @property
+    def log_directory(self):
+        return self.directory / "logs"
+
+    def shard_command(self, inputs, output):
+        """argv of the real ``hippo`` command for one shard (the same in sbatch scripts and dask)."""
+        head = [sys.executable, "-m", "hippo", self.kind, "--quiet"]
+        if self.kind == "classify":
+            return head + list(inputs) + ["-o", str(output)] + self.tool_arguments
+        return head + ["--catalogue", str(inputs), "-o", str(output)] + self.tool_arguments
+
+    def exit_status(self, index):
+        """The shard command's exit status, or None if it has not finished (or was killed)."""
+        try:
+            return int(self.exit_file(index).read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def is_done(self, index):
+        """Finished and its output written (the output is renamed into place only when whole)."""
+        return self.exit_status(index) is not None and self.shard_output(index).exists()
+
+    def done_shards(self):
+        return [i for i in range(self.shard_count) if self.is_done(i)]
+
+    def forget(self, index):
+        """Remove a failed attempt's exit file before the shard runs again."""
+        self.exit_file(index).unlink(missing_ok=True)
+
+    def to_json(self):
+        return {"kind": self.kind, "batch_id": self.batch_id, "shard_count": self.shard_count,
+                "tool_arguments": self.tool_arguments, "input_count": self.input_count,
+                "description": self.description}
+
+    @classmethod
+    def load(cls, directory):
+        directory = Path(directory)
+        try:
+            data = json.loads((directory / "plan.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(directory, f"not a HIPPO batch plan directory ({exc})") from None
+        return cls(data["kind"], data["batch_id"], directory, data["shard_count"], data["tool_arguments"],
+                   data.get("input_count", 0), data.get("description", {}))
+
+
+def expand_fits_inputs(inputs):
+    """FITS files named or found (sorted) in the directories named; unknown paths are an input error."""
+    files = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.name.lower().endswith(FITS_SUFFIXES) and p.is_file())
+            if not found:
+                raise InputError(path, "directory holds no FITS files (.fits, .fits.gz, .fits.fz)")
+            files.extend(str(p.resolve()) for p in found)
+        elif path.exists():
+            files.append(str(path.resolve()))
+        else:
+            raise InputError(path, "no such file or directory")
+    if not files:
+        raise UsageError("no inputs given")
+    return files
+
+
+def shard_bounds(count, shards):
+    """Contiguous, balanced [start, stop) ranges covering ``count`` items exactly once."""
+    return [(count * i // shards, count * (i + 1) // shards) for i in range(shards)]
+
+
+def choose_shard_count(count, array_size):
+    if array_size is not None:
+        if int(array_size) < 1:
+            raise UsageError(f"--array-size {array_size}: must be at least 1")
+        return min(int(array_size), count)
+    return max(1, min(count, DEFAULT_MAX_SHARDS, math.ceil(count / DEFAULT_SHARD_INPUTS)))
+
+
+def _plan_id(identity):
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _ensure_plan(plan, write_shard):
+    """Write the plan and its shard inputs unless this plan is already in scratch (same id, same content)."""
+    if (plan.directory / "plan.json").exists():
+        return BatchPlan.load(plan.directory)
+    plan.log_directory.mkdir(parents=True, exist_ok=True)
+    for index in range(plan.shard_count):
+        write_shard(index)
+    # Written last: a plan.json present means every shard's inputs are there.
+    atomic_write_text(plan.directory / "plan.json", json.dumps(plan.to_json(), indent=1))
+    return plan
+
+
+def plan_classify(inputs, scratch, array_size=None, tool_arguments=()):
+    """Plan ``hippo classify`` over FITS files (or directories of them) in shards."""
+    files = expand_fits_inputs(inputs)
+    shards = choose_shard_count(len(files), array_size)
+    identity = {"kind": "classify", "inputs": files, "shards": shards, "arguments": list(tool_arguments)}
+    batch_id = _plan_id(identity)
+    plan = BatchPlan("classify", batch_id, Path(scratch).resolve() / f"classify-{batch_id}", shards,
+                     list(tool_arguments), len(files), {"inputs": [str(i) for i in inputs]})
+    bounds = shard_bounds(len(files), shards)
+
+    def write_shard(index):
+        start, stop = bounds[index]
+        atomic_write_text(plan.shard_inputs(index), "".join(f"{f}\n" for f in files[start:stop]))
+
+    return _ensure_plan(plan, write_shard)
+
+
+def plan_cutout(catalogue, scratch, array_size=None, tool_arguments=()):
+    """Plan ``hippo cutout --catalogue`` in shards of the catalogue's rows (all columns kept)."""
+    catalogue = Path(catalogue)
+    table = read_table(catalogue)
+    if len(table) == 0:
+        raise InputError(catalogue, "catalogue has no rows")
+    shards = choose_shard_count(len(table), array_size)
+    identity = {"kind": "cutout", "catalogue": str(catalogue.resolve()), "sha256": sha256_file(catalogue),
+                "shards": shards, "arguments": list(tool_arguments)}
+    batch_id = _plan_id(identity)
+    plan = BatchPlan("cutout", batch_id, Path(scratch).resolve() / f"cutout-{batch_id}", shards,
+                     list(tool_arguments), len(table), {"catalogue": str(catalogue.resolve())})
+    bounds = shard_bounds(len(table), shards)
+
+    def write_shard(index):
+        start, stop = bounds[index]
+        write_table(table[start:stop], plan.shard_inputs(index))
+
+    return _ensure_plan(plan, write_shard)
+
+
+def read_shard_inputs(plan, index):
+    """What goes on the shard command's line: the FITS paths (classify) or the catalogue (cutout)."""
+    if plan.kind == "classify":
+        return plan.shard_inputs(index).read_text().splitlines()
+    return plan.shard_inputs(index)
+
+
+def run_shard(plan_directory, index):
+    """Run one shard here (a dask worker, or in-process): the command, its log, then its exit file.
+
+    Mirrors the sbatch task script line for line, so a batch started with dask can be finished
+    with Slurm and the other way round. Returns the command's exit status.
+    """
+    plan = BatchPlan.load(plan_directory)
+    command = plan.shard_command(read_shard_inputs(plan, index), plan.shard_output(index))
+    plan.forget(index)
+    log_path = plan.log_directory / f"shard-{index:05d}.dask-{os.getpid()}.log"
+    with open(log_path, "ab") as log:
+        status = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+    atomic_write_text(plan.exit_file(index), f"{status}\n")
+    return status
