@@ -5,13 +5,14 @@ import concurrent.futures
 import hashlib
 import os
 import random
+import re
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from hippo.errors import HippoError, InputError
-from hippo.io.atomic import atomic_path
 
 PART_SIZE = 8 << 20  # bytes per multipart part (S3 needs >= 5 MiB except the last)
 SINGLE_PUT_LIMIT = 64 << 20  # bytes: larger files go up in parts
@@ -29,6 +30,10 @@ class ObjectInfo:
 
 class TransferError(HippoError):
     """The object store failed in a way retries did not cure (server gone, disk full...)."""
+
+
+class AlreadyExists(TransferError):
+    """A put with ``if_absent`` found the key taken."""
 
 
 class Throttle:
@@ -73,9 +78,10 @@ class Backend:
         """Yield :class:`ObjectInfo` for every object whose key starts with ``prefix``."""
         raise NotImplementedError
 
-    def put(self, key, data, md5=None):
-        """Store ``data`` (bytes, hex MD5 ``md5`` if known) under ``key`` in one request;
-        return its :class:`ObjectInfo`."""
+    def put(self, key, data, if_absent=False):
+        """Store the bytes ``data`` under ``key`` in one checksummed request; return its
+        :class:`ObjectInfo`. With ``if_absent`` the put fails (:class:`AlreadyExists`) when
+        ``key`` already exists."""
         raise NotImplementedError
 
     def put_file(self, key, path, on_bytes=None):
@@ -148,16 +154,32 @@ class LocalBackend(Backend):
                 if key.startswith(prefix) and ".part" not in name:
                     yield ObjectInfo(key, path.stat().st_size, None)
 
-    def put(self, key, data, md5=None):
+    def put(self, key, data, if_absent=False):
+        from hippo.io.atomic import atomic_path  # hippo.io is heavy; only local backups need it
         self.throttle.consume(len(data))
 
         def write():
-            with atomic_path(self._path(key)) as tmp:
-                tmp.write_bytes(data)
+            if not if_absent:
+                with atomic_path(self._path(key)) as tmp:
+                    tmp.write_bytes(data)
+                return
+            # Written aside, then hard-linked: unlike a rename, a link refuses to replace a file.
+            self._path(key).parent.mkdir(parents=True, exist_ok=True)
+            descriptor, aside = tempfile.mkstemp(dir=self._path(key).parent, suffix=".part")
+            try:
+                with os.fdopen(descriptor, "wb") as stream:
+                    stream.write(data)
+                os.link(aside, self._path(key))
+            except FileExistsError:
+                raise AlreadyExists(f"{self.url}: {key} already exists") from None
+            finally:
+                os.unlink(aside)
         self.call(f"put {key}", write)
         return ObjectInfo(key, len(data), None)
 
     def put_file(self, key, path, on_bytes=None):
+        from hippo.io.atomic import atomic_path
+
         def copy():
             sha256 = hashlib.sha256()
             with atomic_path(self._path(key)) as tmp, open(path, "rb") as source, open(tmp, "wb") as sink:
@@ -192,42 +214,35 @@ class LocalBackend(Backend):
 
 
 class S3Backend(Backend):
-    """An S3 bucket and prefix through boto3 (endpoint and credentials found the AWS way)."""
+    """An S3 bucket and prefix through the lean client in :mod:`hippo.transfer.s3` (endpoint,
+    region and credentials found the AWS way)."""
 
-    def __init__(self, bucket, prefix="", endpoint_url=None, workers=8, create_bucket=False, **kwargs):
+    def __init__(self, bucket, prefix="", endpoint_url=None, create_bucket=False, **kwargs):
         super().__init__(**kwargs)
-        import boto3
-        import botocore.config
+        from hippo.transfer.s3 import S3Client, find_credentials
 
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}"
-        config = botocore.config.Config(
-            max_pool_connections=max(10, workers * 2), connect_timeout=5, read_timeout=60,
-            retries={"max_attempts": 1},  # our own back-off covers retries, so errors stay one line
-            request_checksum_calculation="when_required", response_checksum_validation="when_required",
-        )
-        self.client = boto3.session.Session().client(
-            "s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL"), config=config)
+        self.client = S3Client(bucket, endpoint_url=endpoint_url, credentials=find_credentials())
         self._check_bucket(create_bucket)
 
     def _check_bucket(self, create):
-        from botocore.exceptions import ClientError
+        from hippo.transfer.s3 import S3Error
         try:
-            self.call("open bucket", self.client.head_bucket, Bucket=self.bucket)
+            self.call("open bucket", self.client.request, "HEAD")
         except TransferError as exc:
+            cause = exc.__context__
             # Credentials are judged here, on the first request: a 403 later in a run (a body cut
             # off by a dying connection fails its signature) is a transfer failure, not bad keys.
-            if "403" in str(exc) or "SignatureDoesNotMatch" in str(exc) or "InvalidAccessKeyId" in str(exc):
+            if isinstance(cause, S3Error) and cause.status in (401, 403):
                 raise InputError(self.url, "access refused: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
-                                 f"({str(exc).split(' failed: ')[-1]})") from None
-            cause = exc.__context__
-            missing = isinstance(cause, ClientError) and _error_code(cause) in ("404", "NoSuchBucket")
-            if not missing:
+                                 f"({self._explain(cause)})") from None
+            if not (isinstance(cause, S3Error) and cause.status == 404):
                 raise
             if not create:
                 raise InputError(self.url, "no such bucket") from None
-            self.call("create bucket", self.client.create_bucket, Bucket=self.bucket)
+            self.call("create bucket", self.client.request, "PUT")
 
     def _fatal(self, what, exc):
         error = TransferError(f"{self.url}: {what} failed: {self._explain(exc)}")
@@ -235,39 +250,49 @@ class S3Backend(Backend):
         return error
 
     def _transient(self, exc):
-        from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-        if isinstance(exc, (ConnectionError, HTTPClientError, OSError)):
+        import http.client
+
+        from hippo.transfer.s3 import S3Error
+        if isinstance(exc, (OSError, http.client.HTTPException)):
             return True
-        if isinstance(exc, ClientError):
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            return status >= 500 or _error_code(exc) in ("SlowDown", "RequestTimeout", "Throttling")
+        if isinstance(exc, S3Error):
+            return exc.status >= 500 or exc.code in ("SlowDown", "RequestTimeout", "Throttling")
         return False
 
     def _explain(self, exc):
-        from botocore.exceptions import ClientError
-        if isinstance(exc, ClientError):
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
-            return f"{_error_code(exc)} (HTTP {status})"
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
     def list(self, prefix=""):
-        paginator = self.client.get_paginator("list_objects_v2")
-        pages = iter(paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix))
+        from hippo.transfer.s3 import list_keys
+        query = {"list-type": "2", "prefix": self.prefix + prefix}
         while True:
-            page = self.call(f"list {prefix}", next, pages, None)
-            if page is None:
+            _, _, xml = self.call(f"list {prefix}", self.client.request, "GET", query=query)
+            items, token = list_keys(xml)
+            for key, size, etag in items:
+                yield ObjectInfo(key[len(self.prefix):], size, etag)
+            if token is None:
                 return
-            for item in page.get("Contents", ()):
-                yield ObjectInfo(item["Key"][len(self.prefix):], item["Size"], item["ETag"].strip('"'))
+            query = {**query, "continuation-token": token}
 
-    def put(self, key, data, md5=None):
+    def put(self, key, data, if_absent=False):
         import base64
+        import zlib
         self.throttle.consume(len(data))
-        md5 = md5 or hashlib.md5(data).hexdigest()
-        response = self.call(f"put {key}", self.client.put_object, Bucket=self.bucket, Key=self.prefix + key,
-                             Body=data, ContentMD5=base64.b64encode(bytes.fromhex(md5)).decode())
-        etag = response["ETag"].strip('"')
-        if etag != md5:
+        # CRC32 (x-amz-checksum-crc32) is checked by the server and costs a fifth of an MD5.
+        crc32 = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+        headers = {"x-amz-checksum-crc32": crc32}
+        if if_absent:
+            headers["If-None-Match"] = "*"
+        try:
+            _, response, _ = self.call(f"put {key}", self.client.request, "PUT", self.prefix + key,
+                                       headers=headers, body=data)
+        except TransferError as exc:
+            if if_absent and getattr(exc.__context__, "status", None) == 412:
+                raise AlreadyExists(f"{self.url}: {key} already exists") from None
+            raise
+        etag = (response.get("ETag") or "").strip('"')
+        # A server that ignores the checksum header does not echo it: then its ETag must be the MD5.
+        if response.get("x-amz-checksum-crc32") != crc32 and etag != hashlib.md5(data).hexdigest():
             raise TransferError(f"{self.url}: put {key}: server ETag {etag} is not the MD5 of what was sent")
         return ObjectInfo(key, len(data), etag)
 
@@ -278,11 +303,10 @@ class S3Backend(Backend):
             # One streamed request, as rclone does below its cutoff, hashed as it is read; the ETag
             # the server returns must be the MD5 of what was read, or the object is not counted.
             def send():
-                with open(path, "rb") as source:
+                with open(path, "rb", buffering=0) as source:
                     body = _HashingReader(source, self.throttle)
-                    etag = self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body,
-                                                  ContentLength=size)["ETag"].strip('"')
-                return etag, body
+                    _, response, _ = self.client.request("PUT", self.prefix + key, body=body, length=size)
+                return (response.get("ETag") or "").strip('"'), body
             etag, body = self.call(f"put {key}", send)
             if etag != body.md5.hexdigest() or body.count != size:
                 raise TransferError(f"{self.url}: put {key}: the server stored something else than was sent "
@@ -291,23 +315,23 @@ class S3Backend(Backend):
                 on_bytes(size)
             return ObjectInfo(key, size, etag), body.sha256.hexdigest()
         full_key = self.prefix + key
-        upload_id = self.call(f"start upload {key}", self.client.create_multipart_upload,
-                              Bucket=self.bucket, Key=full_key)["UploadId"]
+        _, _, answer = self.call(f"start upload {key}", self.client.request, "POST", full_key, query={"uploads": ""})
+        upload_id = re.search(rb"<UploadId>([^<]+)</UploadId>", answer).group(1).decode()
 
         def send_part(number, chunk, digest):
             self.throttle.consume(len(chunk))
-            response = self.call(f"put {key} part {number}", self.client.upload_part, Bucket=self.bucket,
-                                 Key=full_key, UploadId=upload_id, PartNumber=number, Body=chunk,
-                                 ContentMD5=base64.b64encode(digest).decode())
+            _, response, _ = self.call(f"put {key} part {number}", self.client.request, "PUT", full_key,
+                                       query={"partNumber": str(number), "uploadId": upload_id},
+                                       headers={"Content-MD5": base64.b64encode(digest).decode()}, body=chunk)
             if on_bytes:
                 on_bytes(len(chunk))
-            return {"PartNumber": number, "ETag": response["ETag"]}
+            return number, response.get("ETag")
 
         sha256, digests, futures = hashlib.sha256(), [], []
         slots = threading.BoundedSemaphore(PARTS_IN_FLIGHT)  # bounds the parts held in memory
         try:
             with concurrent.futures.ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT) as pool, \
-                    open(path, "rb") as source:
+                    open(path, "rb", buffering=0) as source:
                 while chunk := source.read(PART_SIZE):
                     sha256.update(chunk)
                     digests.append(hashlib.md5(chunk).digest())
@@ -316,70 +340,58 @@ class S3Backend(Backend):
                     future.add_done_callback(lambda _: slots.release())
                     futures.append(future)
                 parts = [f.result() for f in futures]
-            self.call(f"complete {key}", self.client.complete_multipart_upload, Bucket=self.bucket,
-                      Key=full_key, UploadId=upload_id, MultipartUpload={"Parts": parts})
+            listing = "".join(f"<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>" for n, etag in parts)
+            self.call(f"complete {key}", self.client.request, "POST", full_key, query={"uploadId": upload_id},
+                      body=f"<CompleteMultipartUpload>{listing}</CompleteMultipartUpload>".encode())
         except BaseException:
             # An unfinished upload leaves no object behind, so nothing partial is ever counted.
             try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=full_key, UploadId=upload_id)
+                self.client.request("DELETE", full_key, query={"uploadId": upload_id})
             except Exception:
                 pass
             raise
         return ObjectInfo(key, size, multipart_etag(digests)), sha256.hexdigest()
 
     def get(self, key):
-        def read():
-            return self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
-        return self.call(f"get {key}", read)
+        return self.call(f"get {key}", self.client.request, "GET", self.prefix + key)[2]
 
     def get_file(self, key, path):
-        self.call(f"get {key}", self.client.download_file, self.bucket, self.prefix + key, str(path))
+        def download():
+            with open(path, "wb") as sink:
+                self.client.request("GET", self.prefix + key, sink=sink)
+        self.call(f"get {key}", download)
 
     def stat(self, key):
-        from botocore.exceptions import ClientError
+        from hippo.transfer.s3 import S3Error
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
-        except ClientError as exc:
-            if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+            _, head, _ = self.call(f"stat {key}", self.client.request, "HEAD", self.prefix + key)
+        except TransferError as exc:
+            if isinstance(exc.__context__, S3Error) and exc.__context__.status == 404:
                 return None
-            raise self._fatal(f"stat {key}", exc) from None
-        return ObjectInfo(key, head["ContentLength"], head["ETag"].strip('"'))
+            raise
+        return ObjectInfo(key, int(head["Content-Length"]), (head.get("ETag") or "").strip('"') or None)
 
     def remove(self, key):
-        self.call(f"remove {key}", self.client.delete_object, Bucket=self.bucket, Key=self.prefix + key)
+        self.call(f"remove {key}", self.client.request, "DELETE", self.prefix + key)
 
 
 class _HashingReader:
-    """A file wrapper that hashes (SHA-256 and MD5) and throttles the bytes as boto3 reads them."""
+    """An iterable over a file's chunks that hashes (SHA-256 and MD5) and throttles them as sent."""
 
     def __init__(self, source, throttle):
         self.source, self.throttle = source, throttle
         self.sha256, self.md5, self.count = hashlib.sha256(), hashlib.md5(), 0
 
-    def seek(self, offset, whence=0):
-        # botocore rewinds the body before sending (and on its own retries): hash from the start.
-        position = self.source.seek(offset, whence)
-        if position == 0:
-            self.sha256, self.md5, self.count = hashlib.sha256(), hashlib.md5(), 0
-        return position
-
-    def tell(self):
-        return self.source.tell()
-
-    def read(self, size=-1):
-        chunk = self.source.read(size)
-        self.throttle.consume(len(chunk))
-        self.sha256.update(chunk)
-        self.md5.update(chunk)
-        self.count += len(chunk)
-        return chunk
+    def __iter__(self):
+        while chunk := self.source.read(1 << 20):
+            self.throttle.consume(len(chunk))
+            self.sha256.update(chunk)
+            self.md5.update(chunk)
+            self.count += len(chunk)
+            yield chunk
 
 
-def _error_code(exc):
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def open_backend(destination, endpoint_url=None, workers=8, retries=4, bwlimit=None, create=False):
+def open_backend(destination, endpoint_url=None, retries=4, bwlimit=None, create=False):
     """The backend for ``destination``: ``s3://bucket/prefix`` or a local directory path.
 
     Parameters
@@ -398,7 +410,7 @@ def open_backend(destination, endpoint_url=None, workers=8, retries=4, bwlimit=N
         bucket, _, prefix = destination[5:].partition("/")
         if not bucket:
             raise InputError(destination, "no bucket name (expected s3://bucket/prefix)")
-        return S3Backend(bucket, prefix, endpoint_url=endpoint_url, workers=workers, create_bucket=create,
+        return S3Backend(bucket, prefix, endpoint_url=endpoint_url, create_bucket=create,
                          retries=retries, throttle=throttle)
     root = Path(destination)
     if not root.is_dir():

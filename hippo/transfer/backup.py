@@ -3,13 +3,10 @@ uncompressed zips built in memory, large files uploaded in parts, a manifest wri
 
 import concurrent.futures
 import hashlib
-import io
 import os
 import sqlite3
 import tempfile
 import threading
-import time
-import zipfile
 from pathlib import Path
 
 from hippo.errors import UsageError
@@ -18,6 +15,7 @@ from hippo.provenance import software_versions, utc_now
 from hippo.transfer.backends import TransferError, open_backend
 from hippo.transfer.manifest import (DATA, MANIFESTS, SQLITE_HEADER, BackupState, encode, is_sqlite,
                                      journal_key, journal_record, new_run_id, scan)
+from hippo.transfer.ziparchive import MAX_MEMBERS, build_zip
 
 SMALL_FILE_LIMIT = 4 << 20  # bytes: smaller files go into zips
 ZIP_TARGET = 8 << 20        # bytes of members per zip object (several in flight keep every worker busy)
@@ -71,8 +69,9 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
     if workers < 1:
         raise UsageError("--workers must be at least 1")
     src = Path(src)
+    root = os.path.join(src, "")  # string paths: pathlib costs microseconds per small file
     entries, failures = scan(src, exclude)
-    backend = open_backend(dest, endpoint_url=endpoint_url, workers=workers, retries=retries,
+    backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries,
                            bwlimit=bwlimit, create=not dry_run)
     state = BackupState(backend)
     reused, to_send = _plan(src, entries, state)
@@ -105,34 +104,32 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
             for entry in object_entries:
                 sent_entries[entry["path"]] = entry
 
-    def send_zip(batch):
-        buffer, members = io.BytesIO(), []
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-            for entry in batch:
-                try:
-                    data, entry = _read_small(src, entry)
-                except (OSError, _FileChanged) as exc:
-                    with lock:
-                        failures.append((entry["path"], _reason(exc)))
-                    continue
-                info = zipfile.ZipInfo(entry["path"], _zip_time(entry["mtime_ns"]))
-                info.external_attr = (0o100000 | entry["mode"]) << 16
-                archive.writestr(info, data)
-                members.append(entry)
-                bar.update(len(data))
-        if not members:
-            return
+    def build_zip_of(batch):
+        """Read a batch and build its zip (in the calling thread); ``(members, blob)`` or None."""
+        members, contents = [], []
+        for entry in batch:
+            try:
+                data, entry = _read_small(root, entry)
+            except (OSError, _FileChanged) as exc:
+                with lock:
+                    failures.append((entry["path"], _reason(exc)))
+                continue
+            members.append(entry)
+            contents.append((entry["path"], data, entry["mtime_ns"], entry["mode"]))
+        return (members, build_zip(contents)) if members else None
+
+    def send_zip(built):
+        members, blob = built
         name = hashlib.sha256("".join(f"{e['path']}\0{e['sha256']}\n" for e in members).encode()).hexdigest()
         key = f"{DATA}zip/{name[:2]}/{name[:40]}.zip"
         for entry in members:
             entry.update(key=key, member=entry["path"])
-        blob = buffer.getvalue()
-        md5 = hashlib.md5(blob).hexdigest()
-        already = existing.get(key)
-        if already and already.size == len(blob) and already.etag in (None, md5):
+        already = existing.get(key)  # left by a killed run; trusted only if its ETag matches too
+        if already and already.size == len(blob) and already.etag in (None, hashlib.md5(blob).hexdigest()):
             stored(key, already, members, False)
         else:
-            stored(key, backend.put(key, blob, md5=md5), members, True)
+            stored(key, backend.put(key, blob), members, True)
+        bar.update(sum(e["size"] for e in members))
 
     def send_large(entry):
         with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
@@ -168,15 +165,22 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         finally:
             memory_slots.release()
 
+    # One thread (this one) reads the small files and builds the zips while the workers upload:
+    # reading is mostly Python, and threads contending for the interpreter would only slow it.
     fatal = None
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         pending = set()
-        work = [(send_large, e) for e in large] + [(send_zip, b) for b in batches]
-        for function, item in work:
+        work = [(send_large, e, None) for e in large] + [(send_zip, None, b) for b in batches]
+        for function, item, batch in work:
             memory_slots.acquire()
             if fatal:
                 memory_slots.release()
                 break
+            if batch is not None:
+                item = build_zip_of(batch)
+                if item is None:
+                    memory_slots.release()
+                    continue
             future = pool.submit(with_slot, function, item)
             pending.add(future)
             done = {f for f in pending if f.done()}
@@ -243,7 +247,7 @@ def _batches(entries, zip_target):
     for entry in entries:
         current.append(entry)
         size += entry["size"] + 100
-        if size >= zip_target:
+        if size >= zip_target or len(current) == MAX_MEMBERS:
             batches.append(current)
             current, size = [], 0
     if current:
@@ -251,20 +255,32 @@ def _batches(entries, zip_target):
     return batches
 
 
-def _read_small(src, entry):
-    """Bytes of a small file (a SQLite snapshot for databases) and its completed manifest entry."""
-    path = src / entry["path"]
-    with open(path, "rb") as stream:
-        before = os.fstat(stream.fileno())
-        data = stream.read()
-    entry = {**entry, "size": len(data), "mtime_ns": before.st_mtime_ns}
+def _read_small(root, entry):
+    """Bytes of a small file (a SQLite snapshot for databases) and its completed manifest entry.
+
+    ``root`` is the source directory as a string ending in a separator.
+    """
+    path = root + entry["path"]
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        before = os.fstat(descriptor)
+        data = os.read(descriptor, before.st_size + 1)  # one byte more: notices a file that grew
+        while 0 < len(data) < before.st_size:  # a short read (rare on local disks): read on
+            more = os.read(descriptor, before.st_size + 1 - len(data))
+            if not more:
+                break
+            data += more
+        after = os.fstat(descriptor)
+    finally:
+        os.close(descriptor)
+    entry = dict(entry, size=len(data), mtime_ns=before.st_mtime_ns)
     if is_sqlite(path, data[:16]):
         with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
             snapshot = _sqlite_snapshot(path, Path(scratch))
             if snapshot is not None:
                 data = snapshot.read_bytes()
                 entry.update(size=len(data), live_size=before.st_size, snapshot=True)
-    elif _changed(path, before):
+    elif (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or len(data) != before.st_size:
         raise _FileChanged(path)
     entry["sha256"] = hashlib.sha256(data).hexdigest()
     return data, entry
@@ -305,22 +321,12 @@ def _sqlite_snapshot(path, scratch):
     return copy
 
 
-def _changed(path, before):
-    after = os.stat(path)
-    return (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
-
-
 def _sha256_path(path):
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         while chunk := stream.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _zip_time(mtime_ns):
-    # Zip timestamps start in 1980; the exact mtime lives in the manifest.
-    return max(time.gmtime(mtime_ns / 1e9)[:6], (1980, 1, 1, 0, 0, 0))
 
 
 def _reason(exc):

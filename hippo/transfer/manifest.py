@@ -86,8 +86,10 @@ def new_run_id():
 
 
 def encode(header, entries):
-    lines = [json.dumps(header, sort_keys=True)] + [json.dumps(e, sort_keys=True) for e in entries]
-    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=5)
+    """Gzipped JSON lines: the header, then one entry per line (one encoder for all: fast)."""
+    line = json.JSONEncoder(sort_keys=True, separators=(", ", ": ")).encode
+    text = "\n".join([line(header), *map(line, entries)]) + "\n"
+    return gzip.compress(text.encode(), compresslevel=1)
 
 
 def decode(data):

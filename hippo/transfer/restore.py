@@ -9,7 +9,6 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
-from hippo.io.atomic import atomic_path
 from hippo.progress import progress
 from hippo.transfer.backends import open_backend
 from hippo.transfer.backup import _sha256_path
@@ -34,7 +33,9 @@ def restore(dest, target, *, include=(), endpoint_url=None, workers=8, retries=4
     dict
         ``files``, ``links``, ``dirs``, ``bytes`` restored and ``failures`` (path, reason).
     """
-    backend = open_backend(dest, endpoint_url=endpoint_url, workers=workers, retries=retries)
+    from hippo.io.atomic import atomic_path  # hippo.io is heavy: imported when a restore runs
+
+    backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries)
     state = BackupState(backend)
     state.require_manifest()
     target = Path(target)

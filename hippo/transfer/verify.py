@@ -28,7 +28,7 @@ def verify(src, dest, *, deep=False, endpoint_url=None, workers=8, exclude=(), r
         ``ok`` (bool), ``checked`` (entries compared), ``objects`` (objects checked) and
         ``problems``, a list of ``(path or object key, reason)``.
     """
-    backend = open_backend(dest, endpoint_url=endpoint_url, workers=workers, retries=retries)
+    backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries)
     state = BackupState(backend)
     state.require_manifest()
     entries, problems = scan(src, exclude)
