@@ -1,76 +1,353 @@
-"""Cross-matching radio sources to optical/IR counterparts (nearest, symmetric best)."""
+"""Cross-matching radio sources to optical/IR counterparts: nearest, symmetric best, likelihood ratio.
+
+``xmatch`` reads both catalogues (memory-mapped FITS columns where it can), optionally groups
+multi-component radio sources, finds every candidate within the radius by a sky-partitioned
+zone search (``zones``), and keeps pairs by the chosen method. Heavy imports stay out of this
+path so that ``hippo xmatch`` starts quickly.
+"""
+
+import logging
+import re
 
 import numpy as np
-from astropy import units as u
-from astropy.table import MaskedColumn, Table
 
-from hippo.crossmatch.positional import match_nearest, match_symmetric_best, unit_vectors
-from hippo.errors import UsageError
-from hippo.io import read_positions, write_table
-from hippo.quantities import parse_angle
+from hippo.crossmatch.catalogue import ERROR_PAIRS, ERROR_SINGLE, FLUX_NAMES, MAG_NAMES, SIZE_NAMES, read_catalogue
+from hippo.crossmatch.positional import first_per_group, nearest, symmetric_best
+from hippo.crossmatch.zones import ZoneIndex
+from hippo.errors import InputError, UsageError
 
-METHODS = {"nn": match_nearest, "best": match_symmetric_best}
+METHODS = ("nn", "best", "lr")
+SPEC_COLUMNS = ("radio_id", "optical_id", "separation_arcsec", "rank", "lr", "reliability")
+# Single components larger than this are flagged: their radio position need not mark the host
+# (Williams et al. 2019 send such LoTSS sources to visual inspection).
+EXTENDED_ARCSEC = 15.0
+# A second accepted candidate with at least this fraction of the best LR makes the choice ambiguous.
+AMBIGUOUS_LR_FRACTION = 0.5
+# Groups: positional sigma grows with the group's size (its centre or core only approximates the host).
+GROUP_SIGMA_PER_EXTENT = 0.1
+GROUP_MAX_RADIUS_ARCSEC = 30.0
+
+log = logging.getLogger("hippo.crossmatch")
+
+_ANGLE = re.compile(r"^\s*([0-9.eE+-]+)\s*(arcsec|arcmin|deg|mas|)\s*$")
+_ARCSEC_PER = {"": 1.0, "arcsec": 1.0, "arcmin": 60.0, "deg": 3600.0, "mas": 1e-3}
 
 
 def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=None, store=None,
            radio_ra_col=None, radio_dec_col=None, radio_id_col=None,
-           optical_ra_col=None, optical_dec_col=None, optical_id_col=None):
+           optical_ra_col=None, optical_dec_col=None, optical_id_col=None,
+           radio_err=None, optical_err=None, astrometric_floor="0.5arcsec", lr_threshold="balanced",
+           group=False, flux_col=None, size_col=None):
     """Match radio sources to optical/IR counterparts.
 
     Parameters
     ----------
     radio, optical : str, Path or astropy Table
-        Catalogues with RA/Dec (degrees or sexagesimal); columns found as SPEC says.
-    method : {"nn", "best"}
+        Catalogues with RA/Dec (degrees or sexagesimal); columns found as SPEC says, or named.
+    method : {"nn", "best", "lr"}
         ``nn``: nearest counterpart within ``radius``; ``best``: pairs that are each other's
-        nearest within ``radius``.
-    radius : str or Quantity
+        nearest within ``radius`` (STILTS ``find=best``); ``lr``: likelihood ratio with per-candidate
+        reliability (Sutherland & Saunders 1992; q(m), n(m), Q0 estimated from the data).
+    radius : str, float or Quantity
         Search radius (``"5arcsec"``; plain numbers are arcsec).
+    mag_col : str or None
+        Optical magnitude column for ``lr`` (default: a column named ``mag``; without one the
+        likelihood ratio is purely positional).
     output : str or None
         Table to write (by extension); None writes nothing.
     store : str, Store or None
         Also record the run and the pairs in the catalogue store (table ``xmatches``).
+    radio_err, optical_err : str, float or None
+        Positional errors for ``lr``: one column (circular), two columns ``"E_RA,E_DEC"``, or an
+        angle (``"1arcsec"``) for every source. Default: found by name (``E_RA``/``E_DEC``,
+        ``ra_err``/``dec_err``, ``e_RAJ2000``/``e_DEJ2000``, ``sigma``, ...); columns without a unit
+        are in arcsec. The radio catalogue must have them for ``lr``; optical ones are optional.
+    astrometric_floor : str or float
+        Systematic mismatch between the two catalogues' astrometry, added in quadrature to the
+        errors on each axis (default 0.5 arcsec).
+    lr_threshold : "balanced" or float
+        Accept candidates with LR at least this; ``"balanced"`` picks the threshold where the
+        estimated completeness and reliability are equal. Both estimates are in ``meta``.
+    group : bool
+        Group multi-component radio sources (needs flux and major-axis columns) and match each
+        group from its core or flux-weighted centre; groups are flagged ``multi_component``.
+    flux_col, size_col : str or None
+        Radio flux and major-axis (arcsec) columns for grouping (default: found by name).
 
     Returns
     -------
     astropy.table.Table
-        One row per accepted pair: radio_id, optical_id, separation_arcsec, rank, lr, reliability
-        (``lr`` and ``reliability`` masked for positional methods).
+        One row per accepted pair: radio_id, optical_id, separation_arcsec, rank, lr,
+        reliability (``lr``, ``reliability`` masked for positional methods), then flag
+        (``ok``, ``multi_component``, ``extended`` or ``ambiguous``), radio_ra, radio_dec,
+        optical_ra, optical_dec and, with ``group``, components. ``meta`` holds the method,
+        radius and, for ``lr``, Q0, the threshold and the estimated completeness and reliability.
     """
     if method not in METHODS:
-        raise UsageError(f"--method {method!r}: this version offers {', '.join(METHODS)} (lr is not built yet)")
-    radius_arcsec = parse_angle(radius, "--radius", default_unit=u.arcsec).to_value(u.arcsec)
-    radio_positions = read_positions(radio, radio_ra_col, radio_dec_col, radio_id_col)
-    optical_positions = read_positions(optical, optical_ra_col, optical_dec_col, optical_id_col)
+        raise UsageError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+    radius_arcsec = _angle_arcsec(radius, "--radius")
+    floor_arcsec = _angle_arcsec(astrometric_floor, "--astrometric-floor", allow_zero=True)
+    if lr_threshold != "balanced":
+        try:
+            lr_threshold = float(lr_threshold)
+        except (TypeError, ValueError):
+            raise UsageError(f"--lr-threshold: 'balanced' or a number, not {lr_threshold!r}") from None
+    radio_catalogue = read_catalogue(radio, radio_ra_col, radio_dec_col, radio_id_col)
+    optical_catalogue = read_catalogue(optical, optical_ra_col, optical_dec_col, optical_id_col)
+    for catalogue in (radio_catalogue, optical_catalogue):
+        if catalogue.rejected:
+            row, reason = catalogue.rejected[0]
+            log.warning("%s: %d rows without a usable position left out (row %d: %s)",
+                        catalogue.source, len(catalogue.rejected), row, reason)
+    parameters = {"method": method, "radius_arcsec": radius_arcsec}
+    if method == "lr":
+        parameters.update(astrometric_floor_arcsec=floor_arcsec, lr_threshold=lr_threshold)
+    if group:
+        parameters["group"] = True
 
     def run_match():
-        r, o, separation = METHODS[method](
-            unit_vectors(radio_positions.table["ra"], radio_positions.table["dec"]),
-            unit_vectors(optical_positions.table["ra"], optical_positions.table["dec"]), radius_arcsec)
-        order = np.argsort(r, kind="stable")
-        r, o, separation = r[order], o[order], separation[order]
-        pairs = Table({
-            "radio_id": np.asarray(radio_positions.table["name"])[r].astype(str),
-            "optical_id": np.asarray(optical_positions.table["name"])[o].astype(str),
-            "separation_arcsec": separation,
-            "rank": np.ones(len(r), dtype=np.int64),
-            "lr": MaskedColumn(np.zeros(len(r)), mask=True),
-            "reliability": MaskedColumn(np.zeros(len(r)), mask=True),
-        })
-        pairs.meta.update({"method": method, "radius_arcsec": radius_arcsec})
+        columns, meta = _match(radio_catalogue, optical_catalogue, method, radius_arcsec, floor_arcsec,
+                               lr_threshold, mag_col, radio_err, optical_err, group, flux_col, size_col)
+        pairs = _as_table(columns, method)
+        pairs.meta.update(parameters)
+        pairs.meta.update(meta)
         if output is not None:
+            from hippo.io import write_table
+
             write_table(pairs, output)
-        return pairs, np.asarray(radio_positions.table["ra"])[r], np.asarray(radio_positions.table["dec"])[r]
+        return pairs
 
     if store is None:
-        return run_match()[0]
+        return run_match()
     from hippo.store import open_store
 
     database = open_store(store)
-    inputs = [p for p in (radio, optical) if not isinstance(p, Table)]
-    with database.run("xmatch", {"method": method, "radius_arcsec": radius_arcsec}, inputs=inputs) as recorded:
-        pairs, ra, dec = run_match()
-        rows = pairs.copy()
-        rows["method"], rows["ra"], rows["dec"] = method, ra, dec
+    inputs = [p for p in (radio, optical) if not hasattr(p, "colnames")]
+    with database.run("xmatch", parameters, inputs=inputs) as recorded:
+        pairs = run_match()
+        rows = pairs[list(SPEC_COLUMNS) + ["flag"]]
+        rows["method"], rows["ra"], rows["dec"] = method, pairs["radio_ra"], pairs["radio_dec"]
         database.insert("xmatches", rows, run_id=recorded.id)
     return pairs
+
+
+def _angle_arcsec(value, option, allow_zero=False):
+    """An angle in arcsec: numbers are arcsec; simple strings parsed here (fast start-up), the
+    rest by astropy."""
+    if isinstance(value, (int, float)):
+        arcsec = float(value)
+    else:
+        match = _ANGLE.match(str(value)) if isinstance(value, str) else None
+        if match:
+            try:
+                arcsec = float(match.group(1)) * _ARCSEC_PER[match.group(2)]
+            except ValueError:
+                raise UsageError(f"{option}: cannot read {value!r} as an angle (e.g. 5arcsec)") from None
+        else:
+            from astropy import units as u
+
+            from hippo.quantities import parse_angle
+
+            return parse_angle(value, option, default_unit=u.arcsec).to_value(u.arcsec)
+    if not np.isfinite(arcsec) or arcsec < 0 or (arcsec == 0 and not allow_zero):
+        raise UsageError(f"{option}: must be positive, got {value!r}")
+    return arcsec
+
+
+def _match(radio, optical, method, radius_arcsec, floor_arcsec, lr_threshold, mag_col, radio_err, optical_err,
+           group, flux_col, size_col):
+    """The matching itself on arrays: returns the output columns and the metadata."""
+    units = _match_units(radio, group, flux_col, size_col)
+    meta = {}
+    if method == "lr":
+        from hippo.crossmatch.lr import match_likelihood_ratio
+
+        radio_sigma = _errors(radio, radio_err, "radio", required=True)
+        optical_sigma = _errors(optical, optical_err, "optical", required=False)
+        unit_sigma = _unit_sigma(radio_sigma, units)
+        search_radius = np.where(units["is_group"], np.clip(3 * np.maximum(*unit_sigma), radius_arcsec,
+                                                            max(radius_arcsec, GROUP_MAX_RADIUS_ARCSEC)),
+                                 radius_arcsec)
+        magnitude = _magnitudes(optical, mag_col)
+        index = ZoneIndex(optical.ra, optical.dec, search_radius.max())
+        radio_index, optical_index, separation, lr, reliability, model = match_likelihood_ratio(
+            units["ra"], units["dec"], unit_sigma, index, optical.ra, optical.dec, magnitude, optical_sigma,
+            radius_arcsec, floor_arcsec, lr_threshold, use_for_fit=~(units["is_group"] | units["extended"]),
+            search_radius=search_radius)
+        meta.update(model.summary())
+        meta["positional_only"] = magnitude is None
+        log.info("lr: Q0 %.3f, threshold %.3g: estimated completeness %.1f%%, reliability %.1f%%",
+                 model.q0, model.threshold, 100 * model.completeness, 100 * model.reliability)
+        accepted = np.flatnonzero(lr >= model.threshold)
+        order = np.lexsort((-lr[accepted], radio_index[accepted]))
+        keep = accepted[order]
+        rank = _ranks(radio_index[keep])
+        best_lr = np.zeros(len(units["ra"]))
+        np.maximum.at(best_lr, radio_index[keep], lr[keep])
+        runner_up = (rank == 2) & (lr[keep] >= AMBIGUOUS_LR_FRACTION * best_lr[radio_index[keep]])
+        ambiguous = np.zeros(len(units["ra"]), dtype=bool)
+        ambiguous[radio_index[keep][runner_up]] = True
+        radio_index, optical_index, separation = radio_index[keep], optical_index[keep], separation[keep]
+        lr, reliability = lr[keep], reliability[keep]
+    else:
+        radio_index, optical_index, separation = ZoneIndex(optical.ra, optical.dec, radius_arcsec).pairs(
+            units["ra"], units["dec"])
+        chosen = (nearest if method == "nn" else symmetric_best)(radio_index, optical_index, separation)
+        radio_index, optical_index, separation = radio_index[chosen], optical_index[chosen], separation[chosen]
+        rank = np.ones(len(chosen), dtype=np.int64)
+        lr = reliability = None
+        ambiguous = np.zeros(len(units["ra"]), dtype=bool)
+    flag = np.where(units["is_group"], "multi_component",
+                    np.where(units["extended"], "extended", np.where(ambiguous, "ambiguous", "ok")))
+    columns = {
+        "radio_id": units["name"][radio_index],
+        "optical_id": optical.names(optical_index),
+        "separation_arcsec": separation,
+        "rank": rank,
+        "lr": lr,
+        "reliability": reliability,
+        "flag": flag[radio_index],
+        "radio_ra": units["ra"][radio_index], "radio_dec": units["dec"][radio_index],
+        "optical_ra": optical.ra[optical_index], "optical_dec": optical.dec[optical_index],
+    }
+    if group:
+        columns["components"] = units["components"][radio_index]
+    return columns, meta
+
+
+def _ranks(sorted_radio_index):
+    """1, 2, ... within each run of equal radio index (the pairs are sorted by radio, then LR)."""
+    start = np.ones(len(sorted_radio_index), dtype=bool)
+    start[1:] = sorted_radio_index[1:] != sorted_radio_index[:-1]
+    first = np.maximum.accumulate(np.where(start, np.arange(len(start)), 0))
+    return np.arange(len(start)) - first + 1
+
+
+def _match_units(radio, group, flux_col, size_col):
+    """What is matched: lone components and, with ``group``, groups of components."""
+    size_name = radio.find(size_col, SIZE_NAMES, "major axis")
+    major = radio.values(size_name, "arcsec") if size_name else np.zeros(len(radio))
+    names = radio.names(np.arange(len(radio)))
+    units = {"ra": radio.ra, "dec": radio.dec, "name": names, "members": None,
+             "is_group": np.zeros(len(radio), dtype=bool), "extended": np.nan_to_num(major) > EXTENDED_ARCSEC,
+             "components": names}
+    if not group:
+        return units
+    flux_name = radio.find(flux_col, FLUX_NAMES, "flux")
+    if flux_name is None or size_name is None:
+        raise InputError(radio.source, "grouping needs flux and major-axis columns (name them with "
+                                       "--flux-col and --size-col)")
+    from hippo.crossmatch.grouping import group_components
+
+    groups = group_components(radio.ra, radio.dec, radio.values(flux_name), major)
+    alone = np.flatnonzero(groups.label < 0)
+    log.info("grouped %d components into %d multi-component sources", len(radio) - len(alone), len(groups.members))
+    member_lists = [[i] for i in alone] + [list(m) for m in groups.members]
+    is_group = np.concatenate([np.zeros(len(alone), bool), np.ones(len(groups.members), bool)])
+    return {"ra": np.concatenate([radio.ra[alone], groups.ra]),
+            "dec": np.concatenate([radio.dec[alone], groups.dec]),
+            "name": np.array([names[m[0]] for m in member_lists]),
+            "members": member_lists,
+            "is_group": is_group,
+            "extended": np.concatenate([units["extended"][alone], np.zeros(len(groups.members), bool)]),
+            "extent_arcsec": np.concatenate([np.zeros(len(alone)), groups.extent_arcsec]),
+            "components": np.array([";".join(names[i] for i in m) for m in member_lists])}
+
+
+def _errors(catalogue, given, side, required):
+    """Per-source positional sigma (arcsec) along RA and Dec, from columns or one angle."""
+    if given is not None:
+        text = str(given)
+        wanted = [part.strip() for part in text.split(",")] if isinstance(given, str) else []
+        if wanted and all(name in catalogue.colnames for name in wanted):
+            columns = wanted if len(wanted) == 2 else wanted * 2
+            return tuple(catalogue.values(name, "arcsec") for name in columns)
+        try:
+            value = _angle_arcsec(given, f"--{side}-err")
+        except UsageError:
+            raise InputError(catalogue.source, f"--{side}-err {given!r}: neither columns of this table nor "
+                                               f"an angle") from None
+        return np.full(len(catalogue), value), np.full(len(catalogue), value)
+    lowered = {name.lower(): name for name in catalogue.colnames}
+    for ra_name, dec_name in ERROR_PAIRS:
+        if ra_name in lowered and dec_name in lowered:
+            return catalogue.values(lowered[ra_name], "arcsec"), catalogue.values(lowered[dec_name], "arcsec")
+    for name in ERROR_SINGLE:
+        if name in lowered:
+            sigma = catalogue.values(lowered[name], "arcsec")
+            return sigma, sigma
+    if required:
+        raise InputError(catalogue.source, f"no positional error columns found (tried E_RA/E_DEC, ra_err/dec_err, "
+                                           f"sigma, ...); name them or give a value with --{side}-err")
+    return None
+
+
+def _unit_sigma(component_sigma, units):
+    """Sigma per match unit: a component's own, or for a group its brightest component's grown
+    with the group's extent."""
+    sigma_x, sigma_y = (np.nan_to_num(s, nan=1.0) for s in component_sigma)
+    if units["members"] is None:
+        return sigma_x, sigma_y
+    first = np.array([m[0] for m in units["members"]])
+    grow = GROUP_SIGMA_PER_EXTENT * units["extent_arcsec"]
+    return np.hypot(sigma_x[first], grow), np.hypot(sigma_y[first], grow)
+
+
+def _magnitudes(optical, mag_col):
+    name = optical.find(mag_col, MAG_NAMES, "magnitude")
+    if name is None:
+        log.info("lr: no magnitude column (name one with --mag-col): the likelihood ratio is positional only")
+        return None
+    return optical.values(name)
+
+
+def _as_table(columns, method):
+    from astropy.table import MaskedColumn, Table
+
+    table = Table()
+    for name, values in columns.items():
+        if values is None:
+            table[name] = MaskedColumn(np.zeros(len(columns["radio_id"])), mask=True)
+        else:
+            table[name] = values
+    return table
+
+
+def overlay_flagged(pairs, radio_id, image, contours=None, output=None, size=None, **options):
+    """Overlay of one cross-matched source for visual inspection: radio contours on the optical or
+    IR image with every candidate marked (and, for a group, its components in the title).
+
+    Parameters
+    ----------
+    pairs : astropy.table.Table
+        The output of ``xmatch``.
+    radio_id : str
+        The source to draw (e.g. one flagged ``multi_component``).
+    image : str or Path
+        Optical/IR image with a WCS covering the source.
+    contours : str, Path or list
+        Radio image(s) to contour.
+    output : str or Path
+        PNG or PDF to write (default ``<radio_id>.png``).
+    **options
+        Passed to ``hippo.overlay`` (levels, stretch, ...).
+
+    Returns
+    -------
+    The result of ``hippo.overlay``.
+    """
+    from astropy.table import Table
+
+    from hippo.overlays import overlay
+
+    rows = pairs[np.asarray(pairs["radio_id"]).astype(str) == str(radio_id)]
+    if len(rows) == 0:
+        raise InputError(radio_id, "no cross-match row for this source")
+    candidates = Table({"id": [f"{o} ({r})" for o, r in zip(rows["optical_id"], rows["rank"])],
+                        "ra": rows["optical_ra"], "dec": rows["optical_dec"]})
+    title = f"{radio_id}: {rows['flag'][0]}"
+    if "components" in rows.colnames:
+        title += f" [{rows['components'][0]}]"
+    return overlay(image=image, contours=contours, catalogue=candidates, output=output or f"{radio_id}.png",
+                   ra=float(rows["radio_ra"][0]), dec=float(rows["radio_dec"][0]), size=size, title=title,
+                   **options)

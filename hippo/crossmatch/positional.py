@@ -1,44 +1,25 @@
-"""Positional matching on the sphere: a k-d tree on unit vectors, exact at the RA wrap and poles."""
+"""Positional choices among candidate pairs: each radio source's nearest, and symmetric best pairs."""
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 
-def unit_vectors(ra_deg, dec_deg):
-    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
-    cos_dec = np.cos(dec)
-    return np.column_stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)])
+def first_per_group(group, score):
+    """Index of the lowest ``score`` within each value of ``group`` (ties: the earlier pair)."""
+    order = np.lexsort((score, group))
+    grouped = group[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = grouped[1:] != grouped[:-1]
+    return order[first]
 
 
-def chord_to_arcsec(chord):
-    return np.degrees(2 * np.arcsin(np.clip(chord / 2, 0, 1))) * 3600.0
+def nearest(radio_index, optical_index, separation):
+    """Pairs (as indices into the candidate arrays) that are each radio source's nearest candidate."""
+    return np.sort(first_per_group(radio_index, separation))
 
 
-def arcsec_to_chord(arcsec):
-    return 2 * np.sin(np.radians(arcsec / 3600.0) / 2)
-
-
-def nearest(from_xyz, to_xyz, radius_arcsec):
-    """For each row of ``from_xyz``: index of the nearest row of ``to_xyz`` within the radius
-    (-1 where none) and the separation in arcsec."""
-    tree = cKDTree(to_xyz)
-    chord, index = tree.query(from_xyz, k=1, distance_upper_bound=arcsec_to_chord(radius_arcsec))
-    found = np.isfinite(chord)
-    index = np.where(found, index, -1)
-    separation = np.where(found, chord_to_arcsec(np.where(found, chord, 0.0)), np.nan)
-    return index, separation
-
-
-def match_nearest(radio_xyz, optical_xyz, radius_arcsec):
-    """(radio index, optical index, separation arcsec) of each radio source's nearest counterpart."""
-    index, separation = nearest(radio_xyz, optical_xyz, radius_arcsec)
-    radio = np.flatnonzero(index >= 0)
-    return radio, index[radio], separation[radio]
-
-
-def match_symmetric_best(radio_xyz, optical_xyz, radius_arcsec):
-    """Pairs that are each other's nearest neighbour within the radius (STILTS ``find=best``)."""
-    radio, optical, separation = match_nearest(radio_xyz, optical_xyz, radius_arcsec)
-    back, _ = nearest(optical_xyz[optical], radio_xyz, radius_arcsec)
-    mutual = back == radio
-    return radio[mutual], optical[mutual], separation[mutual]
+def symmetric_best(radio_index, optical_index, separation):
+    """Pairs that are each other's nearest within the radius, as STILTS ``find=best`` keeps them:
+    the radio source's nearest optical source whose own nearest radio source it is."""
+    from_radio = first_per_group(radio_index, separation)
+    from_optical = first_per_group(optical_index, separation)
+    return np.intersect1d(from_radio, from_optical)

@@ -1,4 +1,4 @@
-"""Nearest and symmetric-best matching agree with astropy and brute force, at the wrap and poles."""
+"""Nearest and symmetric-best matching agree with astropy, at the RA wrap and near the pole."""
 
 import numpy as np
 import pytest
@@ -53,9 +53,10 @@ def test_cli_writes_spec_columns_and_records_the_store(tmp_path, hippo_cli):
                        "--store", db)
     assert result.returncode == 0, result.stderr
     header, row, *rest = result.stdout.strip().splitlines()
-    assert header == "radio_id,optical_id,separation_arcsec,rank,lr,reliability" and not rest
+    assert header.startswith("radio_id,optical_id,separation_arcsec,rank,lr,reliability,flag,") and not rest
     fields = row.split(",")
-    assert fields[:2] == ["A", "X"] and float(fields[2]) == pytest.approx(0.72, abs=0.01) and fields[4:] == ["", ""]
+    assert fields[:2] == ["A", "X"] and float(fields[2]) == pytest.approx(0.72, abs=0.01)
+    assert fields[3:7] == ["1", "", "", "ok"]
     from hippo.store import Store
 
     with Store.open(db) as store:
@@ -63,8 +64,8 @@ def test_cli_writes_spec_columns_and_records_the_store(tmp_path, hippo_cli):
 
 
 def test_unknown_method_and_bad_catalogue(tmp_path, hippo_cli):
-    with pytest.raises(UsageError, match="lr is not built yet"):
-        xmatch(Table({"ra": [1.0], "dec": [1.0]}), Table({"ra": [1.0], "dec": [1.0]}), method="lr")
+    with pytest.raises(UsageError, match="choose one of nn, best, lr"):
+        xmatch(Table({"ra": [1.0], "dec": [1.0]}), Table({"ra": [1.0], "dec": [1.0]}), method="closest")
     (tmp_path / "r.csv").write_text("x,y\n1,2\n")
     (tmp_path / "o.csv").write_text("ra,dec\n1,2\n")
     result = hippo_cli("xmatch", tmp_path / "r.csv", tmp_path / "o.csv")

@@ -1,0 +1,177 @@
+"""Catalogues for cross-matching as plain arrays: positions, ids and the columns a method needs.
+
+FITS tables are read column by column through a memory map (no copy of unused columns, no
+per-row Python objects), so a 1e7-row optical catalogue costs only the columns used. Other
+formats and in-memory Tables go through ``hippo.io``. Columns are found as SPEC says (UCD or
+common names, or named by the user).
+"""
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from hippo.errors import InputError
+
+_FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
+
+# Positional errors: RA and Dec pairs, then single (circular) columns. Compared lower-case.
+ERROR_PAIRS = (("e_ra", "e_dec"), ("ra_err", "dec_err"), ("ra_error", "dec_error"), ("e_raj2000", "e_dej2000"),
+               ("era", "edec"), ("sigra", "sigdec"), ("ra_sigma", "dec_sigma"), ("err_ra", "err_dec"),
+               ("e_ra_icrs", "e_de_icrs"), ("raerr", "decerr"))
+ERROR_SINGLE = ("sigma", "pos_err", "poserr", "e_pos", "err_pos", "position_error", "sigma_pos", "errhalfmaj")
+MAG_NAMES = ("mag", "magnitude")
+FLUX_NAMES = ("total_flux", "flux", "s_int", "int_flux", "flux_int", "total_flux_density", "peak_flux", "s_peak")
+SIZE_NAMES = ("maj", "dc_maj", "major", "maj_axis", "majax", "deconv_maj")
+
+
+class Catalogue:
+    """Usable rows of one catalogue: ``ra``, ``dec`` (degrees), raw ``ids`` and column access.
+
+    Rows without a usable position are left out and listed in ``rejected`` as
+    ``(row_number, reason)`` (row numbers from 1).
+    """
+
+    def __init__(self, source, columns, colnames, units, ra, dec, ids, id_column, rejected_mask):
+        self.source = source
+        self._columns = columns
+        self.colnames = colnames
+        self._units = units
+        self._keep = np.flatnonzero(~rejected_mask) if rejected_mask.any() else None
+        self.ra = self._usable(ra)
+        self.dec = self._usable(dec)
+        self.ids = None if ids is None else self._usable(ids)
+        self.id_column = id_column
+        self.rejected = [(int(i) + 1, "RA/Dec missing or outside the sky") for i in np.flatnonzero(rejected_mask)]
+        if len(self.ra) == 0:
+            raise InputError(source, "no row has a usable position")
+
+    def __len__(self):
+        return len(self.ra)
+
+    def _usable(self, values):
+        values = np.asarray(values)
+        return values if self._keep is None else values[self._keep]
+
+    def find(self, explicit, candidates, role):
+        """The column named ``explicit`` (InputError if absent), else the first of ``candidates``
+        present (case-insensitive), else None."""
+        if explicit:
+            if explicit not in self.colnames:
+                raise InputError(self.source, f"no column {explicit!r} for {role} "
+                                              f"(columns: {', '.join(self.colnames[:20])})")
+            return explicit
+        lowered = {name.lower(): name for name in self.colnames}
+        for candidate in candidates:
+            if candidate in lowered:
+                return lowered[candidate]
+        return None
+
+    def values(self, name, unit=None):
+        """Column ``name`` of the usable rows as float64, converted to ``unit`` when the column
+        declares a compatible unit (columns without a unit are taken to be in ``unit``)."""
+        values = np.asarray(self._columns[name])
+        if values.dtype.kind not in "fiub":
+            raise InputError(self.source, f"column {name!r} is not numeric")
+        values = np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
+        declared = self._units.get(name)
+        if unit is not None and declared:
+            from astropy import units as u
+
+            try:
+                values = (values * u.Unit(declared, parse_strict="silent")).to_value(unit)
+            except (u.UnitsError, ValueError, TypeError):
+                pass  # a unit astropy cannot convert (e.g. 'beam-1 mJy' to mag): trust the numbers
+        return self._usable(values)
+
+    def names(self, rows):
+        """Source names of the given usable rows: the id column as text, else IAU names."""
+        if self.ids is None:
+            from astropy import units as u
+            from astropy.coordinates import SkyCoord
+
+            from hippo.io import iau_name
+
+            return np.array([iau_name(SkyCoord(self.ra[i] * u.deg, self.dec[i] * u.deg)) for i in rows], dtype=str)
+        values = self.ids[rows]
+        if values.dtype.kind == "S":
+            values = np.char.decode(values, "utf-8", "replace")
+        return np.char.strip(values.astype(str))
+
+
+def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
+    """Read a catalogue (path or astropy Table) for matching.
+
+    FITS files are memory-mapped and only the needed columns are converted; sexagesimal position
+    columns and other formats go through ``hippo.io``.
+    """
+    from astropy.table import Table
+
+    from hippo.io import find_position_columns, read_positions, read_table
+
+    if isinstance(source, Table):
+        label, columns = "table", source
+    elif str(source).lower().endswith(_FITS_SUFFIXES):
+        label, columns = str(source), _fits_columns(source)
+    else:
+        label, columns = str(source), read_table(source)
+    names = list(columns.colnames) if isinstance(columns, Table) else list(columns.names)
+    units = _units(columns, names)
+    stub = columns if isinstance(columns, Table) else Table(names=names)
+    ra_name, dec_name, id_name = find_position_columns(stub, ra_col, dec_col, id_col, label)
+    if np.asarray(columns[ra_name]).dtype.kind in "fiu" and np.asarray(columns[dec_name]).dtype.kind in "fiu":
+        ra = _degrees(columns[ra_name], units.get(ra_name))
+        dec = _degrees(columns[dec_name], units.get(dec_name))
+        ids = None if id_name is None else np.asarray(columns[id_name])
+    else:  # sexagesimal strings: parsed row by row by the input layer
+        positions = read_positions(Table(columns) if not isinstance(columns, Table) else columns,
+                                   ra_col, dec_col, id_col, source=label)
+        ra, dec = _positions_on_rows(positions, len(columns))
+        ids = None if id_name is None else np.asarray(columns[id_name])
+    with np.errstate(invalid="ignore"):
+        rejected = ~(np.isfinite(ra) & np.isfinite(dec) & (ra >= 0) & (ra <= 360) & (dec >= -90) & (dec <= 90))
+    return Catalogue(label, columns, names, units, ra, dec, ids, id_name, rejected)
+
+
+def _fits_columns(path):
+    from astropy.io import fits
+
+    if not Path(path).exists():
+        raise InputError(path, "no such file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with fits.open(path, memmap=True) as hdus:
+                for hdu in hdus:
+                    if isinstance(hdu, (fits.BinTableHDU, fits.TableHDU)) and hdu.data is not None:
+                        return hdu.data
+    except OSError as exc:
+        raise InputError(path, f"cannot read as FITS table ({exc})") from None
+    raise InputError(path, "no table HDU in this FITS file")
+
+
+def _units(columns, names):
+    if hasattr(columns, "columns") and hasattr(columns.columns, "units"):  # FITS_rec
+        return {name: unit for name, unit in zip(names, columns.columns.units) if unit}
+    return {name: str(columns[name].unit) for name in names if getattr(columns[name], "unit", None) is not None}
+
+
+def _degrees(column, unit):
+    values = np.ma.filled(np.ma.asarray(column, dtype=np.float64), np.nan)
+    if unit and unit.strip().lower() not in ("deg", "degree", "degrees"):
+        from astropy import units as u
+
+        try:
+            values = (values * u.Unit(unit, parse_strict="silent")).to_value(u.deg)
+        except (u.UnitsError, ValueError, TypeError):
+            pass  # a non-angular unit on a position column: trust the numbers as degrees
+    return values
+
+
+def _positions_on_rows(positions, n_rows):
+    """RA/Dec per input row (NaN where the input layer rejected the row)."""
+    ra, dec = np.full(n_rows, np.nan), np.full(n_rows, np.nan)
+    good = np.ones(n_rows, dtype=bool)
+    good[[row - 1 for row, _, _ in positions.rejected]] = False
+    ra[good], dec[good] = positions.table["ra"], positions.table["dec"]
+    return ra, dec
