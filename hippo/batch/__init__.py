@@ -20,7 +20,7 @@ def _settings(output, products, store, keep_intermediates, wait, timeout, slurm,
               partition, time, memory, cpus_per_task, account, max_running, parameters, quiet):
     check_runner(slurm, dask)
     return BatchSettings(
-        output=Path(output).resolve(), products=Path(products).resolve(),
+        output=Path(output).resolve(), output_as_given=str(output), products=Path(products).resolve(),
         store=str(Path(store).resolve()) if store else None, keep_intermediates=keep_intermediates, wait=wait,
         timeout=timeout, slurm=bool(slurm), dask=("local" if dask is True else dask) or None, workers=int(workers),
         interface=interface,
@@ -133,5 +133,6 @@ def batch_cutout(catalogue, survey, output, *, size=None, pixel_scale=None, repr
                   "array_size": array_size, "runner": "slurm" if slurm else f"dask-{dask}"}
     settings = _settings(output, products, store, keep_intermediates, wait, timeout, slurm, dask, workers, interface,
                          partition, time, memory, cpus_per_task, account, max_running, parameters, quiet)
-    plan = plan_cutout(catalogue, scratch or default_scratch(products), array_size, tool_arguments)
+    plan = plan_cutout(catalogue, scratch or default_scratch(products), array_size, tool_arguments,
+                       (ra_col, dec_col, id_col))
     return run_batch(plan, settings)

@@ -12,7 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-from astropy.table import Table, vstack
+from astropy.io import fits
+from astropy.table import vstack
 
 from hippo.batch.plan import BatchPlan
 from hippo.errors import EXIT_OK, EXIT_PARTIAL, HippoError
@@ -60,7 +61,8 @@ def merge_batch(plan_directory):
     statuses = {i: plan.exit_status(i) for i in range(plan.shard_count)}
     partial = sorted(i for i, status in statuses.items() if status != EXIT_OK)
 
-    rows = _merge_classify(plan, output) if plan.kind == "classify" else _merge_cutout(plan, output)
+    rows = (_merge_classify(plan, output) if plan.kind == "classify"
+            else _merge_cutout(plan, output, settings["output_as_given"]))
 
     for path in plan.log_directory.glob("*.log"):
         shutil.copy2(path, record / "logs" / path.name)
@@ -99,8 +101,12 @@ def _merge_classify(plan, output):
     return merged
 
 
-def _merge_cutout(plan, output):
-    """Move every shard's cutouts into ``output`` (same layout as a local run) and join the indexes."""
+def _merge_cutout(plan, output, output_text):
+    """Move every shard's cutouts into ``output`` (the layout of a local run) and join the indexes.
+
+    Index paths read as a local run writes them (``output`` as the user gave it); rows an earlier
+    run left in ``output/cutouts.csv`` for other (name, survey) pairs are kept, as a local run does.
+    """
     output.mkdir(parents=True, exist_ok=True)
     indexes = []
     for index in range(plan.shard_count):
@@ -110,25 +116,19 @@ def _merge_cutout(plan, output):
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), str(target))
         table = read_table(shard_dir / "cutouts.csv")
-        if "path" in table.colnames:
-            table["path"] = [_moved_path(str(p), shard_dir, output) for p in table["path"]]
+        table["path"] = [str(Path(output_text) / Path(str(p)).relative_to(shard_dir)) if str(p).startswith(str(shard_dir))
+                         else p for p in table["path"]]
         indexes.append(table)
     merged = vstack(indexes, metadata_conflicts="silent") if len(indexes) > 1 else indexes[0]
-    write_table(merged, output / "cutouts.csv")
+    index_path = output / "cutouts.csv"
+    if index_path.exists():
+        earlier = read_table(index_path)
+        new = {(str(r["name"]), str(r["survey"])) for r in merged}
+        kept = earlier[[(str(r["name"]), str(r["survey"])) not in new for r in earlier]]
+        if len(kept):
+            merged = vstack([kept, merged], metadata_conflicts="silent")
+    write_table(merged, index_path)
     return merged
-
-
-def _moved_path(path, shard_dir, output):
-    """A path in a shard's index, as it reads after the move (absolute stays absolute)."""
-    if not path or path in ("--", "None"):
-        return path
-    candidate = Path(path)
-    if candidate.is_absolute():
-        try:
-            return str(output / candidate.relative_to(shard_dir))
-        except ValueError:
-            return path
-    return path
 
 
 def _fill_store(plan, settings, rows, record, statuses):
@@ -141,7 +141,7 @@ def _fill_store(plan, settings, rows, record, statuses):
             return f"{store.path} (filled by run {already['run_id'][0]} before)"
         jobs = shard_jobs(plan)
         with store.run(f"batch {plan.kind}", settings["parameters"], inputs=[record / "plan.json"]) as run:
-            inserted = _insert_results(store, plan, rows, run.id)
+            inserted = _insert_results(store, plan, rows, run.id, settings)
             store.insert("batch_jobs", [
                 {"batch": plan.name, "job_id": jobs.get(i), "shard": i,
                  "state": "done" if status == EXIT_OK else "partial",
@@ -154,10 +154,23 @@ def _fill_store(plan, settings, rows, record, statuses):
         return f"{store.path} (run {run.id}: {inserted} rows)"
 
 
-def _insert_results(store, plan, rows, run_id):
+def _insert_results(store, plan, rows, run_id, settings):
     if plan.kind == "classify":
         return store.insert("classifications", rows, run_id=run_id)
-    cutouts = Table(rows, copy=True)
-    if "name" in cutouts.colnames and "source" not in cutouts.colnames:
-        cutouts.rename_column("name", "source")
-    return store.insert("cutouts", cutouts, run_id=run_id)
+    # The rows a local ``hippo cutout --store`` writes: its sources, and its cutouts with their size
+    # and pixel scale as the cutout files' headers record them.
+    good = rows[rows["status"] != "error"]
+    scales = {"HIPPOSIZ": None, "HIPPOPXS": None}
+    for path in good["path"]:
+        if path and Path(str(path)).exists():
+            header = fits.getheader(str(path))
+            scales = {key: header.get(key) for key in scales}
+            break
+    sources = {}
+    for row in good:
+        sources.setdefault(row["name"], {"source": row["name"], "ra": row["ra"], "dec": row["dec"],
+                                         "origin": plan.description["catalogue"]})
+    store.insert("sources", list(sources.values()), run_id=run_id, replace_on="source")
+    return store.insert("cutouts", [{"source": row["name"], "survey": row["survey"], "ra": row["ra"], "dec": row["dec"],
+                                     "path": row["path"], "status": row["status"], "size_arcsec": scales["HIPPOSIZ"],
+                                     "pixel_scale_arcsec": scales["HIPPOPXS"]} for row in good], run_id=run_id)

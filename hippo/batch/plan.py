@@ -14,11 +14,12 @@ import math
 import os
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hippo.errors import InputError, UsageError
-from hippo.io import atomic_write_text, read_table, write_table
+from hippo.io import atomic_write_text, read_positions, read_table, write_table
 from hippo.provenance import sha256_file
 
 KINDS = ("classify", "cutout")
@@ -170,12 +171,22 @@ def plan_classify(inputs, scratch, array_size=None, tool_arguments=()):
     return _ensure_plan(plan, write_shard)
 
 
-def plan_cutout(catalogue, scratch, array_size=None, tool_arguments=()):
-    """Plan ``hippo cutout --catalogue`` in shards of the catalogue's rows (all columns kept)."""
+def plan_cutout(catalogue, scratch, array_size=None, tool_arguments=(), columns=(None, None, None)):
+    """Plan ``hippo cutout --catalogue`` in shards of the catalogue's rows (all columns kept).
+
+    ``columns`` are the RA, Dec and id columns as given to ``hippo cutout``.
+    """
     catalogue = Path(catalogue)
     table = read_table(catalogue)
     if len(table) == 0:
         raise InputError(catalogue, "catalogue has no rows")
+    # A local run renames repeated names (_2, _3, ...) across the whole catalogue; shards cannot
+    # see each other's names, so repeated names would collide in the merged directory.
+    counts = Counter(str(n) for n in read_positions(catalogue, *columns).table["name"])
+    repeated = sorted(name for name, count in counts.items() if count > 1)
+    if repeated:
+        raise InputError(catalogue, f"{len(repeated)} source names repeat (e.g. {repeated[0]}); a batch needs "
+                                    "unique names: name a column of unique ids with --id-col")
     shards = choose_shard_count(len(table), array_size)
     identity = {"kind": "cutout", "catalogue": str(catalogue.resolve()), "sha256": sha256_file(catalogue),
                 "shards": shards, "arguments": list(tool_arguments)}

@@ -73,6 +73,7 @@ class BatchSettings:
     """Everything about a batch that is not its shard plan: where results go and how it runs."""
 
     output: Path
+    output_as_given: str
     products: Path
     store: str = None
     keep_intermediates: bool = False
@@ -119,7 +120,7 @@ def run_batch(plan, settings):
         result.state, result.summary = "merged", summary
         return result
     write_json(plan.directory / "merge.json", {
-        "output": str(settings.output), "products": str(settings.products), "store": settings.store,
+        "output": str(settings.output), "output_as_given": settings.output_as_given, "products": str(settings.products), "store": settings.store,
         "keep_intermediates": settings.keep_intermediates, "parameters": settings.parameters,
         "runner": settings.runner})
     (record / "logs").mkdir(parents=True, exist_ok=True)
