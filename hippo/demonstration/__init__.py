@@ -163,6 +163,9 @@ def _inputs(step, context):
         first_dir = folder / "first"
         paths = [data.write_first_fits(image, first_dir / f"{image.name}.fits") for image in images]
         radio = labelled["source", "ra", "dec", "label", "catalogue"]
+        # Position errors in arcsec, as the likelihood ratio needs them: together with the optical
+        # ones and the matcher's 0.5" astrometric floor they add up to the simulated host scatter.
+        radio["ra_err"] = radio["dec_err"] = np.full(len(radio), data.RADIO_ERROR_ARCSEC)
         radio.meta["comments"] = ["FIRST radio sources of the firstgalaxydata test split (positions to 0.001 deg)"]
         write_table(radio, folder / "radio.csv")
         optical, truth = data.simulate_optical(radio)
@@ -231,7 +234,10 @@ def _crossmatch(step, context):
     correct = sum(found.get(source) == host for source, host in true_host.items())
     wrong = sum(source in found and found[source] != host for source, host in true_host.items())
     context["xmatch"], context["pairs"] = output, best
-    note = "" if method == "lr" else " (likelihood ratio not built in this version: symmetric best match)"
+    if method == "lr":
+        note = f" (median reliability {np.nanmedian(np.asarray(best['reliability'], float)):.3f})"
+    else:
+        note = " (likelihood ratio not built in this version: symmetric best match)"
     step.lines = [f"method {method}{note}: {len(best)} of {len(true_host)} radio sources matched within "
                   f"{XMATCH_RADIUS}; {correct} are the true (simulated) host, {wrong} are not -> "
                   f"{_rel(output, context)}"]

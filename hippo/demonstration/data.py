@@ -44,6 +44,8 @@ BACKGROUND_PER_DEG2 = 6000.0
 MAGNITUDE_RANGE = (16.0, 22.0)
 HOST_MAGNITUDE_RANGE = (15.5, 19.0)
 HOST_OFFSET_SIGMA_ARCSEC = 0.7  # radio-optical position scatter of a true host (per coordinate)
+RADIO_ERROR_ARCSEC = 0.5        # quoted errors: with 0.2" optical and a 0.5" floor, 0.73" in all
+OPTICAL_ERROR_ARCSEC = 0.2
 FIELD_RADIUS_ARCMIN = 3.0
 
 
@@ -158,7 +160,8 @@ def simulate_optical(radio, seed=20260101):
     Returns
     -------
     optical : Table
-        ``id, ra, dec, r_mag`` (the ids say ``sim``: nothing here is observed).
+        ``id, ra, dec, ra_err, dec_err, r_mag`` (errors in arcsec; the ids say ``sim``: nothing
+        here is observed).
     truth : Table
         ``source, host_id, host_ra, host_dec, offset_arcsec``: the true host of each radio source.
     """
@@ -186,6 +189,7 @@ def simulate_optical(radio, seed=20260101):
     ids = np.empty(ra.size, dtype=object)
     ids[order] = [f"sim{i:06d}" for i in range(ra.size)]
     optical = Table({"id": ids.astype(str), "ra": ra, "dec": dec,
+                     "ra_err": np.full(ra.size, OPTICAL_ERROR_ARCSEC), "dec_err": np.full(ra.size, OPTICAL_ERROR_ARCSEC),
                      "r_mag": np.round(np.concatenate([host_mag, background_mag]), 2)})[order]
     optical.meta["comments"] = ["SIMULATED optical catalogue written by hippo demo (not observed data)"]
     truth = Table({"source": np.asarray(radio["source"]).astype(str), "host_id": ids[:len(radio)].astype(str),
