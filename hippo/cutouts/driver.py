@@ -1,0 +1,372 @@
+"""``hippo.cutout``: cutouts of one position or a whole catalogue from several surveys, with an index."""
+
+import logging
+import os
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.table import Table
+
+from hippo.cutouts.cut import RESAMPLING, write_cutout
+from hippo.errors import HippoError, InputError, UsageError
+from hippo.quantities import parse_angle
+
+log = logging.getLogger("hippo")
+
+INDEX_NAME = "cutouts.csv"
+INDEX_COLUMNS = ("name", "survey", "ra", "dec", "path", "status", "message")
+_UNSAFE = re.compile(r"[^A-Za-z0-9+\-_.]")
+
+
+def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arcmin", pixel_scale=None,
+           reproject_to=None, overlay=False, output="cutouts", store=None, workers=None, quiet=False,
+           resampling="interp", ra_col=None, dec_col=None, id_col=None, offline=None, timeout=60.0,
+           retries=2, overwrite=False):
+    """Cut every position from every survey and write ``OUTPUT/<name>/<survey>.fits`` and an index.
+
+    Parameters
+    ----------
+    ra, dec : float, str or sequence, optional
+        One position (or equal-length sequences of positions), degrees or sexagesimal.
+    name : str or sequence, optional
+        Source name(s); default the IAU-style ``Jhhmmss.ss+ddmmss.s``.
+    catalogue : str, Path or astropy Table, optional
+        Table of positions instead of ``ra``/``dec`` (columns found as SPEC says). Rows with bad
+        positions are reported (status ``error``) and skipped.
+    survey : str, Survey or sequence of them
+        Remote names (``FIRST``, ``NVSS``, ``DSS2``, ``WISE``...), FITS paths or tile directories.
+    size : str, Quantity or float
+        Width and height (default ``4.5arcmin``; plain numbers are arcsec).
+    pixel_scale : str, Quantity, float or None
+        Resample every survey onto a north-up TAN grid of this pixel size, centred exactly on the
+        position (a common grid for all surveys of a source).
+    reproject_to : str or None
+        Put every survey on the grid of this survey: its pixel size (unless ``pixel_scale`` is
+        given), centred exactly on the position.
+    overlay : bool
+        Also write ``OUTPUT/<name>/overlay.png``: radio surveys as contours on the first
+        non-radio survey (needs ``hippo.overlays``).
+    output : str or Path
+        Output directory.
+    store : str, Store or None
+        Also record sources, cutouts and the run's provenance in the catalogue store.
+    workers : int or None
+        Parallel workers (threads); default 4 when a remote survey is used, else 1.
+    quiet : bool
+        No progress bar.
+    resampling : {"interp", "exact"}
+        When resampling: bilinear interpolation (display) or flux-conserving (photometry).
+    ra_col, dec_col, id_col : str, optional
+        Catalogue columns, when they cannot be found by UCD or name.
+    offline, timeout, retries
+        Remote surveys: cache only; seconds per answer; further attempts after a failure.
+    overwrite : bool
+        Cut again even where a finished cutout with the same size and pixel scale exists
+        (a re-run otherwise skips those).
+
+    Returns
+    -------
+    astropy.table.Table
+        The index written to ``OUTPUT/cutouts.csv``: ``name, survey, ra, dec, path, status,
+        message``; status ``ok``, ``partial``, ``no_coverage`` (no file) or ``error`` (the
+        message says why). ``meta["failed"]`` counts the errors.
+    """
+    from hippo.archive import get_survey
+
+    if resampling not in RESAMPLING:
+        raise UsageError(f"--resampling {resampling!r}: use one of {', '.join(RESAMPLING)}")
+    size_arcsec = parse_angle(size, "--size").to_value(u.arcsec)
+    surveys_given = [survey] if isinstance(survey, (str, Path)) or not np.iterable(survey) else list(survey)
+    if not surveys_given:
+        raise UsageError("--survey: name at least one survey (see 'hippo surveys')")
+    survey_objects = [get_survey(s, timeout=timeout, retries=retries, offline=offline) for s in surveys_given]
+    _check_unique_labels(survey_objects)
+    pixel_arcsec = None if pixel_scale is None else parse_angle(pixel_scale, "--pixel-scale").to_value(u.arcsec)
+    if reproject_to is not None and pixel_arcsec is None:
+        grid_survey = next((s for s, given in zip(survey_objects, surveys_given) if str(given) == str(reproject_to)
+                            or s.name == str(reproject_to)), None) or get_survey(reproject_to, offline=offline)
+        pixel_arcsec = float(grid_survey.pixel_scale_arcsec)
+    overlay_function = _overlay_function() if overlay else None
+
+    names, coords, rejected, source_inputs = _positions(ra, dec, name, catalogue, ra_col, dec_col, id_col)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    names = _unique_safe_names(names)
+
+    from hippo.provenance import fits_provenance_cards
+
+    parameters = {"size_arcsec": size_arcsec, "pixel_scale_arcsec": pixel_arcsec, "resampling": resampling,
+                  "reproject_to": reproject_to}
+    provenance = fits_provenance_cards("cutout", {k: v for k, v in parameters.items() if v is not None})
+    previous = _previous_index(output / INDEX_NAME)
+
+    def run():
+        rows = {}
+        has_remote = any(s.kind == "remote" for s in survey_objects)
+        n_workers = int(workers) if workers else (4 if has_remote else 1)
+        tasks = [(survey_obj, index) for survey_obj in survey_objects for index in range(len(names))]
+        from hippo.progress import progress
+
+        bar = progress(total=len(tasks), desc="cutouts", quiet=quiet, unit="cutout")
+        job = _Job(output, names, coords, size_arcsec, pixel_arcsec, resampling, provenance, overwrite, previous)
+        try:
+            if n_workers <= 1:
+                for survey_obj in survey_objects:
+                    for index, row in job.cut_survey(survey_obj, range(len(names))):
+                        rows[(index, survey_obj.name)] = row
+                        bar.update(1)
+            else:
+                chunks = [(s, chunk) for s in survey_objects
+                          for chunk in np.array_split(np.arange(len(names)), min(len(names), n_workers * 4))
+                          if len(chunk)]
+                with ThreadPoolExecutor(max_workers=n_workers) as pool:
+                    for results in pool.map(lambda item: list(job.cut_survey(*item, bar=bar)), chunks):
+                        for index, row in results:
+                            rows[(index, row["survey"])] = row
+        finally:
+            bar.close()
+        table_rows = [rows[(i, s.name)] for i in range(len(names)) for s in survey_objects]
+        for row_number, bad_name, reason in rejected:
+            for survey_obj in survey_objects:
+                table_rows.append({"name": bad_name, "survey": survey_obj.name, "ra": np.nan, "dec": np.nan,
+                                   "path": "", "status": "error", "message": f"row {row_number}: {reason}"})
+        if overlay_function is not None:
+            _make_overlays(overlay_function, table_rows, survey_objects, output)
+        index_table = _index_table(table_rows)
+        _write_index(index_table, output / INDEX_NAME, previous)
+        failed = int(np.sum(index_table["status"] == "error"))
+        index_table.meta["failed"] = failed
+        for row in index_table[index_table["status"] == "error"]:
+            log.warning("error: %s (%s): %s", row["name"], row["survey"], row["message"])
+        return index_table
+
+    if store is None:
+        return run()
+    from hippo.store import open_store
+
+    database = open_store(store)
+    inputs = [p for p in [catalogue, *surveys_given] if isinstance(p, (str, Path)) and Path(p).exists()]
+    with database.run("cutout", {**parameters, "surveys": [str(s) for s in surveys_given],
+                                 "output": str(output)}, inputs=inputs) as recorded:
+        table = run()
+        good = table[table["status"] != "error"]
+        sources = {}
+        for row in good:
+            sources.setdefault(row["name"], {"source": row["name"], "ra": row["ra"], "dec": row["dec"],
+                                             "origin": source_inputs})
+        database.insert("sources", list(sources.values()), run_id=recorded.id, replace_on="source")
+        database.insert("cutouts", [{"source": row["name"], "survey": row["survey"], "ra": row["ra"],
+                                     "dec": row["dec"], "path": row["path"], "status": row["status"],
+                                     "size_arcsec": size_arcsec, "pixel_scale_arcsec": pixel_arcsec}
+                                    for row in good], run_id=recorded.id)
+        recorded.exit_status = 3 if table.meta["failed"] else 0
+    return table
+
+
+class _Job:
+    """One run's settings; cuts a survey at a set of positions and writes the files."""
+
+    def __init__(self, output, names, coords, size_arcsec, pixel_arcsec, resampling, provenance, overwrite,
+                 previous):
+        self.output, self.names, self.coords = output, names, coords
+        self.size_arcsec, self.pixel_arcsec, self.resampling = size_arcsec, pixel_arcsec, resampling
+        self.provenance, self.overwrite, self.previous = provenance, overwrite, previous
+
+    def cut_survey(self, survey_obj, indices, bar=None):
+        """Yield ``(index, row)`` for each position index; finished cutouts of an earlier run are kept."""
+        indices = list(indices)
+        todo = []
+        for index in indices:
+            done = None if self.overwrite else self._finished(survey_obj, index)
+            if done is not None:
+                yield index, done
+                if bar is not None:
+                    bar.update(1)
+            else:
+                todo.append(index)
+        if not todo:
+            return
+        coords = self.coords[todo]
+        pixel_scale = None if self.pixel_arcsec is None else self.pixel_arcsec * u.arcsec
+        size = self.size_arcsec * u.arcsec
+        results = survey_obj.cutouts(coords, size, pixel_scale, self.resampling)
+        for index in todo:
+            try:
+                result = next(results)
+                row = self._write(survey_obj, index, result)
+            except HippoError as exc:
+                row = self._row(survey_obj, index, "", "error", str(exc))
+                if survey_obj.kind == "remote":  # the generator died with the error: go on position by position
+                    results = _rest_one_by_one(survey_obj, coords, todo, index, size, pixel_scale, self.resampling)
+            except StopIteration:
+                raise
+            except Exception as exc:  # an unexpected failure of one cutout must not end the batch
+                row = self._row(survey_obj, index, "", "error", f"{type(exc).__name__}: {exc}")
+                results = _rest_one_by_one(survey_obj, coords, todo, index, size, pixel_scale, self.resampling)
+            yield index, row
+            if bar is not None:
+                bar.update(1)
+
+    def _path(self, survey_obj, index):
+        return self.output / self.names[index] / f"{_UNSAFE.sub('_', survey_obj.name)}.fits"
+
+    def _row(self, survey_obj, index, path, status, message=""):
+        coord = self.coords[index]
+        return {"name": self.names[index], "survey": survey_obj.name, "ra": float(coord.ra.deg),
+                "dec": float(coord.dec.deg), "path": str(path), "status": status, "message": message}
+
+    def _finished(self, survey_obj, index):
+        path = self._path(survey_obj, index)
+        if not path.exists():
+            return None
+        try:
+            header = fits.getheader(path)
+        except Exception:
+            return None  # unreadable: cut again
+        same_size = np.isclose(header.get("HIPPOSIZ", -1.0), self.size_arcsec)
+        same_scale = (self.pixel_arcsec is None and "HIPPOPXS" not in header) or (
+            self.pixel_arcsec is not None and np.isclose(header.get("HIPPOPXS", -1.0), self.pixel_arcsec))
+        if not (same_size and same_scale and header.get("CUTSTAT") in ("ok", "partial")):
+            return None
+        return self._row(survey_obj, index, path, header["CUTSTAT"], "kept from an earlier run")
+
+    def _write(self, survey_obj, index, result):
+        if result.status == "no_coverage":
+            return self._row(survey_obj, index, "", "no_coverage", result.message)
+        coord = self.coords[index]
+        cards = [("OBJECT", self.names[index], "source name"),
+                 ("HIPPORA", float(coord.ra.deg), "[deg] requested RA (ICRS)"),
+                 ("HIPPODEC", float(coord.dec.deg), "[deg] requested Dec (ICRS)"),
+                 ("HIPPOSIZ", self.size_arcsec, "[arcsec] requested size"),
+                 ("HIPPOSRV", survey_obj.name[:68], "survey"),
+                 ("ORIGFILE", str(result.origin)[-68:], "where the pixels came from"),
+                 ("CUTSTAT", result.status, "ok, partial (NaN-padded)")]
+        if self.pixel_arcsec is not None:
+            cards.append(("HIPPOPXS", self.pixel_arcsec, "[arcsec] resampled pixel size"))
+            cards.append(("HIPPORES", self.resampling, "resampling: interp or exact (flux-conserving)"))
+        path = self._path(survey_obj, index)
+        write_cutout(result, path, cards + list(self.provenance))
+        return self._row(survey_obj, index, path, result.status, result.message if result.status != "ok" else "")
+
+
+def _rest_one_by_one(survey_obj, coords, todo, failed_index, size, pixel_scale, resampling):
+    for index in todo[todo.index(failed_index) + 1:]:
+        yield survey_obj.cutout(coords[todo.index(index)], size, pixel_scale, resampling)
+
+
+def _positions(ra, dec, name, catalogue, ra_col, dec_col, id_col):
+    """(names, SkyCoord array, rejected rows, description of the input) from ra/dec or a catalogue."""
+    from hippo.io import iau_name, parse_coordinate, read_positions
+
+    if catalogue is not None:
+        if ra is not None or dec is not None:
+            raise UsageError("give either --ra/--dec or --catalogue, not both")
+        positions = read_positions(catalogue, ra_col, dec_col, id_col)
+        coords = SkyCoord(np.asarray(positions.table["ra"], float) * u.deg,
+                          np.asarray(positions.table["dec"], float) * u.deg, frame="icrs")
+        names = [str(n) for n in positions.table["name"]]
+        return names, coords, positions.rejected, str(catalogue) if not isinstance(catalogue, Table) else "table"
+    if ra is None or dec is None:
+        raise UsageError("give a position (--ra and --dec) or a catalogue (--catalogue)")
+    ras = list(ra) if np.iterable(ra) and not isinstance(ra, str) else [ra]
+    decs = list(dec) if np.iterable(dec) and not isinstance(dec, str) else [dec]
+    if len(ras) != len(decs):
+        raise UsageError(f"--ra and --dec: {len(ras)} RAs but {len(decs)} Decs")
+    parsed = [parse_coordinate(r, d, source="--ra/--dec") for r, d in zip(ras, decs)]
+    coords = SkyCoord([c.ra.deg for c in parsed] * u.deg, [c.dec.deg for c in parsed] * u.deg, frame="icrs")
+    if name is None:
+        names = [iau_name(c) for c in parsed]
+    else:
+        names = [name] if isinstance(name, str) else [str(n) for n in name]
+        if len(names) != len(parsed):
+            raise UsageError(f"--name: {len(names)} names for {len(parsed)} positions")
+    return names, coords, [], "command line"
+
+
+def _unique_safe_names(names):
+    """Names usable as directory names; duplicates get ``_2``, ``_3``... so no cutout overwrites another."""
+    seen, result = {}, []
+    for raw in names:
+        safe = _UNSAFE.sub("_", raw.strip()) or "source"
+        if safe in (".", ".."):
+            safe = "source"
+        count = seen.get(safe, 0) + 1
+        seen[safe] = count
+        result.append(safe if count == 1 else f"{safe}_{count}")
+    return result
+
+
+def _check_unique_labels(survey_objects):
+    labels = [s.name for s in survey_objects]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise UsageError(f"--survey: two surveys would both be written as {duplicates[0]}.fits; "
+                         "configure distinct names (HIPPO_SURVEYS=NAME=PATH)")
+
+
+def _previous_index(path):
+    """Rows of an earlier run's index by (name, survey)."""
+    if not path.exists():
+        return {}
+    try:
+        table = Table.read(path, format="ascii.csv")
+    except Exception:
+        return {}
+    previous = {}
+    for row in table:
+        previous[(str(row["name"]), str(row["survey"]))] = {
+            "row": {name: row[name] for name in table.colnames}}
+    return previous
+
+
+def _index_table(rows):
+    table = Table(rows=[[row[c] for c in INDEX_COLUMNS] for row in rows] or None, names=INDEX_COLUMNS,
+                  dtype=[str, str, float, float, str, str, str])
+    return table
+
+
+def _write_index(table, path, previous):
+    """Write the index; rows of earlier runs for other (name, survey) pairs are kept."""
+    from hippo.io import write_table
+
+    current = {(str(r["name"]), str(r["survey"])) for r in table}
+    kept = [entry["row"] for key, entry in previous.items() if key not in current]
+    merged = table
+    if kept:
+        older = _index_table([{c: entry.get(c, "") for c in INDEX_COLUMNS} for entry in kept])
+        from astropy.table import vstack
+
+        merged = vstack([older, table])
+    write_table(merged, path)
+
+
+def _overlay_function():
+    try:
+        from hippo.overlays import overlay
+    except ImportError:
+        raise UsageError("--overlay: hippo.overlays is not available in this version") from None
+    return overlay
+
+
+def _make_overlays(overlay_function, rows, survey_objects, output):
+    """One overlay per source: radio surveys as contours on the first non-radio survey's image."""
+    radio = {s.name: bool(s.is_radio) for s in survey_objects}
+    by_source = {}
+    for row in rows:
+        if row["status"] in ("ok", "partial") and row["path"]:
+            by_source.setdefault(row["name"], []).append(row)
+    for source, source_rows in by_source.items():
+        ordered = sorted(source_rows, key=lambda r: [s.name for s in survey_objects].index(r["survey"]))
+        images = [r for r in ordered if not radio[r["survey"]]]
+        base = images[0] if images else ordered[0]
+        contours = [r["path"] for r in ordered if r is not base and radio[r["survey"]]]
+        try:
+            overlay_function(base["path"], contours=contours, output=output / source / "overlay.png", title=source)
+        except HippoError as exc:
+            log.warning("error: %s: overlay not written: %s", source, exc)

@@ -1,0 +1,133 @@
+"""``hippo cutout`` and ``hippo.cutout`` on real survey files: index, statuses, re-runs, store, errors."""
+
+import numpy as np
+import pytest
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+import hippo
+from hippo.errors import InputError, UsageError
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HIPPO_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def lotss(shared_data):
+    return shared_data / "lotss_dr1" / "P205+55-mosaic.fits"
+
+
+def test_cli_single_position_writes_a_centred_cutout_with_provenance(shared_data, hippo_cli, tmp_path):
+    out = tmp_path / "out"
+    result = hippo_cli("cutout", "--ra", "13:40:12.0", "--dec", "+54:54:00", "--survey", lotss(shared_data),
+                       "--size", "1arcmin", "-o", out)
+    assert result.returncode == 0, result.stderr
+    index = Table.read(out / "cutouts.csv")
+    assert list(index.colnames[:6]) == ["name", "survey", "ra", "dec", "path", "status"]
+    assert list(index["name"]) == ["J134012.00+545400.0"] and list(index["status"]) == ["ok"]
+    path = out / "J134012.00+545400.0" / "P205+55-mosaic.fits"
+    with fits.open(path) as hdul:
+        header, data = hdul[0].header, hdul[0].data
+        assert data.shape == (41, 41)  # 60" / 1.5" -> 41 pixels
+        assert header["HIPPOVER"] == hippo.__version__ and header["CUTSTAT"] == "ok"
+        assert header["BUNIT"].strip().upper() == "JY/BEAM" and "BMAJ" in header
+        position = SkyCoord("13:40:12.0 +54:54:00", unit=("hourangle", "deg"))
+        x, y = WCS(header).world_to_pixel(position)
+        assert abs(x - 20) <= 0.5 and abs(y - 20) <= 0.5
+    # pixel values are the survey's own, bit for bit (float64 stays float64)
+    with fits.open(lotss(shared_data)) as hdul:
+        mosaic = hdul[0].data
+        mx, my = WCS(hdul[0].header).world_to_pixel(position)
+        cx, cy = int(np.floor(mx + 0.5)), int(np.floor(my + 0.5))
+        np.testing.assert_array_equal(data, mosaic[cy - 20:cy + 21, cx - 20:cx + 21])
+
+
+def test_catalogue_batch_reports_a_bad_row_and_goes_on(shared_data, hippo_cli, tmp_path):
+    catalogue = tmp_path / "sources.csv"
+    catalogue.write_text("name,ra,dec\nA,205.05,54.90\nB,abc,54.9\nC,205.10,54.95\nFAR,10.0,-30.0\n")
+    out = tmp_path / "out"
+    result = hippo_cli("cutout", "--catalogue", catalogue, "--survey", lotss(shared_data), "--size", "30arcsec",
+                       "-o", out, "--quiet")
+    assert result.returncode == 3
+    assert "error: B" in result.stderr and "row 2" in result.stderr and "Traceback" not in result.stderr
+    index = Table.read(out / "cutouts.csv")
+    status = dict(zip(index["name"], index["status"]))
+    assert status == {"A": "ok", "C": "ok", "FAR": "no_coverage", "B": "error"}
+    assert not (out / "FAR").exists()
+
+
+def test_rerun_skips_finished_cutouts_and_overwrite_redoes_them(shared_data, tmp_path):
+    out = tmp_path / "out"
+    first = hippo.cutout(ra=[205.05, 205.1], dec=[54.9, 54.95], name=["A", "B"], survey=[lotss(shared_data)],
+                         size="30arcsec", output=out, quiet=True)
+    path = out / "A" / "P205+55-mosaic.fits"
+    stamp = path.stat().st_mtime_ns
+    again = hippo.cutout(ra=[205.05, 205.1], dec=[54.9, 54.95], name=["A", "B"], survey=[lotss(shared_data)],
+                         size="30arcsec", output=out, quiet=True)
+    assert path.stat().st_mtime_ns == stamp
+    assert list(again["status"]) == list(first["status"]) == ["ok", "ok"]
+    assert list(again["message"]) == ["kept from an earlier run"] * 2
+    # a different size is not "finished": it is cut again
+    hippo.cutout(ra=205.05, dec=54.9, name="A", survey=[lotss(shared_data)], size="45arcsec", output=out, quiet=True)
+    assert fits.getheader(path)["NAXIS1"] == 31
+    # and the index still lists B from the earlier run
+    index = Table.read(out / "cutouts.csv")
+    assert sorted(index["name"]) == ["A", "B"]
+
+
+def test_store_records_sources_cutouts_and_the_run(shared_data, tmp_path):
+    from hippo.store import Store
+
+    db = tmp_path / "hippo.db"
+    hippo.cutout(ra=[205.05, 10.0], dec=[54.9, -30.0], name=["A", "FAR"], survey=[lotss(shared_data)],
+                 size="30arcsec", output=tmp_path / "out", store=db, quiet=True)
+    with Store.open(db) as store:
+        cutouts = store.table("cutouts")
+        assert sorted(zip(cutouts["source"], cutouts["status"])) == [("A", "ok"), ("FAR", "no_coverage")]
+        assert np.allclose(sorted(cutouts["size_arcsec"]), [30.0, 30.0])
+        runs = store.table("runs")
+        assert list(runs["command"]) == ["cutout"] and list(runs["exit_status"]) == [0]
+        assert store.cone(205.05, 54.9, 1 / 3600)["source"][0] == "A"
+
+
+def test_resampled_surveys_share_one_grid(shared_data, tmp_path):
+    pair = shared_data / "first_nvss_pairs"
+    index = Table.read(pair / "index.csv")
+    row = index[0]
+    first = pair / ("FIRST_" + row["name"] + ".fz")
+    nvss = pair / ("NVSS_" + row["name"] + ".fz")
+    table = hippo.cutout(ra=row["ra"], dec=row["dec"], survey=[first, nvss], size="2arcmin",
+                         reproject_to=str(first), output=tmp_path / "out", quiet=True)
+    assert list(table["status"]) == ["ok", "ok"]
+    headers = [fits.getheader(p) for p in table["path"]]
+    wcs_a, wcs_b = WCS(headers[0]), WCS(headers[1])
+    assert headers[0]["NAXIS1"] == headers[1]["NAXIS1"] == 67  # FIRST's 1.8" grid for both
+    corner_a, corner_b = wcs_a.pixel_to_world(0, 0), wcs_b.pixel_to_world(0, 0)
+    assert corner_a.separation(corner_b).arcsec < 1e-6
+    x, y = wcs_a.world_to_pixel(SkyCoord(row["ra"], row["dec"], unit="deg"))
+    assert abs(x - 33) < 1e-6 and abs(y - 33) < 1e-6
+
+
+def test_bad_usage_is_one_line_and_exit_2(hippo_cli, tmp_path):
+    result = hippo_cli("cutout", "--ra", "10", "--dec", "10", "--survey", "NOT_A_SURVEY", "-o", tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("error:") and "hippo surveys" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = hippo_cli("cutout", "--ra", "10", "--dec", "95", "--survey", "FIRST", "-o", tmp_path)
+    assert result.returncode == 2 and "Dec" in result.stderr
+    with pytest.raises(UsageError):
+        hippo.cutout(ra=10, dec=10, survey=[], output=tmp_path)
+    with pytest.raises(InputError):
+        hippo.cutout(ra=10, dec=10, survey=[tmp_path / "missing.fits"], output=tmp_path)
+
+
+def test_surveys_lists_remote_and_local(shared_data, hippo_cli):
+    result = hippo_cli("surveys", lotss(shared_data))
+    assert result.returncode == 0
+    assert "FIRST" in result.stdout and "NVSS" in result.stdout and "WISE-W1" in result.stdout
+    assert "P205+55-mosaic" in result.stdout and "1.500" in result.stdout
+    table = hippo.surveys()
+    first = table[table["name"] == "FIRST"][0]
+    assert first["pixel_scale_arcsec"] == 1.8 and first["radio"]
