@@ -82,26 +82,36 @@ def overlay(image=None, contours=None, levels=3, level_step="sqrt2", regions=Non
     inputs = [p for p in [*_as_list(image), *_as_list(contours), *_as_list(rgb), regions] if p is not None]
     if isinstance(catalogue, (str, Path)):
         inputs.append(catalogue)
+    arguments = dict(image=image, contours=contours, levels=levels, level_step=level_step, regions=regions,
+                     catalogue=catalogue, redshift=redshift, stretch=stretch, rgb=rgb, noise=noise,
+                     percentile=percentile, ra=ra, dec=dec, size=size, title=title, ra_col=ra_col,
+                     dec_col=dec_col, id_col=id_col, panel_inches=panel_inches, cmap=cmap)
     if store is None:
-        return _make(image, contours, levels, level_step, regions, catalogue, output, redshift, stretch, rgb,
-                     noise, percentile, ra, dec, size, title, (ra_col, dec_col, id_col), dpi, panel_inches, cmap)
+        return _save(draw(**arguments), output, dpi, arguments)
     from hippo.store import open_store
 
     database = open_store(store)
     with database.run("overlay", parameters, inputs=inputs) as recorded:
-        path = _make(image, contours, levels, level_step, regions, catalogue, output, redshift, stretch, rgb,
-                     noise, percentile, ra, dec, size, title, (ra_col, dec_col, id_col), dpi, panel_inches, cmap)
+        path = _save(draw(**arguments), output, dpi, arguments)
         database.insert("overlays", [{"source": source or title or output.name.split(".")[0], "path": str(path),
                                       "image": ";".join(map(str, _as_list(image) or _as_list(rgb))),
                                       "contours": ";".join(map(str, _as_list(contours)))}], run_id=recorded.id)
     return path
 
 
-def _make(image, contours, levels, level_step, regions, catalogue, output, redshift, stretch, rgb, noise,
-          percentile, ra, dec, size, title, catalogue_columns, dpi, panel_inches, cmap):
-    from hippo.io import atomic_path, read_image
+def draw(image=None, contours=None, levels=3, level_step="sqrt2", regions=None, catalogue=None, redshift=None,
+         stretch="asinh", rgb=None, *, noise="global", percentile=99.5, ra=None, dec=None, size=None, title=None,
+         ra_col=None, dec_col=None, id_col=None, panel_inches=4.6, cmap="gray_r"):
+    """Build the overlay figure without writing it (parameters as :func:`overlay`).
+
+    Returns
+    -------
+    hippo.overlays.figure.OverlayFigure
+        The matplotlib Figure, and per panel its WCSAxes and the artists drawn (contour sets,
+        beam patches, regions, markers), with each contour layer's noise and levels.
+    """
+    from hippo.io import read_image
     from hippo.overlays.figure import draw_overlay, load_contour_layers
-    from hippo.provenance import utc_now
 
     layers = load_contour_layers(_as_list(contours))
     backgrounds = [read_image(path) for path in _as_list(image)]
@@ -114,22 +124,28 @@ def _make(image, contours, levels, level_step, regions, catalogue, output, redsh
         if not layers:
             raise UsageError("nothing to draw: give --image, --rgb or --contours")
         backgrounds = [layers[0].image]
-    drawing = draw_overlay(backgrounds, layers, levels=_levels(levels), level_step=level_step, noise=noise,
-                           rgb=bands, regions=regions, catalogue=catalogue, catalogue_columns=catalogue_columns,
-                           redshift=_redshift(redshift), stretch=stretch, percentile=percentile,
-                           center=_center(ra, dec), size=_size(size), title=title, panel_inches=panel_inches,
-                           cmap=cmap)
-    description = "hippo overlay " + " ".join(
-        f"{name}={value}" for name, value in (("image", image), ("contours", contours), ("rgb", rgb),
-                                              ("levels", levels), ("level_step", level_step)) if value is not None)
-    from hippo._version import __version__
+    return draw_overlay(backgrounds, layers, levels=_levels(levels), level_step=level_step, noise=noise,
+                        rgb=bands, regions=regions, catalogue=catalogue, catalogue_columns=(ra_col, dec_col, id_col),
+                        redshift=_redshift(redshift), stretch=stretch, percentile=percentile,
+                        center=_center(ra, dec), size=_size(size), title=title, panel_inches=panel_inches,
+                        cmap=cmap)
 
+
+def _save(drawing, output, dpi, arguments):
+    """Write the figure atomically, with what made it in the PNG text chunks or the PDF info."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from hippo._version import __version__
+    from hippo.io import atomic_path
+    from hippo.provenance import utc_now
+
+    description = "hippo overlay " + " ".join(
+        f"{name}={arguments[name]}" for name in ("image", "contours", "rgb", "levels", "level_step", "noise")
+        if arguments[name] is not None)
     if output.suffix.lower() == ".png":
         metadata = {"Software": f"HIPPO {__version__}", "Description": description, "Creation Time": utc_now()}
     else:
         metadata = {"Creator": f"HIPPO {__version__}", "Subject": description}
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     FigureCanvasAgg(drawing.figure)
     with atomic_path(output) as tmp:
         drawing.figure.savefig(tmp, format=output.suffix.lower()[1:], dpi=dpi, metadata=metadata,

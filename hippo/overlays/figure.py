@@ -143,8 +143,7 @@ def _draw_background(axes, kind, content, stretch, percentile, cmap):
     import matplotlib
 
     data = np.asarray(content.data, dtype=float)
-    colour_map = matplotlib.colormaps[cmap].copy()
-    colour_map.set_bad("#d9d9d9")  # blank (NaN) areas of partial cutouts: light grey, not black
+    colour_map = matplotlib.colormaps[cmap].with_extremes(bad="#d9d9d9")  # blank (NaN) areas: light grey
     axes.imshow(data, origin="lower", cmap=colour_map, norm=normalisation(data, stretch, percentile),
                 interpolation="nearest")
 
@@ -413,6 +412,7 @@ def _draw_compass_if_rotated(axes, image, limits):
 # -- regions and catalogue markers --------------------------------------------------------------
 
 def _read_regions(path):
+    """Regions from a DS9 or CRTF file; a file in which no region can be read is refused."""
     from regions import Regions
 
     path = Path(path)
@@ -421,12 +421,16 @@ def _read_regions(path):
     formats = ["crtf", "ds9"] if path.suffix.lower() == ".crtf" else ["ds9", "crtf"]
     problems = []
     for fmt in formats:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return list(Regions.read(path, format=fmt))
-        except Exception as exc:
-            problems.append(f"{fmt}: {str(exc).strip().splitlines()[0][:120] if str(exc).strip() else exc}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                found = list(Regions.read(path, format=fmt))
+            except Exception as exc:
+                found, caught = [], [*caught, exc]
+        if found:
+            return found
+        reason = str(caught[0].message if hasattr(caught[0], "message") else caught[0]) if caught else "no regions"
+        problems.append(f"{fmt}: {reason.strip().splitlines()[0][:100] if reason.strip() else 'no regions'}")
     raise InputError(path, "not a DS9 or CRTF region file (" + "; ".join(problems) + ")")
 
 
@@ -438,7 +442,7 @@ def _draw_regions(axes, image, region_list):
     artists = []
     for region in region_list:
         pixel_region = region.to_pixel(image.wcs) if hasattr(region, "to_pixel") else region
-        artist = pixel_region.as_artist(**({} if "color" in region.visual else {"color": "#ff00ff"}))
+        artist = pixel_region.as_artist()  # in the file's own colours (DS9's green by default)
         if isinstance(artist, Patch):
             artist.set_linewidth(1.0)
             axes.add_patch(artist)

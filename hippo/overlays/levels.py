@@ -47,14 +47,19 @@ def local_noise_map(data, box_pixels):
     Used for contours of signal-to-noise when the noise varies across the field (near bright
     sources in interferometric images).
     """
+    import inspect
+
     from astropy.stats import SigmaClip
     from photutils.background import Background2D, MADStdBackgroundRMS, MedianBackground
 
     data = np.asarray(data, dtype=float)
     box = int(max(8, min(box_pixels, min(data.shape) // 2)))
+    # photutils 3 renamed the rms estimator argument; older releases (>= 1.10 allowed) know only the old name
+    rms_argument = ("bkg_rms_estimator" if "bkg_rms_estimator" in inspect.signature(Background2D).parameters
+                    else "bkgrms_estimator")
     background = Background2D(data, box, filter_size=3, sigma_clip=SigmaClip(sigma=3.0),
-                              bkg_estimator=MedianBackground(), bkgrms_estimator=MADStdBackgroundRMS(),
-                              mask=~np.isfinite(data))
+                              bkg_estimator=MedianBackground(), mask=~np.isfinite(data),
+                              **{rms_argument: MADStdBackgroundRMS()})
     return np.asarray(background.background_rms, dtype=float)
 
 

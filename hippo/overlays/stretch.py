@@ -56,10 +56,14 @@ def lupton_rgb(red, green, blue, stretch_sigma=8.0, q=8.0):
     from astropy.stats import sigma_clipped_stats
     from astropy.visualization import make_lupton_rgb
 
+    import warnings
+
     scaled = []
     for band in (red, green, blue):
         band = np.asarray(band, dtype=float)
-        _, sky, noise = sigma_clipped_stats(band[np.isfinite(band)], sigma=3.0, maxiters=10, stdfunc="mad_std")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # numpy: partition ignores the clipping mask (harmless)
+            _, sky, noise = sigma_clipped_stats(band[np.isfinite(band)], sigma=3.0, maxiters=10, stdfunc="mad_std")
         noise = noise if noise > 0 else 1.0
         scaled.append(np.nan_to_num((band - sky) / noise, nan=0.0))
     return make_lupton_rgb(*scaled, minimum=0.0, stretch=stretch_sigma, Q=q)
