@@ -1,0 +1,125 @@
+"""``hippo classify``, ``hippo evaluate``, ``hippo train``: the morphology classifier from the shell."""
+
+import json
+import math
+import sys
+
+from hippo.cli._common import add_store_option, add_table_columns_options, common_options, print_failures
+from hippo.errors import EXIT_OK, EXIT_PARTIAL
+
+
+def _positive_int(text):
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def register(subparsers):
+    classify = subparsers.add_parser(
+        "classify", parents=[common_options()],
+        help="FRI/FRII/BENT/COMP morphology of radio images, with calibrated probabilities")
+    classify.add_argument("inputs", nargs="*", metavar="INPUT", help="FITS files or directories of them")
+    classify.add_argument("-o", "--output", default=None, help="output table (default: CSV on stdout)")
+    classify.add_argument("--model", default=None, help="model directory (default: the shipped model)")
+    classify.add_argument("--survey", default=None, help="cut the --catalogue positions from this survey")
+    classify.add_argument("--catalogue", default=None, help="positions to classify (with --survey)")
+    classify.add_argument("--size", default="4.8arcmin", help="cutout size with --survey (default 4.8arcmin)")
+    add_table_columns_options(classify)
+    _add_runtime_options(classify)
+    classify.add_argument("--batch-size", type=_positive_int, default=64, help="images per network pass (default 64)")
+    classify.add_argument("--json", action="store_true", help="print the rows as one JSON array on stdout")
+    add_store_option(classify)
+    classify.set_defaults(func=run_classify)
+
+    evaluate = subparsers.add_parser("evaluate", parents=[common_options()],
+                                     help="metrics of a model on the labelled FIRST data set")
+    evaluate.add_argument("--split", default="valid", choices=("valid", "test"), help="split (default valid)")
+    evaluate.add_argument("--model", default=None, help="model directory (default: the shipped model)")
+    evaluate.add_argument("--json", action="store_true",
+                          help="one JSON object: n, accuracy, macro_f1, ece, per_class, confusion, ...")
+    _add_runtime_options(evaluate)
+    evaluate.set_defaults(func=run_evaluate)
+
+    train = subparsers.add_parser("train", parents=[common_options()],
+                                  help="train the classifier on the labelled FIRST data set")
+    train.add_argument("-o", "--output", required=True, metavar="MODEL_DIR", help="model directory to write")
+    train.add_argument("--epochs", type=_positive_int, default=30, help="training epochs (default 30)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    train.add_argument("--width", type=_positive_int, default=12, help="network width (default 12)")
+    train.add_argument("--batch-size", type=_positive_int, default=32, help="training batch size (default 32)")
+    train.add_argument("--learning-rate", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
+    train.add_argument("--per-class", type=_positive_int, default=None,
+                       help="use only this many training images per class (smoke runs)")
+    train.add_argument("--json", action="store_true", help="print the valid metrics as JSON")
+    _add_runtime_options(train)
+    train.set_defaults(func=run_train)
+
+
+def _add_runtime_options(parser):
+    parser.add_argument("--threads", type=_positive_int, default=None,
+                        help="CPU threads for the network (default: available cores, at most 4)")
+
+
+def run_classify(args):
+    from hippo.io import write_table
+    from hippo.morphology import classify
+
+    table = classify(args.inputs, output=args.output, model=args.model, survey=args.survey, catalogue=args.catalogue,
+                     size=args.size, batch_size=args.batch_size, threads=args.threads, store=args.store,
+                     quiet=args.quiet, ra_col=args.ra_col, dec_col=args.dec_col, id_col=args.id_col)
+    failures = [(row["source"], row["message"]) for row in table if row["flag"] == "error"]
+    if args.json:
+        rows = [{name: _json_value(row[name]) for name in table.colnames} for row in table]
+        print(json.dumps(rows))
+    elif args.output is None:
+        write_table(table)
+    if not args.quiet and args.output is not None:
+        flags = {flag: int(sum(1 for f in table["flag"] if f == flag)) for flag in ("ok", "uncertain", "ood", "error")}
+        print(f"{len(table)} images classified ({', '.join(f'{n} {k}' for k, n in flags.items())}) -> {args.output}",
+              file=sys.stderr)
+    print_failures(failures)
+    return EXIT_PARTIAL if failures else EXIT_OK
+
+
+def _json_value(value):
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def run_evaluate(args):
+    from hippo.morphology import evaluate
+
+    metrics = evaluate(split=args.split, model=args.model, threads=args.threads)
+    if args.json:
+        print(json.dumps(metrics))
+        return EXIT_OK
+    print(f"{metrics['model']} on {args.split}: n={metrics['n']} accuracy {metrics['accuracy']:.3f} "
+          f"macro-F1 {metrics['macro_f1']:.3f} ECE {metrics['ece']:.3f}")
+    for name, values in metrics["per_class"].items():
+        print(f"  {name:5s} precision {values['precision']:.3f} recall {values['recall']:.3f} "
+              f"F1 {values['f1']:.3f} (n={values['support']})")
+    print("  confusion (rows true, columns labelled; FRI FRII BENT COMP):")
+    for row in metrics["confusion"]:
+        print("   " + " ".join(f"{v:4d}" for v in row))
+    return EXIT_OK
+
+
+def run_train(args):
+    from hippo.morphology import train
+
+    card = train(args.output, epochs=args.epochs, seed=args.seed, width=args.width, batch_size=args.batch_size,
+                 learning_rate=args.learning_rate, per_class=args.per_class, threads=args.threads, quiet=args.quiet)
+    valid = card["metrics"]["valid"]
+    if args.json:
+        print(json.dumps(valid))
+    elif not args.quiet:
+        print(f"model written to {args.output}: valid accuracy {valid['accuracy']:.3f}, macro-F1 "
+              f"{valid['macro_f1']:.3f}, ECE {valid['ece']:.3f}, temperature {card['temperature']:.2f}",
+              file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,297 @@
+"""Radio morphology FRI / FRII / BENT / COMP: classify images, evaluate and train the model.
+
+``classify``, ``evaluate`` and ``train`` are the Python twins of ``hippo classify``,
+``hippo evaluate`` and ``hippo train``; ``load_classifier`` gives the loaded model itself (the
+batch and demo code call its ``classify_images``). Torch is imported only when a model is
+loaded or trained.
+"""
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hippo.errors import InputError, UsageError
+from hippo.morphology.classifier import (CLASSES, FITS_SUFFIXES, Classifier, default_threads, error_row,
+                                         load_classifier, rows_to_table)
+
+__all__ = ["CLASSES", "Classifier", "classify", "evaluate", "load_classifier", "train"]
+
+log = logging.getLogger("hippo.morphology")
+
+
+def find_fits_files(inputs):
+    """FITS files named by ``inputs`` (files, or directories searched recursively), in order.
+
+    Returns (files, missing): ``missing`` lists (input, reason) for inputs that are neither.
+    """
+    files, missing = [], []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(FITS_SUFFIXES))
+            if not found:
+                missing.append((str(path), "directory holds no FITS files (.fits, .fits.gz, .fits.fz)"))
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append((str(path), "no such file or directory"))
+    return files, missing
+
+
+def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, size="4.8arcmin", batch_size=64,
+             threads=None, workers=None, store=None, quiet=False, ra_col=None, dec_col=None, id_col=None,
+             classifier=None):
+    """Classify radio images as FRI, FRII, BENT or COMP.
+
+    Parameters
+    ----------
+    inputs : list of str or Path
+        FITS files, or directories searched recursively for ``.fits``, ``.fits.gz``, ``.fits.fz``.
+    output : str or Path, optional
+        Table to write (format by extension); None writes nothing.
+    model : str or Path, optional
+        Model directory from ``train`` (default: the shipped model).
+    survey, catalogue : optional
+        Instead of files: cut ``size`` around each position of ``catalogue`` from ``survey``
+        (anything ``hippo.archive.get_survey`` accepts).
+    batch_size : int
+        Images per network pass.
+    threads : int, optional
+        Torch threads (default: available cores, at most 4).
+    workers : int, optional
+        Threads reading and preprocessing files (default: as ``threads``).
+    store : str, Store or None
+        Also write the rows and this run's provenance into the catalogue store.
+    quiet : bool
+        No progress bar.
+    classifier : Classifier, optional
+        An already loaded model (skips loading).
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per input: source, ra, dec, label, p_fri, p_frii, p_bent, p_comp, confidence,
+        flag (``ok``, ``uncertain``, ``ood`` or ``error``), message.
+
+    Raises
+    ------
+    InputError
+        When no input could be used at all (each failure is a row otherwise).
+    """
+    if batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    if (survey is None) != (catalogue is None):
+        raise UsageError("--survey and --catalogue go together (positions cut from a survey)")
+    if survey is None and not inputs:
+        raise UsageError("give FITS files or directories, or --survey S --catalogue FILE")
+    threads = threads or default_threads()
+    started = time.perf_counter()
+    classifier = classifier or load_classifier(model, threads=threads)
+    if survey is not None:
+        table, row_inputs = _classify_positions(classifier, survey, catalogue, size, ra_col, dec_col, id_col,
+                                                 batch_size)
+    else:
+        table, row_inputs = _classify_files(classifier, inputs, batch_size, workers or threads, quiet)
+    table.meta.update({"model": classifier.name, "seconds": round(time.perf_counter() - started, 3)})
+    if np.all(np.asarray(table["flag"]) == "error") and len(table):
+        first = table[0]
+        raise InputError(first["source"] if len(table) == 1 else f"all {len(table)} inputs",
+                         first["message"] if len(table) == 1 else f"none could be classified (first: "
+                         f"{first['source']}: {first['message']})")
+    if output is not None:
+        from hippo.io import write_table
+
+        write_table(table, output)
+    if store is not None:
+        _record(store, table, classifier, row_inputs, {"model": str(classifier.model_dir), "batch_size": batch_size,
+                                                         "survey": None if survey is None else str(survey)})
+    return table
+
+
+def _classify_files(classifier, inputs, batch_size, workers, quiet):
+    from hippo.progress import progress
+
+    files, missing = find_fits_files(inputs)
+    rows = [error_row(str(item), reason) for item, reason in missing]
+    with progress(total=len(files), desc="classify", quiet=quiet, unit="image") as bar:
+        rows.extend(classifier.classify_files(files, batch_size=batch_size, workers=workers, progress=bar.update))
+    return rows_to_table(rows), [str(item) for item, _ in missing] + [str(p) for p in files]
+
+
+def _classify_positions(classifier, survey, catalogue, size, ra_col, dec_col, id_col, batch_size):
+    from hippo.archive import get_survey
+    from hippo.io import read_positions
+
+    positions = read_positions(catalogue, ra_col, dec_col, id_col)
+    chosen = get_survey(survey)
+    names = [str(n) for n in positions.table["name"]]
+    ra = np.asarray(positions.table["ra"], dtype=float)
+    dec = np.asarray(positions.table["dec"], dtype=float)
+    rows = []
+    for start in range(0, len(names), batch_size):
+        images, image_names, image_positions, order = [], [], [], []
+        chunk = slice(start, start + batch_size)
+        for name, ra_deg, dec_deg, cut in zip(names[chunk], ra[chunk], dec[chunk],
+                                              chosen.cutouts(positions.coords[chunk], size)):
+            if cut.status == "no_coverage":
+                order.append(error_row(name, f"survey {chosen.name or survey} has no data here"))
+                continue
+            images.append(_image_of(cut))
+            image_names.append(name)
+            image_positions.append((float(ra_deg), float(dec_deg)))
+            order.append(None)
+        classified = classifier.classify_images(images, names=image_names, positions=image_positions) \
+            if images else []
+        produced = iter(_row_dict(row) for row in classified)
+        rows.extend(row if row is not None else next(produced) for row in order)
+    table = rows_to_table(rows)
+    table["ra"] = np.where(np.isfinite(np.asarray(table["ra"], float)), table["ra"], ra)
+    table["dec"] = np.where(np.isfinite(np.asarray(table["dec"], float)), table["dec"], dec)
+    return table, [str(survey)] * len(table)
+
+
+def _row_dict(row):
+    return {name: row[name] for name in row.colnames}
+
+
+def _image_of(cut):
+    from hippo.io import Image
+
+    return Image(data=cut.data, wcs=cut.wcs, header=cut.header, path=str(cut.origin))
+
+
+def _record(store, table, classifier, row_inputs, parameters):
+    from hippo.store import open_store
+
+    database = open_store(store)
+    files = sorted({item for item in row_inputs if Path(item).is_file()})
+    with database.run("classify", parameters, inputs=files) as recorded:
+        rows = table.copy()
+        rows["model"] = classifier.name
+        rows["input"] = row_inputs
+        database.insert("classifications", rows, run_id=recorded.id)
+        recorded.exit_status = 3 if np.any(np.asarray(table["flag"]) == "error") else 0
+
+
+def evaluate(split="valid", model=None, threads=None, classifier=None):
+    """Metrics of a model on a split of the labelled FIRST data set.
+
+    Parameters
+    ----------
+    split : {"valid", "test"}
+    model : str or Path, optional
+        Model directory (default: the shipped model).
+
+    Returns
+    -------
+    dict
+        ``n``, ``accuracy``, ``macro_f1``, ``ece``, ``per_class`` (precision, recall, f1, support),
+        ``confusion`` (rows true, columns predicted, order FRI FRII BENT COMP), ``reliability``
+        (per confidence bin), ``flags`` (counts of ok/uncertain/ood) and ``model``.
+    """
+    from hippo.morphology.calibration import classification_metrics, reliability
+    from hippo.morphology.data import load_split
+
+    if split not in ("valid", "test", "train"):
+        raise UsageError(f"--split {split!r}: use valid or test")
+    classifier = classifier or load_classifier(model, threads=threads)
+    labelled = load_split(split)
+    probs, features = classifier.predict_arrays(labelled.images)
+    metrics = classification_metrics(probs, labelled.labels, CLASSES)
+    metrics["reliability"] = reliability(probs, labelled.labels)
+    confident = probs.max(axis=1) >= classifier.uncertain_threshold
+    metrics["uncertain_fraction"] = round(float(1 - confident.mean()), 4)
+    metrics["accuracy_when_ok"] = round(float((probs.argmax(1) == labelled.labels)[confident].mean()), 4) \
+        if confident.any() else None
+    from hippo.morphology import ood
+
+    distances = ood.feature_distance(classifier.ood_state, features)
+    metrics["ood_fraction"] = round(float((distances > classifier.ood_state["feature_distance_max"]).mean()), 4)
+    metrics["split"] = split
+    metrics["model"] = classifier.name
+    return metrics
+
+
+def train(output, epochs=30, seed=0, width=12, batch_size=32, learning_rate=3e-3, per_class=None, threads=None,
+          quiet=False, name=None):
+    """Train a classifier on the labelled FIRST data set and write it to ``output``.
+
+    Trains on ``train``, keeps the epoch with the best ``valid`` accuracy, fits the temperature,
+    the uncertain threshold and the OOD thresholds on ``valid``, and writes ``model.pt``,
+    ``model.json`` (the machine-readable card) and ``README.md`` (the model card).
+
+    Parameters
+    ----------
+    output : str or Path
+        Model directory to write.
+    epochs, seed, width, batch_size, learning_rate
+        Training length, random seed, network width, batch size, peak learning rate (one-cycle).
+    per_class : int, optional
+        Use only this many training images per class (smoke runs).
+    threads : int, optional
+        Torch threads.
+
+    Returns
+    -------
+    dict
+        The model card.
+    """
+    import torch
+
+    from hippo.morphology import ood
+    from hippo.morphology.calibration import (choose_uncertain_threshold, classification_metrics,
+                                              fit_temperature, probabilities, reliability)
+    from hippo.morphology.card import environment, preprocessing_description, save_model
+    from hippo.morphology.data import load_split
+    from hippo.morphology.training import DEFAULTS, fit, predict_logits
+
+    if epochs < 1:
+        raise UsageError("--epochs must be at least 1")
+    torch.set_num_threads(threads or default_threads())
+    started = time.perf_counter()
+    train_set, valid_set = load_split("train"), load_split("valid")
+    if per_class:
+        rng = np.random.default_rng(seed)
+        chosen = np.concatenate([rng.permutation(np.flatnonzero(train_set.labels == c))[:per_class]
+                                 for c in range(len(CLASSES))])
+        train_set = train_set.subset(np.sort(chosen))
+    hyper = dict(DEFAULTS, epochs=epochs, width=width, batch_size=batch_size, learning_rate=learning_rate)
+    network, history = fit(train_set, valid_set, seed=seed, **hyper)
+    train_logits, train_features = predict_logits(network, train_set.images)
+    valid_logits, valid_features = predict_logits(network, valid_set.images)
+    temperature = fit_temperature(valid_logits, valid_set.labels)
+    valid_probs = probabilities(valid_logits, temperature)
+    valid_metrics = classification_metrics(valid_probs, valid_set.labels, CLASSES)
+    valid_metrics["reliability"] = reliability(valid_probs, valid_set.labels)
+    card = {
+        "name": name or Path(output).name,
+        "format": 1,
+        "classes": list(CLASSES),
+        "architecture": "MorphologyNet (hippo.morphology.network)",
+        "network": network.config,
+        "parameters": int(sum(p.numel() for p in network.parameters())),
+        "preprocessing": preprocessing_description(),
+        "temperature": temperature,
+        "uncertain_threshold": choose_uncertain_threshold(valid_probs, valid_set.labels),
+        "ood": ood.fit_ood(train_features, train_set.labels, valid_features, train_set.occupied_fraction,
+                           train_set.core_fwhm_arcsec),
+        "training": {
+            "data": "firstgalaxydata (Griese et al. 2023; FIRST images labelled FRI/FRII/Compact/Bent from "
+                    "Gendre 2008/2010, MiraBest, Capetti 2017a/b, Baldi 2018, Proctor 2011), published "
+                    "train/valid/test split (galaxy_data_h5.h5, Split_literature)",
+            "n_train": len(train_set), "n_valid": len(valid_set), "per_class": per_class, "seed": seed,
+            "hyperparameters": hyper, "history": history,
+            "chosen_epoch": next(h["epoch"] for h in reversed(history) if h.get("chosen")),
+            "seconds": time.perf_counter() - started, "threads": torch.get_num_threads(),
+            "train_accuracy": round(float((train_logits.argmax(1) == train_set.labels).mean()), 4),
+        },
+        "metrics": {"valid": valid_metrics},
+        "software": environment(),
+    }
+    save_model(output, network, card)
+    log.info("model written to %s (valid accuracy %.3f, temperature %.2f)", output, valid_metrics["accuracy"],
+             temperature)
+    return card

@@ -1,0 +1,101 @@
+"""Calibrated probabilities and the metrics that judge them: temperature, ECE, reliability, F1.
+
+Pure numpy/scipy (no torch): ``hippo evaluate`` and the model card use these on logits.
+"""
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
+
+ECE_BINS = 15
+# A confident label must be right this often on valid; below the threshold it is "uncertain".
+TARGET_SELECTIVE_ACCURACY = 0.98
+
+
+def probabilities(logits, temperature=1.0):
+    """Softmax of logits divided by the temperature."""
+    return softmax(np.asarray(logits, dtype=np.float64) / temperature, axis=1)
+
+
+def fit_temperature(logits, labels):
+    """The temperature minimising the negative log-likelihood of ``labels`` (Guo et al. 2017)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    rows = np.arange(len(labels))
+
+    def nll(log_temperature):
+        return -log_softmax(logits / np.exp(log_temperature), axis=1)[rows, labels].mean()
+
+    found = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(found.x))
+
+
+def expected_calibration_error(probs, labels, bins=ECE_BINS):
+    """Top-label ECE: |accuracy - mean confidence| averaged over equal-width confidence bins, weighted by count."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        chosen = which == b
+        if chosen.any():
+            total += chosen.sum() * abs(correct[chosen].mean() - confidence[chosen].mean())
+    return float(total / len(labels))
+
+
+def reliability(probs, labels, bins=10):
+    """Rows (low, high, count, mean confidence, accuracy) per confidence bin, for the reliability diagram."""
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        chosen = which == b
+        rows.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(chosen.sum()),
+                     "confidence": float(confidence[chosen].mean()) if chosen.any() else None,
+                     "accuracy": float(correct[chosen].mean()) if chosen.any() else None})
+    return rows
+
+
+def choose_uncertain_threshold(probs, labels, target=TARGET_SELECTIVE_ACCURACY, floor=0.5):
+    """Lowest confidence at which the labels at or above it are right at least ``target`` of the time.
+
+    Chosen on valid; predictions below it are flagged ``uncertain``. Never below ``floor`` (a
+    label the model gives less than even odds is uncertain whatever valid says).
+    """
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    for threshold in np.unique(confidence):
+        kept = confidence >= threshold
+        if correct[kept].mean() >= target:
+            return float(max(threshold, floor))
+    return float(max(confidence.max(), floor))
+
+
+def classification_metrics(probs, labels, class_names):
+    """Accuracy, macro F1, per-class precision/recall/F1/support, confusion matrix and ECE.
+
+    ``confusion[i][j]`` counts images of true class i labelled j.
+    """
+    predicted = probs.argmax(axis=1)
+    n_classes = len(class_names)
+    confusion = np.zeros((n_classes, n_classes), dtype=int)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class, f1s = {}, []
+    for index, name in enumerate(class_names):
+        true_positive = confusion[index, index]
+        precision = true_positive / confusion[:, index].sum() if confusion[:, index].sum() else 0.0
+        recall = true_positive / confusion[index].sum() if confusion[index].sum() else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        f1s.append(f1)
+        per_class[name] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
+                           "f1": round(float(f1), 4), "support": int(confusion[index].sum())}
+    return {
+        "n": int(len(labels)),
+        "accuracy": round(float((predicted == labels).mean()), 4),
+        "macro_f1": round(float(np.mean(f1s)), 4),
+        "ece": round(expected_calibration_error(probs, labels), 4),
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
+    }

@@ -1,0 +1,110 @@
+"""Writing a trained model to disk: weights, the machine-readable card (JSON) and the README card."""
+
+import json
+import platform
+from pathlib import Path
+
+from hippo.io import atomic_path
+from hippo.morphology.preprocess import CLIP_SIGMA, GRID_ARCSEC, GRID_PIXELS
+from hippo.provenance import software_versions
+
+
+def save_model(model_dir, network, card):
+    """Write ``model.pt`` (state dict) and ``model.json`` atomically into ``model_dir``."""
+    import torch
+
+    from hippo.morphology.classifier import CARD_FILE, WEIGHTS_FILE
+
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(model_dir / WEIGHTS_FILE) as partial:
+        torch.save(network.state_dict(), partial)
+    write_card(model_dir, card)
+
+
+def write_card(model_dir, card):
+    """(Re)write ``model.json`` and the human-readable ``README.md`` from the card."""
+    from hippo.morphology.classifier import CARD_FILE
+
+    model_dir = Path(model_dir)
+    with atomic_path(model_dir / CARD_FILE) as partial:
+        Path(partial).write_text(json.dumps(card, indent=1) + "\n")
+    with atomic_path(model_dir / "README.md") as partial:
+        Path(partial).write_text(render_readme(card))
+
+
+def preprocessing_description():
+    return {"grid_arcsec": GRID_ARCSEC, "grid_pixels": GRID_PIXELS, "clip_sigma": CLIP_SIGMA,
+            "steps": "resample to a north-up TAN grid at 1.8\"/px centred on the source; zero pixels below "
+                     "median + 3 sigma (sigma-clipped, on the original pixels); scale the rest linearly to "
+                     "(0, 1] by the peak; canonical D4 pose from the moments"}
+
+
+def environment():
+    versions = software_versions()
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def _metrics_table(metrics, classes):
+    lines = ["| class | precision | recall | F1 | n |", "|---|---|---|---|---|"]
+    for name in classes:
+        m = metrics["per_class"][name]
+        lines.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
+    lines += ["", "Confusion matrix (rows: true class, columns: label given):", "",
+              "| | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+    for name, row in zip(classes, metrics["confusion"]):
+        lines.append(f"| {name} | " + " | ".join(str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def render_readme(card):
+    """The model card in Markdown, generated from the JSON card so the two never disagree."""
+    classes = card["classes"]
+    training = card["training"]
+    parts = [
+        f"# HIPPO morphology classifier `{card['name']}`",
+        "",
+        "FRI / FRII / BENT / COMP classification of FIRST-like (1.4 GHz, 5\" beam) radio images with "
+        "temperature-scaled probabilities, an `uncertain` flag and an out-of-distribution (`ood`) flag.",
+        "",
+        "## Data and split",
+        "",
+        f"{training['data']}. Trained on `train` ({training['n_train']} images), the epoch, the temperature, "
+        f"the uncertain threshold and the OOD thresholds chosen on `valid` ({training['n_valid']}); `test` "
+        f"({training.get('n_test', 200)}, 50 per class) is used only by `hippo evaluate --split test`.",
+        "",
+        "## Input",
+        "",
+        card["preprocessing"]["steps"] + ".",
+        "",
+        "## Architecture and training",
+        "",
+        f"{card['architecture']} ({card['parameters']:,} parameters), network options {json.dumps(card['network'])}.",
+        f"Hyper-parameters: {json.dumps(training['hyperparameters'])}; seed {training['seed']}; "
+        f"chosen epoch {training['chosen_epoch']} of {training['hyperparameters']['epochs']} "
+        f"({training['seconds']:.0f} s on {training['threads']} CPU threads).",
+        "",
+        "## Calibration and flags",
+        "",
+        f"Temperature {card['temperature']:.3f} (fitted on valid, NLL). A label whose calibrated confidence is "
+        f"below {card['uncertain_threshold']:.3f} is flagged `uncertain` (the lowest confidence at which valid "
+        f"labels are >= 98% right). OOD thresholds: {json.dumps({k: v for k, v in card['ood'].items() if k not in ('class_means', 'precision')})}.",
+    ]
+    for split in ("valid", "test"):
+        metrics = card.get("metrics", {}).get(split)
+        if metrics:
+            parts += ["", f"## Metrics on {split} (`hippo evaluate --split {split}`)", "",
+                      f"n = {metrics['n']}, accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f}, "
+                      f"ECE {metrics['ece']:.3f} (15 bins).", "", _metrics_table(metrics, classes)]
+            if metrics.get("reliability"):
+                parts += ["", "Reliability diagram (bins of confidence):", "",
+                          "| confidence bin | n | mean confidence | accuracy |", "|---|---|---|---|"]
+                for row in metrics["reliability"]:
+                    if row["count"]:
+                        parts.append(f"| {row['low']:.1f}-{row['high']:.1f} | {row['count']} | "
+                                     f"{row['confidence']:.3f} | {row['accuracy']:.3f} |")
+    for extra in card.get("notes", []):
+        parts += ["", extra]
+    parts += ["", "## Software", "", ", ".join(f"{k} {v}" for k, v in sorted(card["software"].items())), ""]
+    return "\n".join(parts)

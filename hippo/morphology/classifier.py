@@ -1,0 +1,217 @@
+"""A trained classifier on disk (weights + JSON card) and the batched inference that uses it.
+
+Loading imports torch; everything else in ``hippo`` stays torch-free. One ``Classifier`` serves
+any number of images: the model is loaded once, images are read and preprocessed on a pool of
+workers and go through the network in batches.
+"""
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from hippo.errors import HippoError, InputError
+from hippo.morphology import ood
+from hippo.morphology.calibration import probabilities
+from hippo.morphology.preprocess import prepare
+
+CLASSES = ("FRI", "FRII", "BENT", "COMP")
+WEIGHTS_FILE = "model.pt"
+CARD_FILE = "model.json"
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz")
+OUTPUT_COLUMNS = ("source", "ra", "dec", "label", "p_fri", "p_frii", "p_bent", "p_comp", "confidence", "flag",
+                  "message")
+
+
+def default_model_dir():
+    """The shipped model: ``hippo/models`` in an installed wheel, ``models/`` of the source tree otherwise."""
+    package_dir = Path(__file__).resolve().parents[1]
+    for candidate in (package_dir / "models", package_dir.parent / "models"):
+        if (candidate / CARD_FILE).is_file():
+            return candidate
+    raise HippoError(f"no trained model found (looked in {package_dir / 'models'} and {package_dir.parent / 'models'}); "
+                     f"train one with 'hippo train -o DIR' and pass --model DIR")
+
+
+def default_threads():
+    """Torch threads: the cores this process may use, at most 4 (small convolutions scale no further)."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:
+        available = os.cpu_count() or 1
+    return max(1, min(available, 4))
+
+
+def load_classifier(path=None, threads=None):
+    """Load a trained classifier.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A model directory written by ``hippo train`` (``model.pt`` + ``model.json``); default the
+        shipped model.
+    threads : int, optional
+        Torch intra-op threads (default: the available cores, at most 4).
+
+    Returns
+    -------
+    Classifier
+    """
+    model_dir = Path(path) if path is not None else default_model_dir()
+    card_path = model_dir / CARD_FILE
+    if not card_path.is_file() or not (model_dir / WEIGHTS_FILE).is_file():
+        raise InputError(model_dir, f"not a model directory (needs {WEIGHTS_FILE} and {CARD_FILE})")
+    try:
+        card = json.loads(card_path.read_text())
+    except ValueError as exc:
+        raise InputError(card_path, f"not a valid model card ({exc})") from None
+    return Classifier(model_dir, card, threads=threads)
+
+
+class Classifier:
+    """FRI/FRII/BENT/COMP classifier with temperature-scaled probabilities and uncertain/ood flags."""
+
+    def __init__(self, model_dir, card, threads=None):
+        import torch
+
+        from hippo.morphology.network import MorphologyNet
+
+        torch.set_num_threads(threads or default_threads())
+        self.model_dir = Path(model_dir)
+        self.card = card
+        self.name = card.get("name", self.model_dir.name)
+        self.temperature = float(card["temperature"])
+        self.uncertain_threshold = float(card["uncertain_threshold"])
+        self.ood_state = card["ood"]
+        self.network = MorphologyNet(**card["network"])
+        try:
+            state = torch.load(self.model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+            self.network.load_state_dict(state)
+        except Exception as exc:
+            raise InputError(self.model_dir / WEIGHTS_FILE, f"weights do not load ({exc})") from None
+        self.network.eval()
+
+    def predict_arrays(self, arrays):
+        """Temperature-scaled probabilities (N, 4) and pooled features of prepared inputs (N, 160, 160)."""
+        import torch
+
+        batch = torch.from_numpy(np.ascontiguousarray(arrays, dtype=np.float32))[:, None]
+        logits, features = self.network.logits_and_features(batch)
+        return probabilities(logits.numpy(), self.temperature), features.numpy()
+
+    def rows_for(self, prepared_list, names):
+        """Output rows (dicts) for already prepared inputs, one network pass."""
+        if not prepared_list:
+            return []
+        probs, features = self.predict_arrays(np.stack([p.array for p in prepared_list]))
+        distances = ood.feature_distance(self.ood_state, features)
+        rows = []
+        for name, prepared, p, distance in zip(names, prepared_list, probs, distances):
+            best = int(np.argmax(p))
+            confidence = float(p[best])
+            reason = ood.input_reason(self.ood_state, prepared) or ood.feature_reason(self.ood_state, distance)
+            if reason:
+                flag, message = "ood", reason
+            elif confidence < self.uncertain_threshold:
+                flag = "uncertain"
+                message = f"confidence {confidence:.2f} below the threshold {self.uncertain_threshold:.2f} chosen on valid"
+            else:
+                flag, message = "ok", ""
+            if prepared.coverage < 0.999 and flag != "ood":
+                message = (message + "; " if message else "") + (
+                    f"image covers {100 * prepared.coverage:.0f}% of the model's field")
+            rows.append({"source": name, "ra": prepared.ra, "dec": prepared.dec, "label": CLASSES[best],
+                         "p_fri": float(p[0]), "p_frii": float(p[1]), "p_bent": float(p[2]), "p_comp": float(p[3]),
+                         "confidence": confidence, "flag": flag, "message": message})
+        return rows
+
+    def classify_images(self, images, names=None, positions=None):
+        """Classify ``hippo.io.Image`` objects; returns a Table with SPEC's columns, one row per image.
+
+        Parameters
+        ----------
+        images : list of hippo.io.Image
+        names : list of str, optional
+            ``source`` column (default: the file name of each image without its FITS suffix).
+        positions : list of (ra, dec) in degrees or None, optional
+            Where the source is in each image (default: the image centre).
+        """
+        names = names or [source_name(image.path) for image in images]
+        positions = positions or [None] * len(images)
+        rows, ready, ready_names = [], [], []
+        order = []
+        for image, name, position in zip(images, names, positions):
+            try:
+                prepared = _prepare_image(image, position)
+            except InputError as exc:
+                rows.append(error_row(name, exc.reason))
+                order.append(("row", len(rows) - 1))
+                continue
+            ready.append(prepared)
+            ready_names.append(name)
+            order.append(("ready", len(ready) - 1))
+        classified = self.rows_for(ready, ready_names)
+        return rows_to_table([rows[i] if kind == "row" else classified[i] for kind, i in order])
+
+    def classify_files(self, paths, batch_size=64, workers=2, progress=None):
+        """Classify FITS files; yields one output row (dict) per path, in order.
+
+        Files are read and preprocessed by ``workers`` threads (FITS decompression and numpy
+        release the GIL) while the network runs on full batches.
+        """
+        paths = list(paths)
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            for start in range(0, len(paths), batch_size):
+                chunk = paths[start:start + batch_size]
+                results = list(pool.map(_prepare_path, chunk))
+                ready = [(str(path), item) for path, item in zip(chunk, results) if not isinstance(item, str)]
+                classified = iter(self.rows_for([item for _, item in ready], [source_name(p) for p, _ in ready]))
+                for path, item in zip(chunk, results):
+                    yield error_row(source_name(path), item) if isinstance(item, str) else next(classified)
+                if progress is not None:
+                    progress(len(chunk))
+
+
+def _prepare_image(image, position):
+    if image.wcs is None:
+        raise InputError(image.path, "no celestial WCS: the classifier needs to know the pixel scale")
+    ra, dec = position if position is not None else (None, None)
+    try:
+        return prepare(image, ra, dec)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        raise InputError(image.path, f"cannot be resampled to the model's grid ({exc})") from None
+
+
+def _prepare_path(path):
+    """Prepared input of one file, or the reason (str) it cannot be used."""
+    from hippo.io import read_image
+
+    try:
+        return _prepare_image(read_image(path), None)
+    except InputError as exc:
+        return exc.reason
+
+
+def source_name(path):
+    """The file name without its FITS suffix(es): ``J1512+4540.fits.fz`` -> ``J1512+4540``."""
+    name = Path(str(path)).name
+    for suffix in sorted(FITS_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def error_row(name, reason):
+    """The output row of an input that could not be classified."""
+    return {"source": name, "ra": np.nan, "dec": np.nan, "label": "", "p_fri": np.nan, "p_frii": np.nan,
+            "p_bent": np.nan, "p_comp": np.nan, "confidence": np.nan, "flag": "error", "message": reason}
+
+
+def rows_to_table(rows):
+    """SPEC's output table from row dicts (typed columns even when empty)."""
+    types = {"source": str, "label": str, "flag": str, "message": str}
+    return Table({name: np.array([row[name] for row in rows], dtype=types.get(name, float))
+                  if rows else np.array([], dtype=types.get(name, float)) for name in OUTPUT_COLUMNS})

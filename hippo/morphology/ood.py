@@ -1,0 +1,89 @@
+"""Out-of-distribution check: is this input like the FIRST images the classifier learnt from?
+
+Two layers, each with a reason a user can read:
+
+1. Input statistics against what the training images show: pixel scale and beam (a 45" NVSS
+   image is not FIRST), units (an optical image in DN is not Jy/beam), peak signal-to-noise (a
+   blank field), the fraction of pixels above 3 sigma (a crowded optical/IR field) and the width
+   of the brightest component at half maximum (a low-resolution image resampled to 1.8"/px).
+2. The Mahalanobis distance of the network's pooled features to the nearest class centre
+   (Lee et al. 2018), with one shared covariance fitted on train; the threshold is a high
+   percentile of the distances on valid.
+
+All thresholds are fitted by ``fit_ood`` and stored in the model's JSON card.
+"""
+
+import numpy as np
+
+# An input grid coarser than this many model pixels (1.8") per pixel cannot show FIRST's 5" beam.
+MAX_PIXEL_SCALE_ARCSEC = 3.6
+MAX_BEAM_ARCSEC = 10.0
+MIN_PEAK_SNR = 5.0
+FEATURE_PERCENTILE = 99.5
+# Margins over the most extreme training image before an input statistic is called unlike it.
+OCCUPIED_MARGIN = 1.5
+FWHM_MARGIN = 1.5
+_SHRINKAGE = 0.1
+
+
+def fit_ood(train_features, train_labels, valid_features, train_occupied, train_core_fwhm):
+    """Fit the OOD thresholds; returns a JSON-serialisable dict."""
+    features = np.asarray(train_features, dtype=np.float64)
+    classes = np.unique(train_labels)
+    means = np.stack([features[train_labels == c].mean(axis=0) for c in classes])
+    centred = features - means[np.searchsorted(classes, train_labels)]
+    covariance = np.cov(centred, rowvar=False)
+    # Shrink towards the diagonal: 1758 images for a few hundred features.
+    covariance = (1 - _SHRINKAGE) * covariance + _SHRINKAGE * np.diag(np.diag(covariance))
+    covariance += 1e-6 * np.trace(covariance) / len(covariance) * np.eye(len(covariance))
+    precision = np.linalg.inv(covariance)
+    state = {"class_means": means.tolist(), "precision": precision.tolist()}
+    valid_distance = feature_distance(state, valid_features)
+    state.update({
+        "feature_distance_max": float(np.percentile(valid_distance, FEATURE_PERCENTILE)),
+        "occupied_fraction_max": float(np.max(train_occupied) * OCCUPIED_MARGIN),
+        "core_fwhm_arcsec_max": float(np.max(train_core_fwhm) * FWHM_MARGIN),
+        "max_pixel_scale_arcsec": MAX_PIXEL_SCALE_ARCSEC, "max_beam_arcsec": MAX_BEAM_ARCSEC,
+        "min_peak_snr": MIN_PEAK_SNR,
+    })
+    return state
+
+
+def feature_distance(state, features):
+    """Mahalanobis distance of each feature vector to the nearest class centre."""
+    means = np.asarray(state["class_means"])
+    precision = np.asarray(state["precision"])
+    diff = np.asarray(features, dtype=np.float64)[:, None, :] - means[None, :, :]
+    squared = np.einsum("ncf,fg,ncg->nc", diff, precision, diff)
+    return np.sqrt(np.maximum(squared.min(axis=1), 0.0))
+
+
+def input_reason(state, prepared):
+    """Why an input's statistics are unlike the training images, or None when they are alike."""
+    if prepared.pixel_scale_arcsec > state["max_pixel_scale_arcsec"]:
+        return (f'pixel scale {prepared.pixel_scale_arcsec:.3g}"/px is too coarse for a FIRST-resolution '
+                f'classifier (needs <= {state["max_pixel_scale_arcsec"]:g}"/px)')
+    if prepared.beam_arcsec is not None and prepared.beam_arcsec > state["max_beam_arcsec"]:
+        return (f'beam {prepared.beam_arcsec:.3g}" is much coarser than the 5.4" FIRST beam the model '
+                f'learnt from')
+    if prepared.bunit and "JY" not in prepared.bunit.upper():
+        return f"units {prepared.bunit!r} are not a radio flux density (expected Jy/beam)"
+    if prepared.peak_snr < state["min_peak_snr"]:
+        return f"no emission above {state['min_peak_snr']:g} sigma (peak S/N {prepared.peak_snr:.1f}): blank field"
+    if prepared.occupied_fraction > state["occupied_fraction_max"]:
+        return (f"{100 * prepared.occupied_fraction:.1f}% of pixels above 3 sigma (training images: at most "
+                f"{100 * state['occupied_fraction_max'] / OCCUPIED_MARGIN:.1f}%): a crowded field, not an "
+                f"isolated radio source")
+    if prepared.core_fwhm_arcsec > state["core_fwhm_arcsec_max"]:
+        return (f'brightest component is {prepared.core_fwhm_arcsec:.0f}" wide at half maximum (training '
+                f'images: at most {state["core_fwhm_arcsec_max"] / FWHM_MARGIN:.0f}"): resolution much '
+                f'coarser than FIRST')
+    return None
+
+
+def feature_reason(state, distance):
+    """Why the network's features say the input is unlike the training images, or None."""
+    if distance > state["feature_distance_max"]:
+        return (f"features far from every class (Mahalanobis distance {distance:.1f} > "
+                f"{state['feature_distance_max']:.1f}, the {FEATURE_PERCENTILE:g}th percentile on valid)")
+    return None

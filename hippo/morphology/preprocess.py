@@ -1,0 +1,235 @@
+"""One preprocessing path for training and inference: any celestial image -> the model's 1.8"/px input.
+
+The labelled images of ``firstgalaxydata`` are FIRST cutouts (1.8"/px) whose pixels below
+median + 3 sigma (sigma-clipped) were set to zero and the rest scaled linearly to 1..255. A raw
+FIRST FITS cutout in Jy/beam goes through the same steps here, so both give the model the same
+input: resample onto a north-up TAN grid of ``GRID_PIXELS`` x ``GRID_PIXELS`` pixels at
+``GRID_ARCSEC`` centred on the source, estimate the noise on the original pixels, zero
+everything below median + 3 sigma and scale the rest to [0, 1] by the crop's peak. An 8-bit
+image that is already clipped has a sigma-clipped noise of zero, so the same code leaves it as
+it is (divided by its peak).
+
+Alongside the array each image yields the input statistics that the out-of-distribution check
+uses (pixel scale, beam, peak signal-to-noise, occupied fraction, size of the brightest
+component).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+GRID_ARCSEC = 1.8
+GRID_PIXELS = 160
+CLIP_SIGMA = 3.0
+# Cap on the pixels the noise estimate looks at: a regular subsample is as good and much faster.
+_NOISE_SAMPLE_PIXELS = 40_000
+
+
+@dataclass
+class Prepared:
+    """A model input (GRID_PIXELS x GRID_PIXELS float32 in [0, 1]) and the statistics of its source image."""
+
+    array: np.ndarray
+    ra: float
+    dec: float
+    pixel_scale_arcsec: float
+    beam_arcsec: float | None
+    bunit: str
+    peak_snr: float
+    occupied_fraction: float
+    core_fwhm_arcsec: float
+    coverage: float
+
+
+def clipped_stats(values, sigma=CLIP_SIGMA, iterations=5):
+    """Median and standard deviation after iterative sigma clipping about the median.
+
+    The same recipe as ``astropy.stats.sigma_clipped_stats`` (which made the labelled images),
+    done on at most ``_NOISE_SAMPLE_PIXELS`` regularly spaced finite pixels for speed.
+    """
+    values = np.asarray(values, dtype=np.float32).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return float("nan"), float("nan")
+    if values.size > _NOISE_SAMPLE_PIXELS:
+        values = values[:: values.size // _NOISE_SAMPLE_PIXELS]
+    kept = values
+    median, std = float(np.median(kept)), float(kept.std())
+    for _ in range(iterations):
+        inside = kept[np.abs(kept - median) <= sigma * std]
+        if inside.size == kept.size or inside.size == 0:
+            break
+        kept = inside
+        median, std = float(np.median(kept)), float(kept.std())
+    return median, std
+
+
+def target_wcs(ra, dec, pixels=GRID_PIXELS, arcsec=GRID_ARCSEC):
+    """The model's grid: TAN, north up, east left, centred on (ra, dec) between the central pixels."""
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [ra, dec]
+    wcs.wcs.crpix = [(pixels + 1) / 2.0, (pixels + 1) / 2.0]
+    wcs.wcs.cdelt = [-arcsec / 3600.0, arcsec / 3600.0]
+    return wcs
+
+
+def image_centre(image):
+    """World coordinates (deg) of the geometric centre of an image."""
+    ny, nx = image.data.shape
+    ra, dec = image.wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0)
+    return float(ra), float(dec)
+
+
+def _source_pixel_coordinates(wcs, ra, dec):
+    """Pixel coordinates in ``wcs`` of every pixel of the model grid centred on (ra, dec).
+
+    Over a 5-arcminute grid the mapping between two celestial projections is affine to far
+    better than a hundredth of a pixel, so it is fitted on a 5 x 5 grid of points and checked;
+    only where it is not (a pole, a strongly distorted projection) is every pixel transformed.
+    """
+    grid = target_wcs(ra, dec)
+    ticks = np.linspace(0, GRID_PIXELS - 1, 5)
+    gx, gy = np.meshgrid(ticks, ticks)
+    world = grid.pixel_to_world_values(gx.ravel(), gy.ravel())
+    sx, sy = wcs.world_to_pixel_values(*world)
+    design = np.column_stack([gx.ravel(), gy.ravel(), np.ones(gx.size)])
+    coef_x, *_ = np.linalg.lstsq(design, sx, rcond=None)
+    coef_y, *_ = np.linalg.lstsq(design, sy, rcond=None)
+    residual = max(np.abs(design @ coef_x - sx).max(), np.abs(design @ coef_y - sy).max())
+    ix = np.arange(GRID_PIXELS, dtype=np.float64)
+    if np.isfinite(residual) and residual < 0.01:
+        px = coef_x[0] * ix[None, :] + coef_x[1] * ix[:, None] + coef_x[2]
+        py = coef_y[0] * ix[None, :] + coef_y[1] * ix[:, None] + coef_y[2]
+        return px, py
+    fx, fy = np.meshgrid(ix, ix)
+    px, py = wcs.world_to_pixel_values(*grid.pixel_to_world_values(fx, fy))
+    return np.asarray(px), np.asarray(py)
+
+
+def resample_to_grid(data, wcs, ra, dec, pixel_scale_arcsec):
+    """Resample ``data`` onto the model grid centred on (ra, dec); NaN outside the image.
+
+    Integer shifts of a grid that already is 1.8"/px north-up reproduce the pixels exactly
+    (bilinear interpolation at integer positions). Finer images are block-averaged first so that
+    bilinear sampling does not alias.
+    """
+    factor = int(np.floor(GRID_ARCSEC / pixel_scale_arcsec * 1.0001))
+    if factor >= 2:
+        ny, nx = data.shape
+        data = np.asarray(data[: ny - ny % factor, : nx - nx % factor], dtype=np.float32)
+        data = data.reshape(ny // factor, factor, nx // factor, factor).mean(axis=(1, 3))
+        wcs = wcs[::factor, ::factor]
+    px, py = _source_pixel_coordinates(wcs, ra, dec)
+    # Snap coordinates within 1e-3 px of an integer so that pure shifts copy pixels exactly.
+    for grid in (px, py):
+        nearest = np.round(grid)
+        close = np.abs(grid - nearest) < 1e-3
+        grid[close] = nearest[close]
+    data = np.asarray(data, dtype=np.float32)
+    finite = np.isfinite(data)
+    filled = np.where(finite, data, 0.0).astype(np.float32)
+    values = ndimage.map_coordinates(filled, [py, px], order=1, mode="constant", cval=np.nan,
+                                     prefilter=False)
+    if not finite.all():
+        weight = ndimage.map_coordinates(finite.astype(np.float32), [py, px], order=1, mode="constant",
+                                         cval=0.0, prefilter=False)
+        values = np.where(weight > 0.5, values / np.maximum(weight, 1e-6), np.nan)
+    ny, nx = data.shape
+    outside = (px < -0.5) | (px > nx - 0.5) | (py < -0.5) | (py > ny - 0.5)
+    values[outside] = np.nan
+    return values.astype(np.float32)
+
+
+def clip_and_scale(values, median, std):
+    """Zero everything below median + 3 sigma and scale the rest linearly to (0, 1] by the peak.
+
+    Returns the scaled array and the fraction of finite pixels above the threshold.
+    """
+    threshold = median + CLIP_SIGMA * std if np.isfinite(std) else 0.0
+    finite = np.isfinite(values)
+    peak = float(values[finite].max()) if finite.any() else threshold
+    out = np.zeros(values.shape, dtype=np.float32)
+    if peak > threshold:
+        above = finite & (values > threshold)
+        out[above] = (values[above] - threshold) / (peak - threshold)
+        occupied = float(above.sum() / max(finite.sum(), 1))
+    else:
+        occupied = 0.0
+    return out, occupied
+
+
+def core_fwhm_arcsec(array):
+    """Equivalent-circle diameter of the component around the peak above half the peak.
+
+    A compact FIRST component is ~5" (its beam); the same source in a 45" NVSS image resampled to
+    1.8"/px is ~45": this separates resolutions without trusting the header.
+    """
+    if array.max() <= 0:
+        return 0.0
+    peak_index = np.unravel_index(np.argmax(array), array.shape)
+    labels, _ = ndimage.label(array >= 0.5 * array[peak_index])
+    area = float((labels == labels[peak_index]).sum())
+    return float(2.0 * np.sqrt(area / np.pi) * GRID_ARCSEC)
+
+
+def prepare(image, ra=None, dec=None):
+    """Turn a ``hippo.io.Image`` (any celestial WCS, any units) into the model's input.
+
+    Parameters
+    ----------
+    image : hippo.io.Image
+        The image; it needs a celestial WCS.
+    ra, dec : float, optional
+        Source position in degrees; default the image centre.
+
+    Returns
+    -------
+    Prepared
+    """
+    if ra is None or dec is None:
+        ra, dec = image_centre(image)
+    scale = image.pixel_scale_arcsec
+    values = resample_to_grid(image.data, image.wcs, ra, dec, scale)
+    coverage = float(np.isfinite(values).mean())
+    noise_region = _noise_region(image.data, image.wcs, ra, dec, scale)
+    median, std = clipped_stats(noise_region)
+    array, occupied = clip_and_scale(values, median, std)
+    finite = values[np.isfinite(values)]
+    peak = float(finite.max()) if finite.size else float("nan")
+    peak_snr = (peak - median) / std if std > 0 else (float("inf") if peak > median else 0.0)
+    beam = image.beam_deg
+    return Prepared(array=array, ra=float(ra), dec=float(dec), pixel_scale_arcsec=float(scale),
+                    beam_arcsec=None if beam is None else float(beam[0]) * 3600.0,
+                    bunit=str(image.header.get("BUNIT", "")).strip(), peak_snr=float(peak_snr),
+                    occupied_fraction=occupied, core_fwhm_arcsec=core_fwhm_arcsec(array), coverage=coverage)
+
+
+def _noise_region(data, wcs, ra, dec, scale):
+    """The original pixels the noise is measured on: the whole image, or for a large mosaic the
+    box of twice the model grid around the source (so a 10 GB mosaic is never read whole)."""
+    ny, nx = data.shape
+    half = int(np.ceil(GRID_PIXELS * GRID_ARCSEC / scale))
+    if ny * nx <= (4 * half) ** 2:
+        return data
+    cx, cy = wcs.world_to_pixel_values(ra, dec)
+    x0, y0 = max(int(cx) - half, 0), max(int(cy) - half, 0)
+    return data[y0: y0 + 2 * half, x0: x0 + 2 * half]
+
+
+def prepare_labelled(image_uint8):
+    """The model input of one 300 x 300 8-bit ``firstgalaxydata`` image (1.8"/px, centred).
+
+    The central crop is the grid of ``prepare`` for an image centred on the source; the clipping
+    and scaling are the same function (its sigma-clipped noise is zero).
+    """
+    data = np.asarray(image_uint8, dtype=np.float32)
+    ny, nx = data.shape
+    y0, x0 = (ny - GRID_PIXELS) // 2, (nx - GRID_PIXELS) // 2
+    values = data[y0: y0 + GRID_PIXELS, x0: x0 + GRID_PIXELS]
+    median, std = clipped_stats(data)
+    array, occupied = clip_and_scale(values, median, std)
+    return array, occupied, core_fwhm_arcsec(array)
