@@ -26,6 +26,8 @@ def atomic_path(path, suffix=None):
         )
     except OSError as exc:
         raise InputError(path, f"cannot write here ({exc.strerror or exc})") from None
+    # mkstemp creates the file 0600; give the output the mode any new file gets (0666 less the umask)
+    os.fchmod(fd, 0o666 & ~_current_umask())
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -35,6 +37,12 @@ def atomic_path(path, suffix=None):
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _current_umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _suffixes(path):

@@ -1,5 +1,7 @@
 """``hippo overlay`` as a user runs it, on the real FIRST/WISE/NVSS/LoTSS images in ../shared/data."""
 
+import os
+
 import numpy as np
 import pytest
 from astropy import units as u
@@ -30,6 +32,9 @@ def test_the_one_line_command_makes_a_png_with_its_provenance(shared_data, hippo
     assert text["Software"].startswith("HIPPO ")
     assert "FIRSTJ151227.2+454026_8.fits" in text["Description"]
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]  # no temporary left behind
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert output.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as any new file, not mkstemp's 0600
 
 
 def test_pdf_output_keeps_contours_as_vector_paths(shared_data, tmp_path):
