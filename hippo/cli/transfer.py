@@ -34,11 +34,18 @@ def register(subparsers):
     _store_options(verify)
     verify.set_defaults(func=run)
 
-    restore = subparsers.add_parser("restore", help="rebuild a tree from a backup", parents=[common_options()])
+    restore = subparsers.add_parser("restore", help="rebuild a tree from a backup (the latest or an older one)",
+                                    parents=[common_options()])
     restore.add_argument("dest", help="s3://bucket/prefix or a local backup directory")
-    restore.add_argument("target", help="directory to restore into")
+    restore.add_argument("target", nargs="?", help="directory to restore into")
     restore.add_argument("--include", action="append", default=[], metavar="GLOB",
                          help="restore only matching paths or directories (repeatable)")
+    restore.add_argument("--as-of", metavar="TIME", default=None,
+                         help="restore the last backup started at or before TIME (ISO 8601, UTC unless "
+                              "an offset is given; a date alone means the end of that day)")
+    restore.add_argument("--manifest", metavar="ID", default=None,
+                         help="restore the backup with this run id (or a unique prefix of it; see --list)")
+    restore.add_argument("--list", action="store_true", help="list the backups held at DEST and exit")
     _store_options(restore)
     restore.set_defaults(func=run)
 
@@ -87,6 +94,14 @@ def _recorded_backup(args, bwlimit, common):
     return recorded.exit_status
 
 
+def _print_backups(backups):
+    """One line per backup on stdout: run id, start time, files, bytes, source."""
+    print("run_id\tstarted\tfiles\tbytes\tsource")
+    for backup in backups:
+        print("\t".join("" if backup[k] is None else str(backup[k])
+                        for k in ("run_id", "started", "files", "bytes", "source")))
+
+
 def run(args):
     import hippo.transfer as transfer
 
@@ -105,9 +120,15 @@ def run(args):
                   f"{' deeply' if args.deep else ''}: "
                   + ("all match" if result["ok"] else f"{len(result['problems'])} problems"), file=sys.stderr)
         return EXIT_OK if result["ok"] else EXIT_FAILURE
-    result = transfer.restore(args.dest, args.target, include=args.include, **common)
+    if args.list:
+        _print_backups(transfer.list_backups(args.dest, endpoint_url=args.endpoint_url, retries=args.retries))
+        return EXIT_OK
+    if args.target is None:
+        raise UsageError("hippo restore: TARGET is required (or --list)")
+    result = transfer.restore(args.dest, args.target, include=args.include, as_of=args.as_of,
+                              manifest=args.manifest, **common)
     print_failures(result["failures"])
     if not quiet:
         print(f"restored {result['files']} files, {result['links']} links, {result['dirs']} directories "
-              f"into {args.target}", file=sys.stderr)
+              f"into {args.target} from {result['manifest']}", file=sys.stderr)
     return EXIT_PARTIAL if result["failures"] else EXIT_OK

@@ -5,8 +5,8 @@ Knows nothing of astronomy: it moves files. See docs/transfer.md.
 
 from hippo.transfer.backends import Backend, LocalBackend, ObjectInfo, S3Backend, TransferError, open_backend
 from hippo.transfer.backup import backup
-from hippo.transfer.restore import restore
+from hippo.transfer.restore import list_backups, restore
 from hippo.transfer.verify import verify
 
-__all__ = ["backup", "verify", "restore", "open_backend", "Backend", "LocalBackend", "S3Backend",
+__all__ = ["backup", "verify", "restore", "list_backups", "open_backend", "Backend", "LocalBackend", "S3Backend",
            "ObjectInfo", "TransferError"]

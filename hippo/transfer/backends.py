@@ -391,6 +391,24 @@ class _HashingReader:
             yield chunk
 
 
+class QuietBar:
+    """What a progress bar offers, doing nothing: ``--quiet`` runs never import tqdm."""
+
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def progress_bar(total, desc, unit):
+    """A progress bar over ``total`` units (bytes scaled to KB, MB...), shown on a terminal."""
+    from hippo.progress import progress
+    bar = progress(total=total, desc=desc, unit=unit)
+    bar.unit_scale = unit == "B"
+    return bar
+
+
 def open_backend(destination, endpoint_url=None, retries=4, bwlimit=None, create=False):
     """The backend for ``destination``: ``s3://bucket/prefix`` or a local directory path.
 

@@ -2,6 +2,7 @@
 uncompressed zips built in memory, large files uploaded in parts, a manifest written last."""
 
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -10,9 +11,9 @@ import threading
 from pathlib import Path
 
 from hippo.errors import UsageError
-from hippo.progress import progress
-from hippo.provenance import software_versions, utc_now
-from hippo.transfer.backends import TransferError, open_backend
+from hippo.provenance import sha256_file, software_versions, utc_now
+from hippo.transfer.backends import QuietBar, TransferError, open_backend, progress_bar
+from hippo.transfer.lock import WriterLock
 from hippo.transfer.manifest import (DATA, MANIFESTS, SQLITE_HEADER, BackupState, encode, is_sqlite,
                                      journal_key, journal_record, new_run_id, scan)
 from hippo.transfer.ziparchive import MAX_MEMBERS, build_zip
@@ -68,153 +69,157 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
     """
     if workers < 1:
         raise UsageError("--workers must be at least 1")
+    run_id = new_run_id()  # named by its start: the time the tree is scanned (restore --as-of)
     src = Path(src)
     root = os.path.join(src, "")  # string paths: pathlib costs microseconds per small file
     entries, failures = scan(src, exclude)
     backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries,
                            bwlimit=bwlimit, create=not dry_run)
-    state = BackupState(backend)
-    reused, to_send = _plan(src, entries, state)
-    small = [e for e in to_send if e["size"] < small_file_limit]
-    large = [e for e in to_send if e["size"] >= small_file_limit]
-    batches = _batches(small, zip_target)
-    summary = {"files": sum(e["type"] == "file" for e in entries),
-               "links": sum(e["type"] == "link" for e in entries),
-               "dirs": sum(e["type"] == "dir" for e in entries),
-               "send_files": len(to_send), "send_bytes": sum(e["size"] for e in to_send),
-               "zips": len(batches), "large_files": len(large), "objects_sent": 0, "objects_reused": 0,
-               "manifest": None, "failures": failures, "dry_run": dry_run, "destination": backend.url}
-    if dry_run:
-        return summary
+    # One writer at a time: the lock is taken before the state is read, so no other run's
+    # journals can be folded in (and removed) while this one is still writing them.
+    with contextlib.nullcontext() if dry_run else WriterLock(backend):
+        state = BackupState(backend)
+        reused, to_send = _plan(src, entries, state)
+        small = [e for e in to_send if e["size"] < small_file_limit]
+        large = [e for e in to_send if e["size"] >= small_file_limit]
+        batches = _batches(small, zip_target)
+        summary = {"files": sum(e["type"] == "file" for e in entries),
+                   "links": sum(e["type"] == "link" for e in entries),
+                   "dirs": sum(e["type"] == "dir" for e in entries),
+                   "send_files": len(to_send), "send_bytes": sum(e["size"] for e in to_send),
+                   "zips": len(batches), "large_files": len(large), "objects_sent": 0, "objects_reused": 0,
+                   "manifest": None, "failures": failures, "dry_run": dry_run, "destination": backend.url}
+        if dry_run:
+            return summary
 
-    run_id = new_run_id()
-    existing = {o.key: o for o in backend.list(DATA)}
-    sent_entries, objects = {}, {}
-    lock = threading.Lock()
-    bar = progress(total=summary["send_bytes"], desc="backup", quiet=quiet, unit="B")
-    bar.unit_scale = True
+        run_id = new_run_id()
+        existing = {o.key: o for o in backend.list(DATA)}
+        sent_entries, objects = {}, {}
+        lock = threading.Lock()
+        bar = QuietBar() if quiet else progress_bar(summary["send_bytes"], "backup", "B")
 
-    def stored(key, info, object_entries, was_sent):
-        # Journal first, then count: the journal entry is what makes the work survive a kill.
-        record = {"size": info.size, "etag": info.etag}
-        backend.put(journal_key(run_id, key), journal_record(key, record, object_entries))
-        with lock:
-            objects[key] = record
-            summary["objects_sent" if was_sent else "objects_reused"] += 1
-            for entry in object_entries:
-                sent_entries[entry["path"]] = entry
+        def stored(key, info, object_entries, was_sent):
+            # Journal first, then count: the journal entry is what makes the work survive a kill.
+            record = {"size": info.size, "etag": info.etag}
+            backend.put(journal_key(run_id, key), journal_record(key, record, object_entries))
+            with lock:
+                objects[key] = record
+                summary["objects_sent" if was_sent else "objects_reused"] += 1
+                for entry in object_entries:
+                    sent_entries[entry["path"]] = entry
 
-    def build_zip_of(batch):
-        """Read a batch and build its zip (in the calling thread); ``(members, blob)`` or None."""
-        members, contents = [], []
-        for entry in batch:
-            try:
-                data, entry = _read_small(root, entry)
-            except (OSError, _FileChanged) as exc:
-                with lock:
-                    failures.append((entry["path"], _reason(exc)))
-                continue
-            members.append(entry)
-            contents.append((entry["path"], data, entry["mtime_ns"], entry["mode"]))
-        return (members, build_zip(contents)) if members else None
-
-    def send_zip(built):
-        members, blob = built
-        name = hashlib.sha256("".join(f"{e['path']}\0{e['sha256']}\n" for e in members).encode()).hexdigest()
-        key = f"{DATA}zip/{name[:2]}/{name[:40]}.zip"
-        for entry in members:
-            entry.update(key=key, member=entry["path"])
-        already = existing.get(key)  # left by a killed run; trusted only if its ETag matches too
-        if already and already.size == len(blob) and already.etag in (None, hashlib.md5(blob).hexdigest()):
-            stored(key, already, members, False)
-        else:
-            stored(key, backend.put(key, blob), members, True)
-        bar.update(sum(e["size"] for e in members))
-
-    def send_large(entry):
-        with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
-            try:
-                path, entry = _stable_copy(src, entry, Path(scratch))
-            except OSError as exc:
-                with lock:
-                    failures.append((entry["path"], _reason(exc)))
-                return
-            # Named by path and version, not content, so the file is read only once (hashed as sent).
-            version = f"{entry['path']}\0{entry['size']}\0{entry['mtime_ns']}\0{entry.get('snapshot', '')}"
-            key = f"{DATA}blob/{hashlib.sha256(version.encode()).hexdigest()[:40]}"
-            already = existing.get(key)
-            if already and already.size == entry["size"] and key in state.objects:
-                entry.update(key=key, sha256=_sha256_path(path))
-                bar.update(entry["size"])
-                stored(key, already, [entry], False)
-                return
-            info, sha256 = backend.put_file(key, path, on_bytes=bar.update)
-            entry.update(key=key, sha256=sha256)
-            after = os.stat(path)
-            if not entry.get("snapshot") and (after.st_size, after.st_mtime_ns) != (entry["size"], entry["mtime_ns"]):
-                with lock:
-                    failures.append((entry["path"], _reason(_FileChanged(path))))
-                return
-            stored(key, info, [entry], True)
-
-    memory_slots = threading.BoundedSemaphore(max(1, memory_cap // max(zip_target, 1)))
-
-    def with_slot(function, item):
-        try:
-            return function(item)
-        finally:
-            memory_slots.release()
-
-    # One thread (this one) reads the small files and builds the zips while the workers upload:
-    # reading is mostly Python, and threads contending for the interpreter would only slow it.
-    fatal = None
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        pending = set()
-        work = [(send_large, e, None) for e in large] + [(send_zip, None, b) for b in batches]
-        for function, item, batch in work:
-            memory_slots.acquire()
-            if fatal:
-                memory_slots.release()
-                break
-            if batch is not None:
-                item = build_zip_of(batch)
-                if item is None:
-                    memory_slots.release()
+        def build_zip_of(batch):
+            """Read a batch and build its zip (in the calling thread); ``(members, blob)`` or None."""
+            members, contents = [], []
+            for entry in batch:
+                try:
+                    data, entry = _read_small(root, entry)
+                except (OSError, _FileChanged) as exc:
+                    with lock:
+                        failures.append((entry["path"], _reason(exc)))
                     continue
-            future = pool.submit(with_slot, function, item)
-            pending.add(future)
-            done = {f for f in pending if f.done()}
-            pending -= done
-            fatal = fatal or _first_error(done)
-        fatal = fatal or _first_error(concurrent.futures.wait(pending).done)
-    bar.close()
-    if fatal:
-        raise TransferError(f"{fatal} (finished work is recorded; re-run the backup to resume)") from None
+                members.append(entry)
+                contents.append((entry["path"], data, entry["mtime_ns"], entry["mode"]))
+            return (members, build_zip(contents)) if members else None
 
-    final = []
-    for entry in entries:
-        if entry["type"] == "file":
-            entry = sent_entries.get(entry["path"]) or reused.get(entry["path"])
-            if entry is None:
-                continue  # failed this time: absent from the manifest, so verify reports it
-        final.append(entry)
-    referenced = {e["key"] for e in final if e.get("key")}
-    all_objects = {**state.objects, **objects}
-    unchanged = (state.manifest_key is not None and not objects and not state.journal_keys
-                 and final == sorted(state.entries.values(), key=lambda e: e["path"]))
-    if not unchanged:
-        header = {"format": "hippo-backup-manifest/1", "run_id": run_id, "created": utc_now(),
-                  "source": str(src.resolve()), "software": software_versions(),
-                  "absorbed": sorted(state.absorbed), "files": summary["files"],
-                  "objects": {k: all_objects[k] for k in sorted(referenced)}}
-        key = f"{MANIFESTS}{run_id}.jsonl.gz"
-        backend.put(key, encode(header, final))
-        summary["manifest"] = key
-        for key in state.journal_keys + [journal_key(run_id, k) for k in objects]:
-            backend.remove(key)
-    else:
-        summary["manifest"] = state.manifest_key
-    return summary
+        def send_zip(built):
+            members, blob = built
+            name = hashlib.sha256("".join(f"{e['path']}\0{e['sha256']}\n" for e in members).encode()).hexdigest()
+            key = f"{DATA}zip/{name[:2]}/{name[:40]}.zip"
+            for entry in members:
+                entry.update(key=key, member=entry["path"])
+            already = existing.get(key)  # left by a killed run; trusted only if its ETag matches too
+            if already and already.size == len(blob) and already.etag in (None, hashlib.md5(blob).hexdigest()):
+                stored(key, already, members, False)
+            else:
+                stored(key, backend.put(key, blob), members, True)
+            bar.update(sum(e["size"] for e in members))
+
+        def send_large(entry):
+            with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
+                try:
+                    path, entry = _stable_copy(src, entry, Path(scratch))
+                except OSError as exc:
+                    with lock:
+                        failures.append((entry["path"], _reason(exc)))
+                    return
+                # Named by path and version, not content, so the file is read only once (hashed as sent).
+                version = f"{entry['path']}\0{entry['size']}\0{entry['mtime_ns']}\0{entry.get('snapshot', '')}"
+                key = f"{DATA}blob/{hashlib.sha256(version.encode()).hexdigest()[:40]}"
+                already = existing.get(key)
+                if already and already.size == entry["size"] and key in state.objects:
+                    entry.update(key=key, sha256=sha256_file(path))
+                    bar.update(entry["size"])
+                    stored(key, already, [entry], False)
+                    return
+                info, sha256 = backend.put_file(key, path, on_bytes=bar.update)
+                entry.update(key=key, sha256=sha256)
+                after = os.stat(path)
+                if not entry.get("snapshot") and (after.st_size, after.st_mtime_ns) != (entry["size"], entry["mtime_ns"]):
+                    with lock:
+                        failures.append((entry["path"], _reason(_FileChanged(path))))
+                    return
+                stored(key, info, [entry], True)
+
+        memory_slots = threading.BoundedSemaphore(max(1, memory_cap // max(zip_target, 1)))
+
+        def with_slot(function, item):
+            try:
+                return function(item)
+            finally:
+                memory_slots.release()
+
+        # One thread (this one) reads the small files and builds the zips while the workers upload:
+        # reading is mostly Python, and threads contending for the interpreter would only slow it.
+        fatal = None
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            pending = set()
+            work = [(send_large, e, None) for e in large] + [(send_zip, None, b) for b in batches]
+            for function, item, batch in work:
+                memory_slots.acquire()
+                if fatal:
+                    memory_slots.release()
+                    break
+                if batch is not None:
+                    item = build_zip_of(batch)
+                    if item is None:
+                        memory_slots.release()
+                        continue
+                future = pool.submit(with_slot, function, item)
+                pending.add(future)
+                done = {f for f in pending if f.done()}
+                pending -= done
+                fatal = fatal or _first_error(done)
+            fatal = fatal or _first_error(concurrent.futures.wait(pending).done)
+        bar.close()
+        if fatal:
+            raise TransferError(f"{fatal} (finished work is recorded; re-run the backup to resume)") from None
+
+        final = []
+        for entry in entries:
+            if entry["type"] == "file":
+                entry = sent_entries.get(entry["path"]) or reused.get(entry["path"])
+                if entry is None:
+                    continue  # failed this time: absent from the manifest, so verify reports it
+            final.append(entry)
+        referenced = {e["key"] for e in final if e.get("key")}
+        all_objects = {**state.objects, **objects}
+        unchanged = (state.manifest_key is not None and not objects and not state.journal_keys
+                     and final == sorted(state.entries.values(), key=lambda e: e["path"]))
+        if not unchanged:
+            header = {"format": "hippo-backup-manifest/1", "run_id": run_id, "created": utc_now(),
+                      "source": str(src.resolve()), "software": software_versions(),
+                      "absorbed": sorted(state.absorbed), "files": summary["files"],
+                      "bytes": sum(e["size"] for e in final if e["type"] == "file"),
+                      "objects": {k: all_objects[k] for k in sorted(referenced)}}
+            key = f"{MANIFESTS}{run_id}.jsonl.gz"
+            backend.put(key, encode(header, final))
+            summary["manifest"] = key
+            for key in state.journal_keys + [journal_key(run_id, k) for k in objects]:
+                backend.remove(key)
+        else:
+            summary["manifest"] = state.manifest_key
+        return summary
 
 
 def _plan(src, entries, state):
@@ -231,7 +236,7 @@ def _plan(src, entries, state):
                 continue
             if same_size and not previous.get("snapshot"):
                 try:
-                    digest = _sha256_path(src / entry["path"])
+                    digest = sha256_file(src / entry["path"])
                 except OSError:
                     digest = None
                 if digest == previous["sha256"]:
@@ -319,14 +324,6 @@ def _sqlite_snapshot(path, scratch):
                 raise
         return None  # a .db file that is not SQLite: sent as plain bytes
     return copy
-
-
-def _sha256_path(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _reason(exc):

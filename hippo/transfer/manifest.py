@@ -1,8 +1,10 @@
 """What a backup holds: scanning a tree (symlinks recorded, never followed), and the manifests
 and journals on the object store that say which file is in which object."""
 
+import datetime
 import fnmatch
 import gzip
+import io
 import json
 import os
 import stat
@@ -97,28 +99,72 @@ def decode(data):
     return json.loads(lines[0]), [json.loads(line) for line in lines[1:] if line]
 
 
-class BackupState:
-    """The latest manifest plus the journals of runs that stopped before writing theirs.
+def manifest_keys(backend):
+    """Keys of every manifest at the destination, oldest first (run ids sort by start time)."""
+    return sorted(o.key for o in backend.list(MANIFESTS) if o.key.endswith(".jsonl.gz"))
 
-    ``entries`` maps path to manifest entry, ``objects`` maps object key to ``{"size", "etag"}``,
-    ``absorbed`` names the journal runs folded in (the next manifest records them so their
-    journals can be removed).
+
+def run_started(key):
+    """UTC start time (a datetime) of the run that wrote manifest ``key``: when it scanned the tree."""
+    stamp = key[len(MANIFESTS):].split("Z-")[0]
+    return datetime.datetime.strptime(stamp, "%Y%m%dT%H%M%S.%f").replace(tzinfo=datetime.timezone.utc)
+
+
+def read_header(backend, key):
+    """The header line of manifest ``key`` (only the start of the file is decompressed)."""
+    with gzip.GzipFile(fileobj=io.BytesIO(backend.get(key))) as stream:
+        return json.loads(stream.readline())
+
+
+def choose_manifest(backend, as_of=None, run=None):
+    """Key of the manifest to restore: the one of run ``run`` (a run id, a unique prefix of one,
+    or a manifest key), else the last backup that started at or before ``as_of`` (an aware
+    datetime), else the latest."""
+    keys = manifest_keys(backend)
+    if not keys:
+        raise InputError(backend.url, "no backup found here (no manifest)")
+    if run is not None:
+        name = str(run).removeprefix(MANIFESTS).removesuffix(".jsonl.gz")
+        matches = [k for k in keys if k[len(MANIFESTS):].startswith(name)]
+        if len(matches) != 1:
+            raise InputError(run, "no such backup here (see --list)" if not matches
+                             else f"matches {len(matches)} backups; give more of the run id")
+        return matches[0]
+    if as_of is not None:
+        earlier = [k for k in keys if run_started(k) <= as_of]
+        if not earlier:
+            raise InputError(as_of.isoformat(), f"no backup here started that early (the first started "
+                             f"{run_started(keys[0]).isoformat()})")
+        return earlier[-1]
+    return keys[-1]
+
+
+class BackupState:
+    """What a destination holds: a manifest plus the journals of runs that stopped before
+    writing theirs.
+
+    By default the latest manifest and every journal are read (what a new backup builds on);
+    with ``manifest`` that manifest alone (an older backup, for restore). ``entries`` maps path
+    to manifest entry, ``objects`` maps object key to ``{"size", "etag"}``, ``absorbed`` names
+    the journal runs folded in (the next manifest records them so their journals can be removed).
     """
 
-    def __init__(self, backend):
+    def __init__(self, backend, manifest=None):
         self.backend = backend
         self.header = None
         self.entries = {}
         self.objects = {}
         self.absorbed = set()
         self.journal_keys = []
-        manifests = sorted(o.key for o in backend.list(MANIFESTS) if o.key.endswith(".jsonl.gz"))
+        manifests = [manifest] if manifest else manifest_keys(backend)
         if manifests:
             self.header, entries = decode(backend.get(manifests[-1]))
             self.entries = {e["path"]: e for e in entries}
             self.objects = dict(self.header.get("objects", {}))
             self.absorbed = set(self.header.get("absorbed", ()))
         self.manifest_key = manifests[-1] if manifests else None
+        if manifest:
+            return
         # Journals of runs killed before their manifest: each names objects already safely stored.
         for info in sorted(backend.list(JOURNAL), key=lambda o: o.key):
             run_id = info.key[len(JOURNAL):].split("/")[0]

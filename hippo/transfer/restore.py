@@ -1,6 +1,7 @@
 """Rebuilding a tree from a backup: byte-identical files, symlinks as links, modes and mtimes."""
 
 import concurrent.futures
+import datetime
 import fnmatch
 import hashlib
 import io
@@ -9,14 +10,16 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
-from hippo.progress import progress
-from hippo.transfer.backends import open_backend
-from hippo.transfer.backup import _sha256_path
-from hippo.transfer.manifest import ZIP_DAMAGE, BackupState
+from hippo.errors import InputError, UsageError
+from hippo.provenance import sha256_file
+from hippo.transfer.backends import QuietBar, open_backend, progress_bar
+from hippo.transfer.manifest import (ZIP_DAMAGE, BackupState, choose_manifest, manifest_keys, read_header,
+                                     run_started)
 
 
-def restore(dest, target, *, include=(), endpoint_url=None, workers=8, retries=4, quiet=False):
-    """Restore the latest backup at ``dest`` into the directory ``target``.
+def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url=None, workers=8, retries=4,
+            quiet=False):
+    """Restore a backup at ``dest`` (the latest, or an older one) into the directory ``target``.
 
     Parameters
     ----------
@@ -27,17 +30,30 @@ def restore(dest, target, *, include=(), endpoint_url=None, workers=8, retries=4
     include : sequence of str
         Restore only paths matching one of these glob patterns, or lying under a directory
         they name (``cutouts`` restores ``cutouts/...``). Default: everything.
+    as_of : datetime or str, optional
+        Restore the tree as the last backup that started at or before this time saw it
+        (ISO 8601; UTC unless an offset is given; a date alone means the end of that day).
+    manifest : str, optional
+        Restore the backup of this run id (or a unique prefix of it, or its manifest key),
+        as listed by :func:`list_backups`.
 
     Returns
     -------
     dict
-        ``files``, ``links``, ``dirs``, ``bytes`` restored and ``failures`` (path, reason).
+        ``files``, ``links``, ``dirs``, ``bytes`` restored, ``manifest`` (the key restored
+        from) and ``failures`` (path, reason).
     """
     from hippo.io.atomic import atomic_path  # hippo.io is heavy: imported when a restore runs
 
+    if as_of is not None and manifest is not None:
+        raise UsageError("give --as-of or --manifest, not both")
     backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries)
-    state = BackupState(backend)
-    state.require_manifest()
+    if as_of is None and manifest is None:
+        state = BackupState(backend)
+        state.require_manifest()
+    else:
+        when = parse_time(as_of) if as_of is not None else None
+        state = BackupState(backend, manifest=choose_manifest(backend, as_of=when, run=manifest))
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     chosen = [e for e in sorted(state.entries.values(), key=lambda e: e["path"]) if _wanted(e["path"], include)]
@@ -47,7 +63,7 @@ def restore(dest, target, *, include=(), endpoint_url=None, workers=8, retries=4
             by_object[entry["key"]].append(entry)
     failures = []
     total = sum(e["size"] for e in chosen if e["type"] == "file")
-    bar = progress(total=total, desc="restore", quiet=quiet, unit="B")
+    bar = QuietBar() if quiet else progress_bar(total, "restore", "B")
 
     def restore_object(key):
         entries = by_object[key]
@@ -77,7 +93,7 @@ def restore(dest, target, *, include=(), endpoint_url=None, workers=8, retries=4
                 try:
                     with atomic_path(path, suffix="") as tmp:
                         backend.get_file(key, tmp)
-                        if _sha256_path(tmp) != entry["sha256"]:
+                        if sha256_file(tmp) != entry["sha256"]:
                             raise _Corrupt  # discards the temporary copy
                         _set_meta(tmp, entry)
                 except _Corrupt:
@@ -105,7 +121,45 @@ def restore(dest, target, *, include=(), endpoint_url=None, workers=8, retries=4
         os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]))
     return {"files": sum(len(v) for v in by_object.values()) - len(failures),
             "links": sum(e["type"] == "link" for e in chosen), "dirs": sum(e["type"] == "dir" for e in chosen),
-            "bytes": total, "failures": failures}
+            "bytes": total, "manifest": state.manifest_key, "failures": failures}
+
+
+def list_backups(dest, *, endpoint_url=None, retries=4):
+    """The backups held at ``dest``, oldest first.
+
+    Returns
+    -------
+    list of dict
+        ``run_id``, ``manifest`` (key), ``started`` (when the run scanned the tree, ISO UTC),
+        ``finished`` (when its manifest was written), ``files``, ``bytes`` (None for manifests
+        written before byte totals were recorded) and ``source``.
+    """
+    backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries)
+    backups = []
+    for key in manifest_keys(backend):
+        header = read_header(backend, key)
+        backups.append({"run_id": header["run_id"], "manifest": key,
+                        "started": run_started(key).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                        "finished": header.get("created"), "files": header.get("files"),
+                        "bytes": header.get("bytes"), "source": header.get("source")})
+    return backups
+
+
+def parse_time(value):
+    """An aware UTC datetime from a datetime or ISO 8601 text; a date alone is the end of that day."""
+    if isinstance(value, datetime.datetime):
+        moment = value
+    else:
+        text = str(value).strip()
+        try:
+            moment = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            raise InputError(text, "not a time (expected ISO 8601, e.g. 2026-11-24T18:00 or 2026-11-24)") from None
+        if len(text) == 10:  # YYYY-MM-DD: everything backed up that day
+            moment = moment.replace(hour=23, minute=59, second=59, microsecond=999999)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc)
 
 
 class _Corrupt(Exception):

@@ -9,9 +9,9 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
-from hippo.progress import progress
-from hippo.transfer.backends import TransferError, open_backend
-from hippo.transfer.backup import _sha256_path, _sqlite_snapshot
+from hippo.provenance import sha256_file
+from hippo.transfer.backends import QuietBar, TransferError, open_backend, progress_bar
+from hippo.transfer.backup import _sqlite_snapshot
 from hippo.transfer.manifest import DATA, ZIP_DAMAGE, BackupState, scan
 
 
@@ -53,7 +53,7 @@ def verify(src, dest, *, deep=False, endpoint_url=None, workers=8, exclude=(), r
             problems.append((key, f"object ETag {found.etag} differs from manifest {recorded['etag']}"))
     if deep:
         keys = [k for k in sorted(by_object) if k in present]
-        bar = progress(total=len(keys), desc="verify --deep", quiet=quiet, unit="obj")
+        bar = QuietBar() if quiet else progress_bar(len(keys), "verify --deep", "obj")
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             for found in pool.map(lambda k: _deep_check(backend, k, by_object[k]), keys):
                 problems.extend(found)
@@ -78,9 +78,9 @@ def _compare(src, entry, recorded):
     if recorded.get("snapshot"):
         with tempfile.TemporaryDirectory(prefix="hippo-verify-") as scratch:
             snapshot = _sqlite_snapshot(path, Path(scratch))
-            digest = _sha256_path(snapshot or path)
+            digest = sha256_file(snapshot or path)
     else:
-        digest = _sha256_path(path)
+        digest = sha256_file(path)
     return None if digest == recorded["sha256"] else "content differs from the backup (sha256)"
 
 
@@ -102,7 +102,7 @@ def _deep_check(backend, key, entries):
         with tempfile.TemporaryDirectory(prefix="hippo-verify-") as scratch:
             copy = Path(scratch) / "object"
             backend.get_file(key, copy)
-            digest = _sha256_path(copy)
+            digest = sha256_file(copy)
         return [(e["path"], f"stored copy {key} is corrupt (sha256 differs)")
                 for e in entries if digest != e["sha256"]]
     except ZIP_DAMAGE as exc:

@@ -151,14 +151,20 @@ def test_quick_and_deep_verify_catch_a_replaced_s3_object(tmp_path, s3_dest, sea
     assert not deep["ok"] and len(deep["problems"]) >= 2
 
 
-def test_kill_9_mid_backup_resumes_without_resending_finished_zips(tmp_path, s3_dest, s3_env, seaweed):
-    src = tmp_path / "src"
+def start_slow_backup(src, dest, env):
+    """40 files of 60 KiB under ``src`` and a backup of them in another process, throttled to take
+    about two seconds in zips of 3-4 files (time to act on it while it runs)."""
     src.mkdir()
     for i in range(40):
         (src / f"f{i:02d}.bin").write_bytes(os.urandom(60 << 10))
-    code = (f"from hippo.transfer import backup; backup({str(src)!r}, {s3_dest!r}, small_file_limit=1 << 20, "
+    code = (f"from hippo.transfer import backup; backup({str(src)!r}, {dest!r}, small_file_limit=1 << 20, "
             f"zip_target=200 << 10, workers=1, bwlimit=1.2e6, quiet=True)")
-    process = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **s3_env})
+    return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env})
+
+
+def test_kill_9_mid_backup_resumes_without_resending_finished_zips(tmp_path, s3_dest, s3_env, seaweed):
+    src = tmp_path / "src"
+    process = start_slow_backup(src, s3_dest, s3_env)
     backend = open_backend(s3_dest)
     deadline = time.monotonic() + 30
     while len(list(backend.list(JOURNAL))) < 3 and time.monotonic() < deadline and process.poll() is None:

@@ -1,0 +1,134 @@
+"""One writer per backup destination: a lock object naming its holder, kept fresh while it runs.
+
+Two backups writing to one destination at once would each fold the other's journals into their
+own manifest and remove them. The lock is an object created only if absent (S3 conditional put,
+a hard link on a local disk) that records owner, host, pid and times; the holder refreshes it
+every ``refresh`` seconds. A lock is broken when its holder is gone: the same host and a pid
+that no longer runs, or no refresh for ``stale_after`` seconds (a crash on another machine).
+"""
+
+import getpass
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+
+from hippo.errors import HippoError
+from hippo.transfer.backends import AlreadyExists
+
+LOCK = "lock.json"
+STALE_AFTER = 900.0  # seconds without a refresh after which a lock counts as abandoned
+REFRESH = 60.0       # seconds between refreshes by the holder
+
+
+class DestinationLocked(HippoError):
+    """Another backup holds the destination's lock."""
+
+
+class WriterLock:
+    """Context manager holding the lock of ``backend`` for one backup run."""
+
+    def __init__(self, backend, stale_after=STALE_AFTER, refresh=REFRESH):
+        self.backend, self.stale_after, self.refresh = backend, stale_after, refresh
+        self.record = {"owner": _user(), "host": socket.gethostname(), "pid": os.getpid(),
+                       "token": uuid.uuid4().hex, "since": time.time(), "refreshed": time.time()}
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def acquire(self):
+        """Take the lock, breaking an abandoned one; :class:`DestinationLocked` names a live holder."""
+        for attempt in range(3):
+            try:
+                self.backend.put(LOCK, self._encode(), if_absent=True)
+                break
+            except AlreadyExists:
+                holder = self.holder()
+                if holder is None:
+                    continue  # released in between: try again
+                if holder.get("token") == self.record["token"]:
+                    break  # our own put, whose answer was lost and which was retried
+                if attempt < 2 and self._abandoned(holder):
+                    self.backend.remove(LOCK)
+                    continue
+                raise DestinationLocked(f"{self.backend.url}: {describe(holder)}; only one backup may "
+                                        f"write here at a time (a lock left by a crash expires "
+                                        f"{self.stale_after:.0f} s after its last refresh)") from None
+        else:
+            raise DestinationLocked(f"{self.backend.url}: the backup lock kept changing hands; try again")
+        self._thread = threading.Thread(target=self._keep_fresh, daemon=True, name="hippo-backup-lock")
+        self._thread.start()
+
+    def release(self):
+        """Stop refreshing and remove the lock if it is still ours (best effort: a lock that
+        cannot be removed now is broken by the next run once this process is gone)."""
+        self._stop.set()
+        try:
+            holder = self.holder()
+            if holder and holder.get("token") == self.record["token"]:
+                self.backend.remove(LOCK)
+        except HippoError:
+            pass
+
+    def holder(self):
+        """The current lock record, or None when the destination is not locked."""
+        if self.backend.stat(LOCK) is None:
+            return None
+        try:
+            return json.loads(self.backend.get(LOCK))
+        except (HippoError, ValueError):
+            return None
+
+    def _keep_fresh(self):
+        while not self._stop.wait(self.refresh):
+            try:
+                holder = self.holder()
+                if holder is None or holder.get("token") != self.record["token"]:
+                    return  # broken by another writer: theirs now, leave it be
+                self.record["refreshed"] = time.time()
+                self.backend.put(LOCK, self._encode())
+            except HippoError:
+                pass  # the next refresh tries again; the backup itself reports a dead server
+
+    def _abandoned(self, holder):
+        if time.time() - float(holder.get("refreshed", 0)) > self.stale_after:
+            return True
+        return holder.get("host") == self.record["host"] and not _running(int(holder.get("pid", 0)))
+
+    def _encode(self):
+        return json.dumps(self.record, sort_keys=True).encode()
+
+
+def describe(holder):
+    """``locked by alice@node7 (pid 1234) since 2026-11-24 22:10:03 UTC, refreshed 12 s ago``."""
+    since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(holder.get("since", 0))))
+    age = time.time() - float(holder.get("refreshed", 0))
+    return (f"locked by {holder.get('owner', '?')}@{holder.get('host', '?')} (pid {holder.get('pid', '?')}) "
+            f"since {since}, refreshed {age:.0f} s ago")
+
+
+def _running(pid):
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def _user():
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
