@@ -227,20 +227,34 @@ def _crossmatch(step, context):
         method = "best"
         pairs = xmatch(context["radio"], context["optical"], method=method, radius=XMATCH_RADIUS,
                        output=output, store=context["store"])
-    truth = context["truth"]
-    true_host = dict(zip(np.asarray(truth["source"]).astype(str), np.asarray(truth["host_id"]).astype(str)))
-    best = pairs[np.asarray(pairs["rank"]) == 1]
-    found = dict(zip(np.asarray(best["radio_id"]).astype(str), np.asarray(best["optical_id"]).astype(str)))
-    correct = sum(found.get(source) == host for source, host in true_host.items())
-    wrong = sum(source in found and found[source] != host for source, host in true_host.items())
-    context["xmatch"], context["pairs"] = output, best
+    score = score_matches(pairs, context["truth"])
+    context["xmatch"] = output
     if method == "lr":
-        note = f" (median reliability {np.nanmedian(np.asarray(best['reliability'], float)):.3f})"
+        note = f" (median reliability {np.nanmedian(np.asarray(pairs['reliability'], float)):.3f})"
     else:
         note = " (likelihood ratio not built in this version: symmetric best match)"
-    step.lines = [f"method {method}{note}: {len(best)} of {len(true_host)} radio sources matched within "
-                  f"{XMATCH_RADIUS}; {correct} are the true (simulated) host, {wrong} are not -> "
-                  f"{_rel(output, context)}"]
+    step.lines = [f"method {method}{note}: {score['matched']} of {score['sources']} radio sources matched "
+                  f"within {XMATCH_RADIUS}, {score['correct']} to their true (simulated) host and {score['wrong']} "
+                  f"to an unrelated galaxy; {score['left_alone']} of the {score['hostless']} whose host is below "
+                  f"the catalogue's limit rightly left unmatched -> {_rel(output, context)}"]
+
+
+def score_matches(pairs, truth):
+    """How a cross-match fared against the simulation's truth (rank-1 pairs only).
+
+    Returns a dict: ``sources``, ``matched``, ``correct`` (to the true host), ``wrong`` (to another
+    object), ``hostless`` (sources whose host is not in the catalogue) and ``left_alone`` (of those,
+    the ones left unmatched).
+    """
+    best = pairs[np.asarray(pairs["rank"]) == 1]
+    found = dict(zip(np.asarray(best["radio_id"]).astype(str), np.asarray(best["optical_id"]).astype(str)))
+    true_host = dict(zip(np.asarray(truth["source"]).astype(str),
+                         ["" if np.ma.is_masked(h) else str(h) for h in truth["host_id"]]))
+    hostless = [source for source, host in true_host.items() if not host]
+    return {"sources": len(true_host), "matched": len(found),
+            "correct": sum(bool(host) and found.get(source) == host for source, host in true_host.items()),
+            "wrong": sum(source in found and found[source] != host for source, host in true_host.items()),
+            "hostless": len(hostless), "left_alone": sum(source not in found for source in hostless)}
 
 
 def _overlay(step, context):

@@ -39,10 +39,13 @@ FIRST_BEAM_DEG = 5.4 / 3600.0
 CLASS_CODES = {"0": "FRI", "1": "FRII", "2": "COMP", "3": "BENT"}  # firstgalaxydata's class numbers
 ZIP_NAME = "galaxy_data.zip"
 
-# The simulated optical sky: galaxy counts of roughly SDSS depth, hosts among the bright ones.
-BACKGROUND_PER_DEG2 = 6000.0
-MAGNITUDE_RANGE = (16.0, 22.0)
-HOST_MAGNITUDE_RANGE = (15.5, 19.0)
+# The simulated optical sky: galaxy counts of roughly SDSS depth (r < 22.5). As with FIRST and
+# SDSS, a fifth of the hosts are fainter than the catalogue's limit: for those the right answer is
+# "no counterpart", and a nearest-neighbour match picks an unrelated galaxy when one is close.
+BACKGROUND_PER_DEG2 = 15000.0
+MAGNITUDE_RANGE = (16.0, 22.5)
+HOST_MAGNITUDE_RANGE = (16.0, 21.5)
+HOST_VISIBLE_FRACTION = 0.8
 HOST_OFFSET_SIGMA_ARCSEC = 0.7  # radio-optical position scatter of a true host (per coordinate)
 RADIO_ERROR_ARCSEC = 0.5        # quoted errors: with 0.2" optical and a 0.5" floor, 0.73" in all
 OPTICAL_ERROR_ARCSEC = 0.2
@@ -146,9 +149,10 @@ def write_first_fits(image, path, command="demo"):
 def simulate_optical(radio, seed=20260101):
     """A simulated optical catalogue around radio sources, with the truth of which object is the host.
 
-    Each radio source gets a host galaxy (r = 15.5-19 mag) offset by a Gaussian of
-    0.7" per coordinate, and every field of 3' radius gets unrelated galaxies at 6000 per deg^2
-    with Euclidean-like counts (N(<m) rising as 10^(0.4 m)) between r = 16 and 22.
+    Each radio source has a host galaxy offset by a Gaussian of 0.7" per coordinate; 80 % of
+    the hosts are in the catalogue (r = 16-21.5 mag), the others are too faint for it. Every
+    field of 3' radius gets unrelated galaxies at 15,000 per deg^2 with Euclidean-like counts
+    (N(<m) rising as 10^(0.4 m)) between r = 16 and 22.5.
 
     Parameters
     ----------
@@ -163,7 +167,8 @@ def simulate_optical(radio, seed=20260101):
         ``id, ra, dec, ra_err, dec_err, r_mag`` (errors in arcsec; the ids say ``sim``: nothing
         here is observed).
     truth : Table
-        ``source, host_id, host_ra, host_dec, offset_arcsec``: the true host of each radio source.
+        ``source, host_id, host_ra, host_dec, offset_arcsec``: the true host of each radio source
+        (``host_id`` empty where the host is too faint to be in the catalogue).
     """
     rng = np.random.default_rng(seed)
     ra0, dec0 = np.asarray(radio["ra"], float), np.asarray(radio["dec"], float)
@@ -171,6 +176,7 @@ def simulate_optical(radio, seed=20260101):
     host_ra = ra0 + offsets[:, 0] / np.cos(np.radians(dec0))
     host_dec = dec0 + offsets[:, 1]
     host_mag = rng.uniform(*HOST_MAGNITUDE_RANGE, size=len(radio))
+    visible = rng.uniform(size=len(radio)) < HOST_VISIBLE_FRACTION
 
     field_area = np.pi * (FIELD_RADIUS_ARCMIN / 60.0) ** 2
     counts = rng.poisson(BACKGROUND_PER_DEG2 * field_area, size=len(radio))
@@ -183,16 +189,18 @@ def simulate_optical(radio, seed=20260101):
     low, high = 10 ** (0.4 * np.array(MAGNITUDE_RANGE))
     background_mag = 2.5 * np.log10(rng.uniform(low, high, size=centre.size))
 
-    ra = np.concatenate([host_ra, background_ra]) % 360.0
-    dec = np.concatenate([host_dec, background_dec])
+    ra = np.concatenate([host_ra[visible], background_ra]) % 360.0
+    dec = np.concatenate([host_dec[visible], background_dec])
     order = np.lexsort((dec, ra))  # hosts must not stand out by their place in the table
     ids = np.empty(ra.size, dtype=object)
     ids[order] = [f"sim{i:06d}" for i in range(ra.size)]
     optical = Table({"id": ids.astype(str), "ra": ra, "dec": dec,
                      "ra_err": np.full(ra.size, OPTICAL_ERROR_ARCSEC), "dec_err": np.full(ra.size, OPTICAL_ERROR_ARCSEC),
-                     "r_mag": np.round(np.concatenate([host_mag, background_mag]), 2)})[order]
+                     "r_mag": np.round(np.concatenate([host_mag[visible], background_mag]), 2)})[order]
+    host_ids = np.full(len(radio), "", dtype=object)
+    host_ids[visible] = ids[:int(visible.sum())]
     optical.meta["comments"] = ["SIMULATED optical catalogue written by hippo demo (not observed data)"]
-    truth = Table({"source": np.asarray(radio["source"]).astype(str), "host_id": ids[:len(radio)].astype(str),
+    truth = Table({"source": np.asarray(radio["source"]).astype(str), "host_id": host_ids.astype(str),
                    "host_ra": host_ra % 360.0, "host_dec": host_dec,
                    "offset_arcsec": np.round(np.hypot(*offsets.T) * 3600.0, 3)})
     return optical, truth

@@ -74,15 +74,17 @@ def test_orientation_matches_skyview_first_cutouts_of_the_same_sources(shared_da
     assert np.median(as_written) > 0.7
 
 
-def test_simulated_optical_sky_has_one_close_host_per_source(test_split):
+def test_simulated_optical_sky_has_a_close_host_for_most_sources(test_split):
     optical, truth = data.simulate_optical(test_split)
-    assert len(truth) == 200 and len(set(truth["host_id"])) == 200
-    assert set(truth["host_id"]) <= set(optical["id"])
+    hosts = [h for h in truth["host_id"] if h]
+    assert len(truth) == 200 and len(set(hosts)) == len(hosts)
+    assert 0.7 < len(hosts) / 200 < 0.9  # the rest are below the catalogue's limit
+    assert set(hosts) <= set(optical["id"])
     # 2-D Gaussian of 0.7" per coordinate: median offset 0.7 * sqrt(2 ln 2) = 0.82".
-    assert 0.6 < np.median(truth["offset_arcsec"]) < 1.05
+    assert 0.65 < np.median(truth["offset_arcsec"]) < 1.0
     assert all(identifier.startswith("sim") for identifier in optical["id"])
     again, _ = data.simulate_optical(test_split)
     assert np.array_equal(again["ra"], optical["ra"])  # the same sky every run
-    per_field = (len(optical) - 200) / 200
+    per_field = (len(optical) - len(hosts)) / 200
     expected = data.BACKGROUND_PER_DEG2 * np.pi * (data.FIELD_RADIUS_ARCMIN / 60) ** 2
-    assert abs(per_field - expected) < 0.1 * expected
+    assert abs(per_field - expected) < 0.05 * expected
