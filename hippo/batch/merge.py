@@ -156,6 +156,10 @@ def _fill_store(plan, settings, rows, record, statuses):
 
 def _insert_results(store, plan, rows, run_id, settings):
     if plan.kind == "classify":
+        # As a local ``hippo classify --store``: each row with its model and its input file.
+        rows = rows.copy()
+        rows["model"] = rows.meta.get("model", "")
+        rows["input"] = [line for i in range(plan.shard_count) for line in plan.shard_inputs(i).read_text().splitlines()]
         return store.insert("classifications", rows, run_id=run_id)
     # The rows a local ``hippo cutout --store`` writes: its sources, and its cutouts with their size
     # and pixel scale as the cutout files' headers record them.

@@ -23,7 +23,6 @@ from hippo.io import atomic_write_text, read_positions, read_table, write_table
 from hippo.provenance import sha256_file
 
 KINDS = ("classify", "cutout")
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fits.fz")
 # Slurm's default MaxArraySize is 1001 (indices 0-1000): stay within it unless asked otherwise.
 DEFAULT_MAX_SHARDS = 1000
 DEFAULT_SHARD_INPUTS = 100
@@ -107,22 +106,18 @@ class BatchPlan:
 
 
 def expand_fits_inputs(inputs):
-    """FITS files named or found (sorted) in the directories named; unknown paths are an input error."""
-    files = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.name.lower().endswith(FITS_SUFFIXES) and p.is_file())
-            if not found:
-                raise InputError(path, "directory holds no FITS files (.fits, .fits.gz, .fits.fz)")
-            files.extend(str(p.resolve()) for p in found)
-        elif path.exists():
-            files.append(str(path.resolve()))
-        else:
-            raise InputError(path, "no such file or directory")
-    if not files:
+    """FITS files as ``hippo classify`` finds them (directories searched recursively, sorted), absolute.
+
+    A path that is neither is an input error here, before anything is submitted.
+    """
+    from hippo.morphology import find_fits_files
+
+    if not inputs:
         raise UsageError("no inputs given")
-    return files
+    files, missing = find_fits_files(inputs)
+    if missing:
+        raise InputError(*missing[0])
+    return [str(path.resolve()) for path in files]
 
 
 def shard_bounds(count, shards):

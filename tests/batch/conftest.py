@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+from astropy.io import fits
+from astropy.table import Table
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "sinfo", "scancel")
@@ -153,3 +155,62 @@ def slurm():
         else:
             os.environ["SLURM_CONF"] = saved
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    """The model ``hippo classify`` uses by default; classify tests skip until one is shipped."""
+    from hippo.errors import HippoError
+    from hippo.morphology.classifier import default_model_dir
+
+    try:
+        return default_model_dir()
+    except HippoError as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def field(shared_data, tmp_path, hippo_cli):
+    """A local survey of six real FIRST images, twelve positions on them, and their local cutouts.
+
+    ``local_index`` is the index of ``hippo cutout`` run once locally into ``local/``: what every
+    batch run of the same catalogue must reproduce.
+    """
+    survey = tmp_path / "first"
+    survey.mkdir()
+    images = sorted((shared_data / "first_mirabest").glob("*.fits.fz"))[1:7]
+    rows = []
+    for number, image in enumerate(images):
+        (survey / image.name).symlink_to(image)
+        header = fits.getheader(image, 1)
+        ra, dec = header["CRVAL1"], header["CRVAL2"]
+        rows += [(f"src{number}", ra, dec), (f"src{number}b", ra + 0.01, dec - 0.01)]
+    catalogue = tmp_path / "positions.csv"
+    Table(rows=rows, names=("name", "ra", "dec")).write(catalogue)
+    result = hippo_cli("cutout", "--catalogue", catalogue, "--survey", survey, "--size", "2arcmin", "-o", "local",
+                       cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return {"survey": survey, "catalogue": catalogue, "dir": tmp_path,
+            "local_index": Table.read(tmp_path / "local" / "cutouts.csv")}
+
+
+@pytest.fixture
+def same_cutouts():
+    """``same_cutouts(field, batch_dir)`` checks a batch's cutouts against the field's local run."""
+    return _assert_same_cutouts
+
+
+def _assert_same_cutouts(field, batch_dir):
+    """Same rows, same files, same pixels and same WCS as the local run."""
+    import numpy as np
+
+    directory, local_index = field["dir"], field["local_index"]
+    batch_index = Table.read(directory / batch_dir / "cutouts.csv")
+    assert list(batch_index["name"]) == list(local_index["name"])
+    assert list(batch_index["status"]) == list(local_index["status"])
+    assert [p.replace(batch_dir, "local", 1) for p in batch_index["path"]] == list(local_index["path"])
+    for local_path, batch_path in zip(local_index["path"], batch_index["path"]):
+        with fits.open(directory / local_path) as a, fits.open(directory / batch_path) as b:
+            assert np.array_equal(a[0].data, b[0].data, equal_nan=True)
+            for key in ("CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "NAXIS1", "NAXIS2"):
+                assert a[0].header[key] == b[0].header[key]

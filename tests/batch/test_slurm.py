@@ -4,9 +4,7 @@ import json
 import os
 import subprocess
 
-import numpy as np
 import pytest
-from astropy.io import fits
 from astropy.table import Table
 
 from hippo.batch import batch_cutout
@@ -16,45 +14,8 @@ pytestmark = pytest.mark.timeout(400)
 WAIT = 240  # seconds a batch may take on a busy machine before the test gives up
 
 
-@pytest.fixture
-def field(shared_data, tmp_path):
-    """A local survey of six real FIRST images and a catalogue of twelve positions on them."""
-    survey = tmp_path / "first"
-    survey.mkdir()
-    images = sorted((shared_data / "first_mirabest").glob("*.fits.fz"))[1:7]
-    rows = []
-    for number, image in enumerate(images):
-        (survey / image.name).symlink_to(image)
-        header = fits.getheader(image, 1)
-        ra, dec = header["CRVAL1"], header["CRVAL2"]
-        rows += [(f"src{number}", ra, dec), (f"src{number}b", ra + 0.01, dec - 0.01)]
-    catalogue = tmp_path / "positions.csv"
-    Table(rows=rows, names=("name", "ra", "dec")).write(catalogue)
-    return {"survey": survey, "catalogue": catalogue, "dir": tmp_path}
-
-
-def local_cutouts(hippo_cli, field, output):
-    result = hippo_cli("cutout", "--catalogue", field["catalogue"], "--survey", field["survey"], "--size", "2arcmin",
-                       "-o", output, cwd=field["dir"])
-    assert result.returncode == 0, result.stderr
-    return Table.read(field["dir"] / output / "cutouts.csv")
-
-
-def assert_same_cutouts(directory, local_index, batch_dir, batch_index):
-    """Same rows, same files, same pixels and same WCS as the local run."""
-    assert list(batch_index["name"]) == list(local_index["name"])
-    assert list(batch_index["status"]) == list(local_index["status"])
-    assert [p.replace(batch_dir, "local", 1) for p in batch_index["path"]] == list(local_index["path"])
-    for local_path, batch_path in zip(local_index["path"], batch_index["path"]):
-        with fits.open(directory / local_path) as a, fits.open(directory / batch_path) as b:
-            assert np.array_equal(a[0].data, b[0].data, equal_nan=True)
-            for key in ("CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "NAXIS1", "NAXIS2"):
-                assert a[0].header[key] == b[0].header[key]
-
-
-def test_slurm_array_and_afterok_merge_equal_a_local_run(slurm, field, hippo_cli):
+def test_slurm_array_and_afterok_merge_equal_a_local_run(slurm, field, hippo_cli, same_cutouts):
     directory = field["dir"]
-    local_index = local_cutouts(hippo_cli, field, "local")
     command = ("batch", "cutout", "--catalogue", field["catalogue"], "--survey", field["survey"], "--size", "2arcmin",
                "-o", "batch", "--slurm", "--array-size", "3", "--mem", "500M", "--time", "00:10:00",
                "--store", "hippo.db", "--wait", "--timeout", str(WAIT))
@@ -62,7 +23,7 @@ def test_slurm_array_and_afterok_merge_equal_a_local_run(slurm, field, hippo_cli
     assert result.returncode == 0, result.stderr
     batch_index = Table.read(directory / "batch" / "cutouts.csv")
     assert len(batch_index) == 12
-    assert_same_cutouts(directory, local_index, "batch", batch_index)
+    same_cutouts(field, "batch")
 
     # Products: the record with every task's log, the merge log, the scripts and provenance.
     (record,) = directory.glob("hippo-batch-cutout-*")
@@ -92,9 +53,8 @@ def test_slurm_array_and_afterok_merge_equal_a_local_run(slurm, field, hippo_cli
         assert store.count("cutouts") == 12
 
 
-def test_cancelled_task_fails_the_batch_and_the_rerun_resubmits_only_it(slurm, field, hippo_cli, monkeypatch):
+def test_cancelled_task_fails_the_batch_and_the_rerun_resubmits_only_it(slurm, field, same_cutouts, monkeypatch):
     directory = field["dir"]
-    local_index = local_cutouts(hippo_cli, field, "local")
     monkeypatch.chdir(directory)
     arguments = dict(size="2arcmin", slurm=True, array_size=3, memory="500M", store="hippo.db", timeout=WAIT)
     # Hold the node so the tasks stay pending, then cancel task 1 before it can run.
@@ -116,7 +76,7 @@ def test_cancelled_task_fails_the_batch_and_the_rerun_resubmits_only_it(slurm, f
 
     rerun = batch_cutout(field["catalogue"], [field["survey"]], "batch", wait=True, **arguments)
     assert rerun.state == "merged" and rerun.exit_status == 0
-    assert_same_cutouts(directory, local_index, "batch", Table.read(directory / "batch" / "cutouts.csv"))
+    same_cutouts(field, "batch")
     history = json.loads((rerun.products / "jobs.json").read_text())
     assert [submission["shards"] for submission in history] == [[0, 1, 2], [1]]
     assert "#SBATCH --array=1\n" in (rerun.products / "array-2.sbatch").read_text()
