@@ -202,6 +202,13 @@ def _cutouts(step, context):
 
 def _classification(step, context):
     classify = _capability("hippo.morphology", "classify", "hippo.classify")
+    from hippo.errors import HippoError
+    from hippo.morphology.classifier import default_model_dir
+
+    try:
+        default_model_dir()
+    except HippoError:
+        raise _Skip("skipped: no trained model ships with this install (models/ holds no weights yet)") from None
     output = context["products"] / "classifications.csv"
     table = classify([str(p) for p in context["first_paths"]], output=output, store=context["store"], quiet=True)
     published = {image.name: image.label for image in context["images"]}
