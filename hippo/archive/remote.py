@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import os
+import threading
 import time
 import warnings
 
@@ -123,7 +124,7 @@ class RemoteSurvey(Survey):
         self.pixel_scale_arcsec = self.native_scale
         self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)
         self.offline = _env_flag("HIPPO_OFFLINE") if offline is None else bool(offline)
-        self._client = None
+        self._clients = threading.local()
 
     @property
     def url(self):
@@ -192,12 +193,16 @@ class RemoteSurvey(Survey):
 
         client = self._skyview_client()
         width = n_pixels * pixel_arcsec * u.arcsec
+        # astroquery writes the position with 4 decimals (0.3"): HIPPO sends it to 1e-12 deg, in FK5
+        # J2000 as SkyView expects with coordinates=J2000.
+        fk5 = coord.fk5
+        client.precise_position = f"{fk5.ra.deg:.12f}, {fk5.dec.deg:.12f}"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
                 urls = client.get_image_list(position=coord, survey=[self.service_id], pixels=str(n_pixels),
                                              width=width, height=width, projection="Tan",
-                                             coordinates="ICRS", sampler="LI", cache=False)
+                                             coordinates="J2000", sampler="LI", cache=False)
             except ValueError as exc:  # astroquery: not a survey SkyView offers
                 raise _Permanent(str(exc)) from None
         if not urls:
@@ -207,12 +212,16 @@ class RemoteSurvey(Survey):
         return response.content
 
     def _skyview_client(self):
-        if self._client is None:
+        # one astroquery client per thread: it keeps per-request state
+        client = getattr(self._clients, "skyview", None)
+        if client is None:
             from astroquery.skyview import SkyViewClass
 
             timeout = self.timeout
 
             class _SkyView(SkyViewClass):
+                precise_position = None
+
                 # astroquery's SkyView sends its form requests without a timeout and caches them in
                 # ~/.astropy: HIPPO keeps its own cache and never waits for ever.
                 def _request(self, *args, **kwargs):
@@ -223,10 +232,15 @@ class RemoteSurvey(Survey):
                     _raise_for_status(response)
                     return response
 
+                def _submit_form(self, input=None, cache=True, get_query_payload=False):
+                    if input is not None and self.precise_position:
+                        input = {**input, "Position": self.precise_position}
+                    return super()._submit_form(input, cache=cache, get_query_payload=get_query_payload)
+
             client = _SkyView()
             client.URL = self.url
-            self._client = client
-        return self._client
+            self._clients.skyview = client
+        return client
 
     def _download_hips2fits(self, coord, n_pixels, pixel_arcsec):
         from astroquery.hips2fits import hips2fitsClass

@@ -1,0 +1,139 @@
+"""Directories of FITS tiles: footprint index (built once, cached), tile choice, mosaics across tiles."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from hippo.archive import TileDirectorySurvey, get_survey
+from hippo.archive import local as local_module
+from hippo.io import read_image
+
+
+def sky_wcs(crval, shape, scale_arcsec=1.8):
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+    wcs.wcs.crval = list(crval)
+    wcs.wcs.crpix = [(shape[1] + 1) / 2, (shape[0] + 1) / 2]
+    wcs.wcs.cdelt = [-scale_arcsec / 3600, scale_arcsec / 3600]
+    return wcs
+
+
+def split_into_tiles(directory, crval=(150.0, 2.0), side=600, tile=330):
+    """A 600x600 sky split into four overlapping 330x330 tiles on the same pixel grid."""
+    wcs = sky_wcs(crval, (side, side))
+    data = np.random.default_rng(7).normal(size=(side, side)).astype(np.float32)
+    directory.mkdir(parents=True, exist_ok=True)
+    for i, y0 in enumerate((0, side - tile)):
+        for j, x0 in enumerate((0, side - tile)):
+            header = wcs.to_header()
+            header["CRPIX1"] -= x0
+            header["CRPIX2"] -= y0
+            header["BUNIT"] = "JY/BEAM"
+            suffix = ".fits.gz" if (i, j) == (1, 1) else ".fits"
+            fits.PrimaryHDU(data[y0:y0 + tile, x0:x0 + tile], header).writeto(directory / f"tile_{i}{j}{suffix}")
+    return wcs, data
+
+
+def test_cutout_inside_one_tile_is_that_tiles_pixels(tmp_path):
+    wcs, data = split_into_tiles(tmp_path / "tiles")
+    survey = get_survey(tmp_path / "tiles")
+    assert isinstance(survey, TileDirectorySurvey) and len(survey.index.entries) == 4
+    coord = wcs.pixel_to_world(100.2, 480.7)
+    cut = survey.cutout(coord, "1arcmin")  # 60/1.8 -> 35 px
+    assert cut.status == "ok" and cut.data.shape == (35, 35)
+    np.testing.assert_array_equal(cut.data, data[481 - 17:481 + 18, 100 - 17:100 + 18])
+
+
+def test_cutout_spanning_tiles_is_mosaicked_on_the_survey_grid(tmp_path):
+    wcs, data = split_into_tiles(tmp_path / "tiles")
+    survey = get_survey(tmp_path / "tiles")
+    # the tiles overlap in columns/rows 270..329: a 2' box (67 px) at 299.6 fits in none of them
+    coord = wcs.pixel_to_world(299.6, 299.6)
+    cut = survey.cutout(coord, "2arcmin")
+    assert cut.status == "ok" and cut.data.shape == (67, 67)
+    assert cut.header["NCOMBINE"] == 4
+    x, y = cut.wcs.world_to_pixel(coord)
+    assert abs(x - 33) <= 0.5 and abs(y - 33) <= 0.5
+    np.testing.assert_allclose(cut.data, data[300 - 33:300 + 34, 300 - 33:300 + 34], atol=1e-5)
+
+
+def test_edge_of_the_tiled_survey_is_partial(tmp_path):
+    wcs, data = split_into_tiles(tmp_path / "tiles")
+    survey = get_survey(tmp_path / "tiles")
+    cut = survey.cutout(wcs.pixel_to_world(5.0, 300.0), "1arcmin")
+    assert cut.status == "partial"
+    assert np.isnan(cut.data[:, :12]).all() and np.isfinite(cut.data[:, 12:]).all()
+    assert survey.cutout(SkyCoord(10 * u.deg, 10 * u.deg), "1arcmin").status == "no_coverage"
+
+
+def test_index_is_built_once_and_refreshed_only_for_changed_tiles(tmp_path, monkeypatch):
+    split_into_tiles(tmp_path / "tiles")
+    assert len(get_survey(tmp_path / "tiles").index.entries) == 4
+    calls = []
+    real_entry = local_module._index_entry
+
+    def counting_entry(path, relative, stat):
+        calls.append(relative)
+        return real_entry(path, relative, stat)
+
+    monkeypatch.setattr(local_module, "_index_entry", counting_entry)
+    assert len(get_survey(tmp_path / "tiles").index.entries) == 4
+    assert calls == []  # answered from the cached index, no tile opened
+    shutil.copy(tmp_path / "tiles" / "tile_00.fits", tmp_path / "tiles" / "extra.fits")
+    os.utime(tmp_path / "tiles" / "tile_01.fits", ns=(1, 1))
+    assert len(get_survey(tmp_path / "tiles").index.entries) == 5
+    assert sorted(calls) == ["extra.fits", "tile_01.fits"]
+
+
+def test_finding_the_tile_does_not_open_other_tiles(tmp_path, monkeypatch):
+    wcs, _ = split_into_tiles(tmp_path / "tiles")
+    survey = get_survey(tmp_path / "tiles")
+    survey.index  # built
+    opened = []
+    real_read = local_module.read_image
+    monkeypatch.setattr(local_module, "read_image", lambda path: opened.append(path.name) or real_read(path))
+    survey.cutout(wcs.pixel_to_world(100.0, 100.0), "30arcsec")
+    assert opened == ["tile_00.fits"]
+
+
+def test_tiles_either_side_of_ra_zero(tmp_path):
+    directory = tmp_path / "wrap"
+    directory.mkdir()
+    for name, ra in (("east", 0.03), ("west", 359.97)):  # 0.075 deg wide: they overlap at RA 0
+        header = sky_wcs((ra, 0.0), (150, 150)).to_header()
+        fits.PrimaryHDU(np.full((150, 150), 1.0 if name == "east" else 2.0, np.float32), header).writeto(
+            directory / f"{name}.fits")
+    survey = get_survey(directory)
+    assert survey.cutout(SkyCoord(359.96 * u.deg, 0 * u.deg), "20arcsec").data[5, 5] == 2.0
+    assert survey.cutout(SkyCoord(0.04 * u.deg, 0 * u.deg), "20arcsec").data[5, 5] == 1.0
+    straddling = survey.cutout(SkyCoord(0.0 * u.deg, 0 * u.deg), "1arcmin")
+    assert straddling.status == "ok" and straddling.header["NCOMBINE"] == 2
+    assert set(np.unique(np.round(straddling.data, 6))) <= {1.0, 1.5, 2.0}
+
+
+def test_real_first_tiles_found_by_position(shared_data, tmp_path):
+    # 30 real FIRST images (compressed, SkyView headers) as one tiled survey
+    index = Table.read(shared_data / "first_mirabest" / "index.csv")[:30]
+    directory = tmp_path / "first"
+    directory.mkdir()
+    for row in index:
+        (directory / row["file"]).symlink_to(shared_data / "first_mirabest" / row["file"])
+    survey = get_survey(directory)
+    assert len(survey.index.entries) == 30 and survey.is_radio
+    for row in index[:10]:
+        coord = SkyCoord(row["host_ra"] * u.deg, row["host_dec"] * u.deg)
+        cut = survey.cutout(coord, "2arcmin")
+        assert cut.status == "ok" and cut.data.shape == (67, 67)
+        x, y = cut.wcs.world_to_pixel(coord)
+        assert abs(x - 33) <= 0.5 and abs(y - 33) <= 0.5
+        image = read_image(shared_data / "first_mirabest" / row["file"])
+        tx, ty = image.wcs.world_to_pixel(coord)
+        cx, cy = int(np.floor(tx + 0.5)), int(np.floor(ty + 0.5))
+        np.testing.assert_array_equal(cut.data, image.data[cy - 33:cy + 34, cx - 33:cx + 34])
