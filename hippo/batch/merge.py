@@ -64,8 +64,9 @@ def merge_batch(plan_directory):
     rows = (_merge_classify(plan, output) if plan.kind == "classify"
             else _merge_cutout(plan, output, settings["output_as_given"]))
 
-    for path in plan.log_directory.glob("*.log"):
-        shutil.copy2(path, record / "logs" / path.name)
+    for path in plan.log_directory.iterdir():  # task logs, and dask-jobqueue's worker logs
+        if path.is_file():
+            shutil.copy2(path, record / "logs" / path.name)
     for path in [plan.directory / "plan.json", plan.directory / "jobs.json", *plan.directory.glob("*.sbatch")]:
         if path.exists():
             shutil.copy2(path, record / path.name)

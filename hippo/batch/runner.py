@@ -116,9 +116,12 @@ def run_batch(plan, settings):
     record = record_directory(settings.products, plan)
     result = BatchResult(plan.name, "submitted", settings.output, record, plan.directory)
     summary = read_json(record / "summary.json")
-    if summary and settings.output.exists():
+    if summary and summary["output"] == str(settings.output) and settings.output.exists():
         result.state, result.summary = "merged", summary
         return result
+    # A summary of an earlier merge of this plan elsewhere (or of an output since deleted) says
+    # nothing about this run: only a merge of this run may write it again.
+    (record / "summary.json").unlink(missing_ok=True)
     write_json(plan.directory / "merge.json", {
         "output": str(settings.output), "output_as_given": settings.output_as_given, "products": str(settings.products), "store": settings.store,
         "keep_intermediates": settings.keep_intermediates, "parameters": settings.parameters,
