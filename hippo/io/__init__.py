@@ -1,28 +1,32 @@
-"""The one input/output layer every command uses: images, tables, coordinates, atomic writes."""
+"""The one input/output layer every command uses: images, tables, coordinates, atomic writes.
 
-from hippo.io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
-from hippo.io.coords import iau_name, parse_coordinate, validate_radec
-from hippo.io.images import Image, read_image
-from hippo.io.tables import (
-    Positions,
-    find_position_columns,
-    read_positions,
-    read_table,
-    write_table,
-)
+Names are imported lazily (as in ``hippo/__init__.py``): a command that needs only column
+detection or atomic writes does not pay for astropy.coordinates and astropy.wcs at start-up.
+"""
 
-__all__ = [
-    "Image",
-    "Positions",
-    "atomic_path",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "find_position_columns",
-    "iau_name",
-    "parse_coordinate",
-    "read_image",
-    "read_positions",
-    "read_table",
-    "validate_radec",
-    "write_table",
-]
+import importlib
+
+# public name -> submodule of hippo.io
+_LAZY = {
+    "atomic_path": "atomic", "atomic_write_bytes": "atomic", "atomic_write_text": "atomic",
+    "iau_name": "coords", "parse_coordinate": "coords", "validate_radec": "coords",
+    "Image": "images", "read_image": "images",
+    "find_position_columns": "columns",
+    "Positions": "tables", "read_positions": "tables", "read_table": "tables", "write_table": "tables",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    try:
+        module = importlib.import_module(f"hippo.io.{_LAZY[name]}")
+    except KeyError:
+        raise AttributeError(f"module 'hippo.io' has no attribute {name!r}") from None
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

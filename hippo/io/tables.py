@@ -13,6 +13,7 @@ from astropy.table import Table
 
 from hippo.errors import InputError, UsageError
 from hippo.io.atomic import atomic_path
+from hippo.io.columns import DEC_NAMES, ID_NAMES, RA_NAMES, find_position_columns  # noqa: F401 (re-exported)
 from hippo.io.coords import iau_name, validate_radec
 
 _FORMATS = {
@@ -26,12 +27,6 @@ _FORMATS = {
     ".votable": "votable",
     ".parquet": "parquet",
 }
-
-RA_NAMES = ("ra", "raj2000", "ra_deg", "ra_icrs", "radeg", "ra_j2000", "ra2000", "alpha", "_raj2000", "ra_d")
-DEC_NAMES = ("dec", "dej2000", "decj2000", "dec_deg", "de_icrs", "dec_icrs", "decdeg", "dedeg", "dec_j2000",
-             "dec2000", "delta", "_dej2000", "dec_d")
-ID_NAMES = ("source", "name", "id", "source_name", "source_id", "objid", "obj_id", "object", "designation",
-            "radio_id", "optical_id", "iau_name")
 
 
 def table_format(path):
@@ -96,44 +91,6 @@ def _serialisable(table, fmt):
             if table[name].dtype == object:
                 table[name] = [("" if v is None else str(v)) for v in table[name]]
     return table
-
-
-def _find(table, explicit, ucd_word, names, role, required, source):
-    """Column for ``role`` ('ra', 'dec', 'id'): the explicit name, else by UCD, else by common names,
-    else the one column named like ``host_ra`` / ``ra_host``."""
-    if explicit:
-        if explicit not in table.colnames:
-            raise InputError(source, f"no column {explicit!r} for {role} (columns: {', '.join(table.colnames[:20])})")
-        return explicit
-    for name in table.colnames:
-        ucd = str((getattr(table[name], "meta", None) or {}).get("ucd", "")).lower()
-        if ucd_word and ucd.startswith(ucd_word) and "meta.main" in ucd:
-            return name
-    for name in table.colnames:
-        ucd = str((getattr(table[name], "meta", None) or {}).get("ucd", "")).lower()
-        if ucd_word and ucd.startswith(ucd_word) and "err" not in ucd:
-            return name
-    lowered = {name.lower(): name for name in table.colnames}
-    for candidate in names:
-        if candidate in lowered:
-            return lowered[candidate]
-    if role in ("ra", "dec"):
-        affixed = [name for name in table.colnames
-                   if name.lower().endswith("_" + role) or name.lower().startswith(role + "_")]
-        if len(affixed) == 1:
-            return affixed[0]
-    if required:
-        raise InputError(source, f"no {role.upper()} column found (tried {', '.join(names[:6])}, ...; "
-                                 f"name it with --{role}-col)")
-    return None
-
-
-def find_position_columns(table, ra_col=None, dec_col=None, id_col=None, source="table"):
-    """Return the (ra, dec, id) column names; id is None when the table has no id column."""
-    ra = _find(table, ra_col, "pos.eq.ra", RA_NAMES, "ra", True, source)
-    dec = _find(table, dec_col, "pos.eq.dec", DEC_NAMES, "dec", True, source)
-    ident = _find(table, id_col, "meta.id", ID_NAMES, "id", bool(id_col), source)
-    return ra, dec, ident
 
 
 @dataclass
