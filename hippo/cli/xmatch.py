@@ -41,19 +41,23 @@ def register(subparsers):
 def run(args):
     from hippo.crossmatch import xmatch
 
-    pairs = xmatch(args.radio, args.optical, method=args.method, radius=args.radius, mag_col=args.mag_col,
+    columns, meta = xmatch(args.radio, args.optical, method=args.method, radius=args.radius, mag_col=args.mag_col,
                    output=args.output, store=args.store,
                    radio_ra_col=args.radio_ra_col, radio_dec_col=args.radio_dec_col, radio_id_col=args.radio_id_col,
                    optical_ra_col=args.optical_ra_col, optical_dec_col=args.optical_dec_col,
                    optical_id_col=args.optical_id_col, radio_err=args.radio_err, optical_err=args.optical_err,
                    astrometric_floor=args.astrometric_floor, lr_threshold=args.lr_threshold, group=args.group,
-                   flux_col=args.flux_col, size_col=args.size_col)
+                   flux_col=args.flux_col, size_col=args.size_col, as_columns=True)
+    if args.output is None or args.overlay_image:
+        from hippo.crossmatch import pairs_table
+
+        pairs = pairs_table(columns, meta)
     if args.output is None:
         from hippo.io import write_table
 
         write_table(pairs)
     elif not args.quiet:
-        print(f"{len(pairs)} pairs written to {args.output}", file=sys.stderr)
+        print(f"{len(columns['radio_id'])} pairs written to {args.output}", file=sys.stderr)
     if args.overlay_image:
         return _flagged_overlays(pairs, args)
     return 0

@@ -37,7 +37,7 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
            radio_ra_col=None, radio_dec_col=None, radio_id_col=None,
            optical_ra_col=None, optical_dec_col=None, optical_id_col=None,
            radio_err=None, optical_err=None, astrometric_floor="0.5arcsec", lr_threshold="balanced",
-           group=False, flux_col=None, size_col=None):
+           group=False, flux_col=None, size_col=None, as_columns=False):
     """Match radio sources to optical/IR counterparts.
 
     Parameters
@@ -73,6 +73,9 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
         group from its core or flux-weighted centre; groups are flagged ``multi_component``.
     flux_col, size_col : str or None
         Radio flux and major-axis (arcsec) columns for grouping (default: found by name).
+    as_columns : bool
+        Return ``(columns, meta)``, a dict of numpy arrays and the metadata, instead of a Table
+        (what the command line uses: no astropy.table import on its way).
 
     Returns
     -------
@@ -108,27 +111,33 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
     def run_match():
         columns, meta = _match(radio_catalogue, optical_catalogue, method, radius_arcsec, floor_arcsec,
                                lr_threshold, mag_col, radio_err, optical_err, group, flux_col, size_col)
-        pairs = _as_table(columns, method)
-        pairs.meta.update(parameters)
-        pairs.meta.update(meta)
-        if output is not None:
-            from hippo.io import write_table
+        meta = {**parameters, **meta}
+        if output is not None and str(output).lower().endswith((".fits", ".fit")):
+            _write_fits(columns, meta, output)
+            pairs = None
+        else:
+            pairs = pairs_table(columns, meta)
+            if output is not None:
+                from hippo.io import write_table
 
-            write_table(pairs, output)
-        return pairs
+                write_table(pairs, output)
+        return pairs, columns, meta
 
     if store is None:
-        return run_match()
-    from hippo.store import open_store
+        pairs, columns, meta = run_match()
+    else:
+        from hippo.store import open_store
 
-    database = open_store(store)
-    inputs = [p for p in (radio, optical) if not hasattr(p, "colnames")]
-    with database.run("xmatch", parameters, inputs=inputs) as recorded:
-        pairs = run_match()
-        rows = pairs[list(SPEC_COLUMNS) + ["flag"]]
-        rows["method"], rows["ra"], rows["dec"] = method, pairs["radio_ra"], pairs["radio_dec"]
-        database.insert("xmatches", rows, run_id=recorded.id)
-    return pairs
+        database = open_store(store)
+        inputs = [p for p in (radio, optical) if not hasattr(p, "colnames")]
+        with database.run("xmatch", parameters, inputs=inputs) as recorded:
+            pairs, columns, meta = run_match()
+            rows = pairs_table({name: columns[name] for name in (*SPEC_COLUMNS, "flag")}, {})
+            rows["method"], rows["ra"], rows["dec"] = method, columns["radio_ra"], columns["radio_dec"]
+            database.insert("xmatches", rows, run_id=recorded.id)
+    if as_columns:
+        return columns, meta
+    return pairs if pairs is not None else pairs_table(columns, meta)
 
 
 def _angle_arcsec(value, option, allow_zero=False):
@@ -200,7 +209,7 @@ def _match(radio, optical, method, radius_arcsec, floor_arcsec, lr_threshold, ma
     flag = np.where(units["is_group"], "multi_component",
                     np.where(units["extended"], "extended", np.where(ambiguous, "ambiguous", "ok")))
     columns = {
-        "radio_id": units["name"][radio_index],
+        "radio_id": units["name"](radio_index),
         "optical_id": optical.names(optical_index),
         "separation_arcsec": separation,
         "rank": rank,
@@ -211,7 +220,7 @@ def _match(radio, optical, method, radius_arcsec, floor_arcsec, lr_threshold, ma
         "optical_ra": optical.ra[optical_index], "optical_dec": optical.dec[optical_index],
     }
     if group:
-        columns["components"] = units["components"][radio_index]
+        columns["components"] = units["components"](radio_index)
     return columns, meta
 
 
@@ -224,15 +233,17 @@ def _ranks(sorted_radio_index):
 
 
 def _match_units(radio, group, flux_col, size_col):
-    """What is matched: lone components and, with ``group``, groups of components."""
+    """What is matched: lone components and, with ``group``, groups of components.
+
+    ``name`` and ``components`` map unit rows to names (computed only for matched rows when
+    there are no groups: naming 1e6 sources costs more than matching them)."""
     size_name = radio.find(size_col, SIZE_NAMES, "major axis")
     major = radio.values(size_name, "arcsec") if size_name else np.zeros(len(radio))
-    names = radio.names(np.arange(len(radio)))
-    units = {"ra": radio.ra, "dec": radio.dec, "name": names, "members": None,
-             "is_group": np.zeros(len(radio), dtype=bool), "extended": np.nan_to_num(major) > EXTENDED_ARCSEC,
-             "components": names}
+    units = {"ra": radio.ra, "dec": radio.dec, "name": radio.names, "members": None,
+             "is_group": np.zeros(len(radio), dtype=bool), "extended": np.nan_to_num(major) > EXTENDED_ARCSEC}
     if not group:
         return units
+    names = radio.names(np.arange(len(radio))).astype(str)
     flux_name = radio.find(flux_col, FLUX_NAMES, "flux")
     if flux_name is None or size_name is None:
         raise InputError(radio.source, "grouping needs flux and major-axis columns (name them with "
@@ -246,12 +257,12 @@ def _match_units(radio, group, flux_col, size_col):
     is_group = np.concatenate([np.zeros(len(alone), bool), np.ones(len(groups.members), bool)])
     return {"ra": np.concatenate([radio.ra[alone], groups.ra]),
             "dec": np.concatenate([radio.dec[alone], groups.dec]),
-            "name": np.array([names[m[0]] for m in member_lists]),
+            "name": np.array([names[m[0]] for m in member_lists]).__getitem__,
             "members": member_lists,
             "is_group": is_group,
             "extended": np.concatenate([units["extended"][alone], np.zeros(len(groups.members), bool)]),
             "extent_arcsec": np.concatenate([np.zeros(len(alone)), groups.extent_arcsec]),
-            "components": np.array([";".join(names[i] for i in m) for m in member_lists])}
+            "components": np.array([";".join(names[i] for i in m) for m in member_lists]).__getitem__}
 
 
 def _errors(catalogue, given, side, required):
@@ -301,53 +312,57 @@ def _magnitudes(optical, mag_col):
     return optical.values(name)
 
 
-def _as_table(columns, method):
+def pairs_table(columns, meta):
+    """The Table ``xmatch`` returns, from the ``(columns, meta)`` of ``as_columns=True``."""
     from astropy.table import MaskedColumn, Table
 
-    table = Table()
+    table = Table(meta=dict(meta))
     for name, values in columns.items():
         if values is None:
             table[name] = MaskedColumn(np.zeros(len(columns["radio_id"])), mask=True)
         else:
-            table[name] = values
+            table[name] = values.astype(str) if values.dtype.kind == "S" else values
     return table
 
 
-def overlay_flagged(pairs, radio_id, image, contours=None, output=None, size=None, **options):
-    """Overlay of one cross-matched source for visual inspection: radio contours on the optical or
-    IR image with every candidate marked (and, for a group, its components in the title).
+def _write_fits(columns, meta, path):
+    """The pairs as a FITS binary table with provenance cards, written atomically straight from
+    the arrays (empty ``lr``/``reliability`` as NaN). Written by hand: astropy's table HDU
+    construction costs more than the whole match for 1e5 text ids."""
+    from astropy.io import fits
 
-    Parameters
-    ----------
-    pairs : astropy.table.Table
-        The output of ``xmatch``.
-    radio_id : str
-        The source to draw (e.g. one flagged ``multi_component``).
-    image : str or Path
-        Optical/IR image with a WCS covering the source.
-    contours : str, Path or list
-        Radio image(s) to contour.
-    output : str or Path
-        PNG or PDF to write (default ``<radio_id>.png``).
-    **options
-        Passed to ``hippo.overlay`` (levels, stretch, ...).
+    from hippo.io.atomic import atomic_path
+    from hippo.provenance import fits_provenance_cards
 
-    Returns
-    -------
-    The result of ``hippo.overlay``.
-    """
-    from astropy.table import Table
-
-    from hippo.overlays import overlay
-
-    rows = pairs[np.asarray(pairs["radio_id"]).astype(str) == str(radio_id)]
-    if len(rows) == 0:
-        raise InputError(radio_id, "no cross-match row for this source")
-    candidates = Table({"id": [f"{o} ({r})" for o, r in zip(rows["optical_id"], rows["rank"])],
-                        "ra": rows["optical_ra"], "dec": rows["optical_dec"]})
-    title = f"{radio_id}: {rows['flag'][0]}"
-    if "components" in rows.colnames:
-        title += f" [{rows['components'][0]}]"
-    return overlay(image=image, contours=contours, catalogue=candidates, output=output or f"{radio_id}.png",
-                   ra=float(rows["radio_ra"][0]), dec=float(rows["radio_dec"][0]), size=size, title=title,
-                   **options)
+    count = len(columns["radio_id"])
+    arrays, fields, cards = [], [], []
+    for number, (name, values) in enumerate(columns.items(), start=1):
+        values = np.full(count, np.nan) if values is None else np.asarray(values)
+        if values.dtype.kind == "U":
+            try:
+                values = values.astype(np.bytes_)
+            except UnicodeEncodeError:
+                values = np.char.encode(values, "utf-8")
+        if values.dtype.kind == "S":
+            width = max(values.dtype.itemsize, 1)
+            dtype, tform = f"S{width}", f"{width}A"
+        elif values.dtype.kind in "iub":
+            dtype, tform = ">i8", "K"
+        else:
+            dtype, tform = ">f8", "D"
+        arrays.append(values)
+        fields.append((name, dtype))
+        cards += [(f"TTYPE{number}", name), (f"TFORM{number}", tform)]
+    data = np.empty(count, dtype=fields)
+    for (name, _), values in zip(fields, arrays):
+        data[name] = values
+    header = fits.Header([("XTENSION", "BINTABLE"), ("BITPIX", 8), ("NAXIS", 2), ("NAXIS1", data.dtype.itemsize),
+                          ("NAXIS2", count), ("PCOUNT", 0), ("GCOUNT", 1), ("TFIELDS", len(fields)), *cards,
+                          ("EXTNAME", "XMATCH")])
+    for keyword, value, comment in fits_provenance_cards("xmatch", meta):
+        header.append((keyword, value, comment) if comment else (keyword, value))
+    body = data.tobytes()
+    with atomic_path(path) as tmp, open(tmp, "wb") as stream:
+        stream.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
+        stream.write(header.tostring().encode("ascii"))
+        stream.write(body + b"\0" * (-len(body) % 2880))

@@ -75,7 +75,7 @@ class Catalogue:
             raise InputError(self.source, f"column {name!r} is not numeric")
         values = np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
         declared = self._units.get(name)
-        if unit is not None and declared:
+        if unit is not None and declared and declared.strip() != unit:
             from astropy import units as u
 
             try:
@@ -85,7 +85,8 @@ class Catalogue:
         return self._usable(values)
 
     def names(self, rows):
-        """Source names of the given usable rows: the id column as text, else IAU names."""
+        """Source names of the given usable rows: the id column (integers, or text stripped of
+        blanks: bytes as FITS holds them, else str), else IAU names."""
         if self.ids is None:
             from astropy import units as u
             from astropy.coordinates import SkyCoord
@@ -94,9 +95,9 @@ class Catalogue:
 
             return np.array([iau_name(SkyCoord(self.ra[i] * u.deg, self.dec[i] * u.deg)) for i in rows], dtype=str)
         values = self.ids[rows]
-        if values.dtype.kind == "S":
-            values = np.char.decode(values, "utf-8", "replace")
-        return np.char.strip(values.astype(str))
+        if values.dtype.kind in "iu":  # integer ids stay integers
+            return values
+        return np.char.strip(values if values.dtype.kind in "SU" else values.astype(str))
 
 
 def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
@@ -105,32 +106,46 @@ def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
     FITS files are memory-mapped and only the needed columns are converted; sexagesimal position
     columns and other formats go through ``hippo.io``.
     """
-    from astropy.table import Table
+    from hippo.io.columns import find_position_columns
 
-    from hippo.io import find_position_columns, read_positions, read_table
-
-    if isinstance(source, Table):
-        label, columns = "table", source
+    if hasattr(source, "colnames"):  # an astropy Table
+        label, columns, names, finder = "table", source, list(source.colnames), source
     elif str(source).lower().endswith(_FITS_SUFFIXES):
         label, columns = str(source), _fits_columns(source)
+        names = list(columns.names)
+        finder = _NamesOnly(names)
     else:
+        from hippo.io import read_table
+
         label, columns = str(source), read_table(source)
-    names = list(columns.colnames) if isinstance(columns, Table) else list(columns.names)
+        names, finder = list(columns.colnames), columns
     units = _units(columns, names)
-    stub = columns if isinstance(columns, Table) else Table(names=names)
-    ra_name, dec_name, id_name = find_position_columns(stub, ra_col, dec_col, id_col, label)
+    ra_name, dec_name, id_name = find_position_columns(finder, ra_col, dec_col, id_col, label)
     if np.asarray(columns[ra_name]).dtype.kind in "fiu" and np.asarray(columns[dec_name]).dtype.kind in "fiu":
         ra = _degrees(columns[ra_name], units.get(ra_name))
         dec = _degrees(columns[dec_name], units.get(dec_name))
-        ids = None if id_name is None else np.asarray(columns[id_name])
     else:  # sexagesimal strings: parsed row by row by the input layer
-        positions = read_positions(Table(columns) if not isinstance(columns, Table) else columns,
-                                   ra_col, dec_col, id_col, source=label)
-        ra, dec = _positions_on_rows(positions, len(columns))
-        ids = None if id_name is None else np.asarray(columns[id_name])
+        from astropy.table import Table
+
+        from hippo.io import read_positions
+
+        table = columns if hasattr(columns, "colnames") else Table(columns)
+        positions = read_positions(table, ra_col, dec_col, id_col, source=label)
+        ra, dec = _positions_on_rows(positions, len(table))
+    ids = None if id_name is None else np.asarray(columns[id_name])
     with np.errstate(invalid="ignore"):
         rejected = ~(np.isfinite(ra) & np.isfinite(dec) & (ra >= 0) & (ra <= 360) & (dec >= -90) & (dec <= 90))
     return Catalogue(label, columns, names, units, ra, dec, ids, id_name, rejected)
+
+
+class _NamesOnly:
+    """What column detection needs of a FITS table: its column names (FITS carries no UCDs)."""
+
+    def __init__(self, names):
+        self.colnames = names
+
+    def __getitem__(self, name):
+        return None
 
 
 def _fits_columns(path):

@@ -51,7 +51,8 @@ class ZoneIndex:
         key = self._key(np.floor((dec + 90.0) / self.zone_height), ra)
         self.order = np.argsort(key)
         self.key = key[self.order]
-        self.xyz = unit_vectors(ra[self.order], dec[self.order])
+        self.ra = ra[self.order]
+        self.dec = dec[self.order]
 
     @staticmethod
     def _key(zone, ra):
@@ -74,13 +75,19 @@ class ZoneIndex:
             raise ValueError(f"radius {radius} arcsec exceeds the index's {self.radius_arcsec} arcsec")
         ra = np.asarray(ra_deg, dtype=np.float64)
         dec = np.asarray(dec_deg, dtype=np.float64)
+        # queries in key order: each binary search then starts near the previous one's answer
+        query_order = np.argsort(self._key(np.floor((dec + 90.0) / self.zone_height), ra))
+        ra, dec = ra[query_order], dec[query_order]
         found = [self._pairs_chunk(ra[start:start + _CHUNK_QUERIES], dec[start:start + _CHUNK_QUERIES],
                                    radius, start)
                  for start in range(0, len(ra), _CHUNK_QUERIES)]
         if not found:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty.copy(), np.zeros(0)
-        return tuple(np.concatenate(parts) for parts in zip(*found))
+        owner, index, separation = (np.concatenate(parts) for parts in zip(*found))
+        owner = query_order[owner]
+        by_query = np.argsort(owner, kind="stable")
+        return owner[by_query], index[by_query], separation[by_query]
 
     def _pairs_chunk(self, ra, dec, radius_arcsec, first_row):
         radius_deg = radius_arcsec / 3600.0
@@ -117,14 +124,11 @@ class ZoneIndex:
         total = int(counts.sum())
         candidate = np.arange(total) - np.repeat(np.cumsum(counts) - counts - start, counts)
         owner = np.repeat(owner, counts)
-        query_xyz = unit_vectors(ra, dec)
-        chord_squared = ((self.xyz[candidate] - query_xyz[owner]) ** 2).sum(axis=1)
+        chord_squared = ((unit_vectors(self.ra[candidate], self.dec[candidate])
+                          - unit_vectors(ra[owner], dec[owner])) ** 2).sum(axis=1)
         keep = chord_squared <= arcsec_to_chord(radius_arcsec) ** 2
-        owner, candidate = owner[keep], candidate[keep]
-        order = np.argsort(owner, kind="stable")
-        owner, candidate = owner[order], candidate[order]
-        separation = chord_to_arcsec(np.sqrt(chord_squared[keep][order]))
-        return owner + first_row, self.order[candidate], separation
+        separation = chord_to_arcsec(np.sqrt(chord_squared[keep]))
+        return owner[keep] + first_row, self.order[candidate[keep]], separation
 
 
 def pairs_within(ra1, dec1, ra2, dec2, radius_arcsec):
