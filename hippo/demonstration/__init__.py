@@ -329,18 +329,29 @@ def _rel(path, context):
     return str(Path(path).relative_to(context["root"]))
 
 
+# What the demo writes, as the summary lists it (only what exists).
+_PRODUCTS = [
+    ("data/first/", "real FIRST images (firstgalaxydata) as FITS, the demo's inputs"),
+    ("data/radio.csv", "radio catalogue: the 200 FIRST sources of the test split"),
+    ("data/optical_SIMULATED.csv", "SIMULATED optical catalogue (and its truth beside it)"),
+    ("data/optical_image_SIMULATED.fits", "SIMULATED optical image of one field"),
+    ("products/cutouts/", "cutouts, one folder per source, and the index cutouts.csv"),
+    ("products/classifications.csv", "classifier labels, probabilities and flags"),
+    ("products/xmatch.csv", "cross-match pairs with likelihood ratio and reliability"),
+    ("products/overlays/", "radio contours on the optical image (PNG)"),
+    ("products/hippo.db", "the catalogue store: every result and every run's provenance"),
+    ("backup/", "backup of products/ (hippo restore backup/ DIR rebuilds it)"),
+]
+
+
 def format_summary(summary):
     """The closing summary a user reads: where everything is, rows in the store, time per step."""
     root = summary["output"]
-    lines = ["", f"HIPPO demo finished in {summary['seconds']:.1f} s. Everything is under {root}/:",
-             "  data/                     inputs: data/first/*.fits are real FIRST images (firstgalaxydata);",
-             "                            *_SIMULATED.* are simulated (optical catalogue, its truth, image)",
-             "  products/cutouts/         cutouts and their index cutouts.csv",
-             "  products/classifications.csv, products/xmatch.csv   classifier and cross-match tables",
-             "  products/overlays/        the overlay figure",
-             "  products/hippo.db         the catalogue store (every run's provenance)",
-             "  backup/                   a backup of products/ (hippo restore backup/ DIR rebuilds it)",
-             "", "Steps:"]
+    lines = ["", f"HIPPO demo finished in {summary['seconds']:.1f} s. Everything is under {root}/:"]
+    for relative, what in _PRODUCTS:
+        if (root / relative).exists():
+            lines.append(f"  {relative:<34} {what}")
+    lines += ["", "Steps:"]
     for step in summary["steps"]:
         lines.append(f"  {step.name:<15} {step.status:<8} {step.seconds:6.1f} s")
     lines += ["", "Rows in the store (" + str(summary["store"]) + "):",
