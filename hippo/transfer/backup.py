@@ -1,6 +1,7 @@
 """Incremental backup of a directory tree to an object store: small files collated into
 uncompressed zips built in memory, large files uploaded in parts, a manifest written last."""
 
+import collections
 import concurrent.futures
 import contextlib
 import hashlib
@@ -83,9 +84,8 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         small = [e for e in to_send if e["size"] < small_file_limit]
         large = [e for e in to_send if e["size"] >= small_file_limit]
         batches = _batches(small, zip_target)
-        summary = {"files": sum(e["type"] == "file" for e in entries),
-                   "links": sum(e["type"] == "link" for e in entries),
-                   "dirs": sum(e["type"] == "dir" for e in entries),
+        kinds = collections.Counter(e["type"] for e in entries)
+        summary = {"files": kinds["file"], "links": kinds["link"], "dirs": kinds["dir"],
                    "send_files": len(to_send), "send_bytes": sum(e["size"] for e in to_send),
                    "zips": len(batches), "large_files": len(large), "objects_sent": 0, "objects_reused": 0,
                    "manifest": None, "failures": failures, "dry_run": dry_run, "destination": backend.url}
@@ -215,8 +215,9 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
             key = f"{MANIFESTS}{run_id}.jsonl.gz"
             backend.put(key, encode(header, final))
             summary["manifest"] = key
-            for key in state.journal_keys + [journal_key(run_id, k) for k in objects]:
-                backend.remove(key)
+            journals = state.journal_keys + [journal_key(run_id, k) for k in objects]
+            with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(backend.remove, journals))  # now folded into the manifest
         else:
             summary["manifest"] = state.manifest_key
         return summary
@@ -263,29 +264,39 @@ def _batches(entries, zip_target):
 def _read_small(root, entry):
     """Bytes of a small file (a SQLite snapshot for databases) and its completed manifest entry.
 
-    ``root`` is the source directory as a string ending in a separator.
+    ``root`` is the source directory as a string ending in a separator. The file must still
+    have the size and mtime the scan saw, before and after it is read (checked with one fstat
+    after the read; a file changed since the scan is read again, checked before and after).
     """
     path = root + entry["path"]
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    try:
-        before = os.fstat(descriptor)
-        data = os.read(descriptor, before.st_size + 1)  # one byte more: notices a file that grew
-        while 0 < len(data) < before.st_size:  # a short read (rare on local disks): read on
-            more = os.read(descriptor, before.st_size + 1 - len(data))
-            if not more:
-                break
-            data += more
-        after = os.fstat(descriptor)
-    finally:
-        os.close(descriptor)
-    entry = dict(entry, size=len(data), mtime_ns=before.st_mtime_ns)
-    if is_sqlite(path, data[:16]):
+    expected = (entry["size"], entry["mtime_ns"])
+    for attempt in range(2):
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        try:
+            if attempt:
+                before = os.fstat(descriptor)
+                expected = (before.st_size, before.st_mtime_ns)
+            data = os.read(descriptor, expected[0] + 1)  # one byte more: notices a file that grew
+            while 0 < len(data) < expected[0]:  # a short read (rare on local disks): read on
+                more = os.read(descriptor, expected[0] + 1 - len(data))
+                if not more:
+                    break
+                data += more
+            after = os.fstat(descriptor)
+        finally:
+            os.close(descriptor)
+        steady = (after.st_size, after.st_mtime_ns) == expected and len(data) == expected[0]
+        if steady:
+            break
+    entry = dict(entry, size=len(data), mtime_ns=after.st_mtime_ns)
+    snapshot = None
+    if is_sqlite(path, data[:16]):  # a live database: copied from a consistent snapshot instead
         with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
             snapshot = _sqlite_snapshot(path, Path(scratch))
             if snapshot is not None:
                 data = snapshot.read_bytes()
-                entry.update(size=len(data), live_size=before.st_size, snapshot=True)
-    elif (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or len(data) != before.st_size:
+                entry.update(size=len(data), live_size=after.st_size, snapshot=True)
+    if not steady and snapshot is None:
         raise _FileChanged(path)
     entry["sha256"] = hashlib.sha256(data).hexdigest()
     return data, entry

@@ -50,7 +50,7 @@ def scan(root, exclude=()):
             return
         for item in listing:
             relative = f"{relative_dir}/{item.name}" if relative_dir else item.name
-            if excluded(relative, item.name):
+            if exclude and excluded(relative, item.name):
                 continue
             info = item.stat(follow_symlinks=False)
             entry = {"path": relative, "size": info.st_size, "mtime_ns": info.st_mtime_ns,

@@ -5,6 +5,7 @@ large share of a backup. The format for stored members without zip64 is simple e
 directly: a local header, the name and the bytes per member, then the central directory.
 """
 
+import functools
 import struct
 import time
 import zlib
@@ -17,10 +18,11 @@ _END = struct.Struct("<4s4H2LH")
 _UTF8_NAME = 0x800
 
 
-def dos_time(mtime_ns):
-    """(DOS time, DOS date) of a timestamp in UTC; zip dates start in 1980 (the exact mtime
-    lives in the manifest)."""
-    year, month, day, hour, minute, second = max(time.gmtime(mtime_ns // 10**9)[:6], (1980, 1, 1, 0, 0, 0))
+@functools.lru_cache(maxsize=4096)  # files written together share their second
+def dos_time(seconds):
+    """(DOS time, DOS date) of a Unix time in whole seconds, in UTC; zip dates start in 1980
+    (the exact mtime lives in the manifest)."""
+    year, month, day, hour, minute, second = max(time.gmtime(seconds)[:6], (1980, 1, 1, 0, 0, 0))
     return hour << 11 | minute << 5 | second // 2, (year - 1980) << 9 | month << 5 | day
 
 
@@ -32,13 +34,13 @@ def build_zip(members):
     for name, data, mtime_ns, mode in members:
         encoded = name.encode()
         flags = 0 if encoded.isascii() else _UTF8_NAME
-        crc, size = zlib.crc32(data), len(data)
-        clock, date = dos_time(mtime_ns)
-        pieces += [_LOCAL.pack(b"PK\x03\x04", 20, 0, flags, 0, clock, date, crc, size, size, len(encoded), 0),
-                   encoded, data]
-        directory += [_CENTRAL.pack(b"PK\x01\x02", 20, 3, 20, 0, flags, 0, clock, date, crc, size, size,
-                                    len(encoded), 0, 0, 0, 0, (0o100000 | mode) << 16, offset), encoded]
-        offset += _LOCAL.size + len(encoded) + size
+        crc, size, name_size = zlib.crc32(data), len(data), len(encoded)
+        clock, date = dos_time(mtime_ns // 1_000_000_000)
+        pieces += (_LOCAL.pack(b"PK\x03\x04", 20, 0, flags, 0, clock, date, crc, size, size, name_size, 0),
+                   encoded, data)
+        directory += (_CENTRAL.pack(b"PK\x01\x02", 20, 3, 20, 0, flags, 0, clock, date, crc, size, size,
+                                    name_size, 0, 0, 0, 0, (0o100000 | mode) << 16, offset), encoded)
+        offset += 30 + name_size + size  # 30: the local header's size
         if offset > MAX_BYTES:
             raise ValueError("a zip without zip64 holds at most 4 GiB")
     central = b"".join(directory)
