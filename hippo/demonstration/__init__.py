@@ -25,6 +25,7 @@ IMAGES_PER_CLASS = 2            # FIRST images written as FITS, classified and c
 CUTOUT_SIZE = "3arcmin"
 XMATCH_RADIUS = "5arcsec"
 OVERLAY_SIZE = "2.5arcmin"
+MARKER_RADIUS_ARCSEC = 30.0     # optical objects marked on the overlay: the candidates near the source
 FIRST_CONTOURS = [1, 2, 4, 8, 16, 32, 64, 128]  # 8-bit units; 1 is the 3-sigma clip of the source image
 
 
@@ -111,8 +112,10 @@ def demo(output="hippo-demo", quiet=False):
     >>> summary["tables"]["classifications"]                            # doctest: +SKIP
     8
     """
+    from hippo.demonstration.data import firstgalaxydata_zip
     from hippo.store import Store
 
+    firstgalaxydata_zip()  # before writing anything: without the images there is no demo
     root = _prepare_output(Path(output))
     started = time.perf_counter()
     steps = _Steps(quiet)
@@ -174,7 +177,9 @@ def _inputs(step, context):
         sources = radio["source", "ra", "dec"]
         sources["origin"] = "firstgalaxydata test split"
         store.insert("sources", sources, run_id=recorded.id, replace_on="source")
-        showcase = next(image for image in images if image.label == "FRII")
+        # The overlay's source: an FRII whose (simulated) host made it into the optical catalogue.
+        has_host = {source for source, host in zip(truth["source"], truth["host_id"]) if host}
+        showcase = next(image for image in images if image.label == "FRII" and image.name in has_host)
         hdu = data.simulate_optical_image(optical, showcase.ra, showcase.dec)
         hdu.writeto(folder / "optical_image_SIMULATED.fits")
     context.update(images=images, first_paths=paths, first_dir=first_dir, radio=folder / "radio.csv",
@@ -273,7 +278,7 @@ def _overlay(step, context):
     showcase = context["showcase"]
     contour_image = next(p for p in context["first_paths"] if p.stem == showcase.name)
     optical = read_table(context["optical"])
-    near = _within(optical, showcase.ra, showcase.dec, 75.0)
+    near = _within(optical, showcase.ra, showcase.dec, MARKER_RADIUS_ARCSEC)
     markers = Table({"id": optical["id"][near], "ra": optical["ra"][near], "dec": optical["dec"][near]})
     output = context["products"] / "overlays" / f"{showcase.name}.png"
     overlay(context["optical_image"], contours=[contour_image], levels=FIRST_CONTOURS, catalogue=markers,
@@ -282,7 +287,8 @@ def _overlay(step, context):
             source=showcase.name)
     context["overlay"] = output
     step.lines = [f"FIRST contours of {showcase.name} ({showcase.label}) on the SIMULATED optical image, "
-                  f"{int(near.sum())} optical objects marked -> {_rel(output, context)}"]
+                  f"the {int(near.sum())} optical objects within {MARKER_RADIUS_ARCSEC:.0f}\" marked -> "
+                  f"{_rel(output, context)}"]
 
 
 def _backup(step, context):

@@ -236,7 +236,7 @@ def simulate_optical_image(optical, ra, dec, size_arcmin=3.0, pixel_arcsec=0.4, 
     sigma = seeing_arcsec / 2.3548 / pixel_arcsec
     flux = 10 ** (-0.4 * (np.asarray(optical["r_mag"])[inside] - 22.5))  # nanomaggies
     yy, xx = np.mgrid[0:n, 0:n]
-    image = rng.normal(0.0, 0.02, size=(n, n))
+    image = rng.normal(0.0, 0.01, size=(n, n))
     for xi, yi, fi in zip(x[inside], y[inside], flux):
         box = slice(max(int(yi) - 12, 0), int(yi) + 13), slice(max(int(xi) - 12, 0), int(xi) + 13)
         image[box] += fi / (2 * np.pi * sigma ** 2) * np.exp(
