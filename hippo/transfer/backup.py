@@ -17,7 +17,7 @@ from hippo.transfer.backends import QuietBar, TransferError, open_backend, progr
 from hippo.transfer.lock import WriterLock
 from hippo.transfer.manifest import (DATA, MANIFESTS, SQLITE_HEADER, BackupState, encode, is_sqlite,
                                      journal_key, journal_record, new_run_id, scan)
-from hippo.transfer.ziparchive import MAX_MEMBERS, build_zip
+from hippo.transfer.ziparchive import MAX_BYTES, MAX_MEMBERS, build_zip
 
 SMALL_FILE_LIMIT = 4 << 20  # bytes: smaller files go into zips
 ZIP_TARGET = 8 << 20        # bytes of members per zip object (several in flight keep every worker busy)
@@ -70,6 +70,8 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
     """
     if workers < 1:
         raise UsageError("--workers must be at least 1")
+    if small_file_limit + zip_target + 1024 * MAX_MEMBERS > MAX_BYTES:
+        raise UsageError("small_file_limit + zip_target must stay well below 4 GiB (zips are written without zip64)")
     run_id = new_run_id()  # named by its start: the time the tree is scanned (restore --as-of)
     src = Path(src)
     root = os.path.join(src, "")  # string paths: pathlib costs microseconds per small file

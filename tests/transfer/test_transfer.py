@@ -261,3 +261,40 @@ def test_backup_with_store_records_the_run_and_a_backups_row(tmp_path, hippo_cli
         (run,) = store.table("runs")
     assert row["files"] == 2 and row["destination"] == str(tmp_path / "vault")
     assert run["command"] == "backup" and run["exit_status"] == 0 and row["run_id"] == run["id"]
+
+
+def test_zip_objects_are_plain_zips_that_unzip_reads(tmp_path):
+    import shutil
+    if shutil.which("unzip") is None:
+        pytest.skip("unzip not installed")
+    src = make_tree(tmp_path / "src", n_small=6, large_bytes=10)
+    (src / "cutouts/s0/Ångström 3C 273.fits").write_bytes(b"\x00SIMPLE" * 100)
+    dest = tmp_path / "store"
+    backup(src, dest, quiet=True)
+    (zip_path,) = dest.glob("data/zip/*/*.zip")
+    tested = subprocess.run(["unzip", "-t", zip_path], capture_output=True, text=True)
+    assert tested.returncode == 0 and "No errors detected" in tested.stdout
+    subprocess.run(["unzip", "-q", zip_path, "-d", tmp_path / "unzipped"], check=True)
+    for name in ["cutouts/s0/Ångström 3C 273.fits", "cutouts/s2/f005.fits", "script.sh", "models/weights.pt"]:
+        assert (tmp_path / "unzipped" / name).read_bytes() == (src / name).read_bytes()
+    assert os.stat(tmp_path / "unzipped/script.sh").st_mode & 0o777 == 0o750
+
+
+def test_large_file_goes_up_in_checked_parts_and_comes_back_identical(tmp_path, s3_dest, seaweed, monkeypatch):
+    import hippo.transfer.backends as backends
+    monkeypatch.setattr(backends, "SINGLE_PUT_LIMIT", 1 << 20)  # multipart above 1 MiB: 20 MiB -> 3 parts
+    src = tmp_path / "src"
+    src.mkdir()
+    blob = os.urandom(20 << 20)
+    (src / "mosaic.fits").write_bytes(blob)
+    summary = backup(src, s3_dest, quiet=True)
+    assert summary["large_files"] == 1 and summary["objects_sent"] == 1
+    (key,) = [k for k in data_objects(s3_dest) if k.startswith("data/blob/")]
+    parts = [hashlib.md5(blob[i:i + backends.PART_SIZE]).digest() for i in range(0, len(blob), backends.PART_SIZE)]
+    bucket, _, prefix = s3_dest[5:].partition("/")
+    head = seaweed.client().head_object(Bucket=bucket, Key=f"{prefix}/{key}")  # boto3 reads it back
+    assert head["ContentLength"] == 20 << 20 and head["ETag"].strip('"') == backends.multipart_etag(parts)
+    assert head["ETag"].strip('"').endswith("-3")
+    assert verify(src, s3_dest, deep=True)["ok"]
+    restore(s3_dest, tmp_path / "out", quiet=True)
+    assert (tmp_path / "out/mosaic.fits").read_bytes() == blob
