@@ -9,7 +9,6 @@ radio contours on the optical image, a backup of the products to a local directo
 verification. The summary says where everything is.
 """
 
-import importlib
 import shutil
 import sys
 import time
@@ -31,13 +30,12 @@ FIRST_CONTOURS = [1, 2, 4, 8, 16, 32, 64, 128]  # 8-bit units; 1 is the 3-sigma 
 
 @dataclass
 class Step:
-    """One step of the demo: what it did, where its products are, how long it took."""
+    """One step of the demo: what it did and how long it took."""
 
     name: str
     seconds: float = 0.0
     status: str = "ok"            # ok, skipped, failed
     lines: list = field(default_factory=list)
-    paths: dict = field(default_factory=dict)
 
 
 class _Steps:
@@ -67,25 +65,10 @@ class _Steps:
         step.seconds = time.perf_counter() - started
         self.done.append(step)
         self.say(f"[{step.seconds:6.1f} s] {name}: " + ("; ".join(step.lines) if step.lines else step.status))
-        return step
 
 
 class _Skip(Exception):
-    """A step whose capability is not in this version: skipped, and said so."""
-
-
-def _capability(module_name, attribute, what):
-    """The API function, or _Skip when its module has not landed in this version."""
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise _Skip(f"skipped: {what} is not built in this version") from None
-        raise
-    function = getattr(module, attribute, None)
-    if function is None:
-        raise _Skip(f"skipped: {what} is not built in this version")
-    return function
+    """A step that cannot run in this install (no trained model): skipped, and said so."""
 
 
 def demo(output="hippo-demo", quiet=False):
@@ -192,8 +175,9 @@ def _inputs(step, context):
 
 
 def _cutouts(step, context):
-    cutout = _capability("hippo.cutouts", "cutout", "hippo.cutout")
     from astropy.table import Table
+
+    from hippo.cutouts import cutout
 
     targets = Table({"name": [i.name for i in context["images"]], "ra": [i.ra for i in context["images"]],
                      "dec": [i.dec for i in context["images"]]})
@@ -201,13 +185,12 @@ def _cutouts(step, context):
     table = cutout(catalogue=targets, survey=[str(context["first_dir"])], size=CUTOUT_SIZE, output=folder,
                    store=context["store"], quiet=True)
     ok = int(np.sum(np.asarray(table["status"]) == "ok"))
-    context["cutouts"] = folder
     step.lines = [f"{ok}/{len(table)} FIRST cutouts of {CUTOUT_SIZE} in {_rel(folder, context)}/"]
 
 
 def _classification(step, context):
-    classify = _capability("hippo.morphology", "classify", "hippo.classify")
     from hippo.errors import HippoError
+    from hippo.morphology import classify
     from hippo.morphology.classifier import default_model_dir
 
     try:
@@ -220,7 +203,6 @@ def _classification(step, context):
     labels = dict(zip(np.asarray(table["source"]).astype(str), np.asarray(table["label"]).astype(str)))
     agree = sum(labels.get(name) == label for name, label in published.items())
     flagged = int(np.sum(np.asarray(table["flag"]) != "ok"))
-    context["classifications"] = output
     step.lines = [f"{len(table)} images classified, {agree}/{len(published)} agree with the published "
                   f"labels, {flagged} flagged uncertain/ood -> {_rel(output, context)}"]
 
@@ -229,23 +211,11 @@ def _crossmatch(step, context):
     from hippo.crossmatch import xmatch
 
     output = context["products"] / "xmatch.csv"
-    try:
-        method = "lr"
-        pairs = xmatch(context["radio"], context["optical"], method=method, radius=XMATCH_RADIUS,
-                       mag_col="r_mag", output=output, store=context["store"])
-    except UsageError as exc:
-        if "lr" not in str(exc):
-            raise
-        method = "best"
-        pairs = xmatch(context["radio"], context["optical"], method=method, radius=XMATCH_RADIUS,
-                       output=output, store=context["store"])
+    pairs = xmatch(context["radio"], context["optical"], method="lr", radius=XMATCH_RADIUS, mag_col="r_mag",
+                   output=output, store=context["store"])
     score = score_matches(pairs, context["truth"])
-    context["xmatch"] = output
-    if method == "lr":
-        note = f" (median reliability {np.nanmedian(np.asarray(pairs['reliability'], float)):.3f})"
-    else:
-        note = " (likelihood ratio not built in this version: symmetric best match)"
-    step.lines = [f"method {method}{note}: {score['matched']} of {score['sources']} radio sources matched "
+    reliability = np.nanmedian(np.asarray(pairs["reliability"], float))
+    step.lines = [f"likelihood ratio (median reliability {reliability:.3f}): {score['matched']} of {score['sources']} radio sources matched "
                   f"within {XMATCH_RADIUS}, {score['correct']} to their true (simulated) host and {score['wrong']} "
                   f"to an unrelated galaxy; {score['left_alone']} of the {score['hostless']} whose host is below "
                   f"the catalogue's limit rightly left unmatched -> {_rel(output, context)}"]
@@ -270,10 +240,10 @@ def score_matches(pairs, truth):
 
 
 def _overlay(step, context):
-    overlay = _capability("hippo.overlays", "overlay", "hippo.overlay")
     from astropy.table import Table
 
     from hippo.io import read_table
+    from hippo.overlays import overlay
 
     showcase = context["showcase"]
     contour_image = next(p for p in context["first_paths"] if p.stem == showcase.name)
@@ -285,7 +255,6 @@ def _overlay(step, context):
             output=output, size=OVERLAY_SIZE, ra=showcase.ra, dec=showcase.dec,
             title=f"{showcase.name} ({showcase.label}): FIRST on SIMULATED r band", store=context["store"],
             source=showcase.name)
-    context["overlay"] = output
     step.lines = [f"FIRST contours of {showcase.name} ({showcase.label}) on the SIMULATED optical image, "
                   f"the {int(near.sum())} optical objects within {MARKER_RADIUS_ARCSEC:.0f}\" marked -> "
                   f"{_rel(output, context)}"]
@@ -308,7 +277,6 @@ def _backup(step, context):
     store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     second = backup(products, destination, quiet=True)
     check = verify(products, destination, deep=True, quiet=True)
-    context["verified"] = check["ok"]
     failures = first["failures"] + second["failures"]
     step.status = "ok" if check["ok"] and not failures else "failed"
     verdict = "verify --deep: every file matches" if check["ok"] else \
