@@ -103,19 +103,26 @@ class S3Client:
         self.timeout = timeout
         self._local = threading.local()
         self._keys = {}
+        self._tls_context, self._tls_lock = None, threading.Lock()
 
     # -- connections ------------------------------------------------------------------------------
     def _connection(self):
         connection = getattr(self._local, "connection", None)
         if connection is None:
             if self.secure:
-                import ssl
-                context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
-                connection = http.client.HTTPSConnection(self.host, timeout=self.timeout, context=context)
+                connection = http.client.HTTPSConnection(self.host, timeout=self.timeout, context=self._tls())
             else:
                 connection = http.client.HTTPConnection(self.host, timeout=self.timeout)
             self._local.connection = connection
         return connection
+
+    def _tls(self):
+        """One TLS context for every connection (loading the CA bundle takes milliseconds)."""
+        with self._tls_lock:
+            if self._tls_context is None:
+                import ssl
+                self._tls_context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
+            return self._tls_context
 
     def _drop_connection(self):
         connection = getattr(self._local, "connection", None)
@@ -133,8 +140,10 @@ class S3Client:
             self._keys = {day: key}
         return key
 
-    def _sign(self, method, path, query, headers, payload_hash):
-        now = datetime.datetime.now(datetime.timezone.utc)
+    def _sign(self, method, path, query, headers, payload_hash, now=None):
+        """Add the SigV4 ``authorization`` (and ``host``, ``x-amz-*``) entries to ``headers``
+        (lower-case names); ``now`` is for checking against AWS's published examples."""
+        now = now or datetime.datetime.now(datetime.timezone.utc)
         stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
         headers.update({"host": self.host, "x-amz-date": stamp, "x-amz-content-sha256": payload_hash})
         if self.credentials.token:
