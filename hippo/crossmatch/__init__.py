@@ -366,3 +366,43 @@ def _write_fits(columns, meta, path):
         stream.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
         stream.write(header.tostring().encode("ascii"))
         stream.write(body + b"\0" * (-len(body) % 2880))
+
+
+def overlay_flagged(pairs, radio_id, image, contours=None, output=None, size=None, **options):
+    """Overlay of one cross-matched source for visual inspection: radio contours on the optical or
+    IR image with every candidate marked (and, for a group, its components in the title).
+
+    Parameters
+    ----------
+    pairs : astropy.table.Table
+        The output of ``xmatch``.
+    radio_id : str
+        The source to draw (e.g. one flagged ``multi_component``).
+    image : str or Path
+        Optical/IR image with a WCS covering the source.
+    contours : str, Path or list
+        Radio image(s) to contour.
+    output : str or Path
+        PNG or PDF to write (default ``<radio_id>.png``).
+    **options
+        Passed to ``hippo.overlay`` (levels, stretch, ...).
+
+    Returns
+    -------
+    The result of ``hippo.overlay``.
+    """
+    from astropy.table import Table
+
+    from hippo.overlays import overlay
+
+    rows = pairs[np.asarray(pairs["radio_id"]).astype(str) == str(radio_id)]
+    if len(rows) == 0:
+        raise InputError(radio_id, "no cross-match row for this source")
+    candidates = Table({"id": [f"{o} ({r})" for o, r in zip(rows["optical_id"], rows["rank"])],
+                        "ra": rows["optical_ra"], "dec": rows["optical_dec"]})
+    title = f"{radio_id}: {rows['flag'][0]}"
+    if "components" in rows.colnames:
+        title += f" [{rows['components'][0]}]"
+    return overlay(image=image, contours=contours, catalogue=candidates, output=output or f"{radio_id}.png",
+                   ra=float(rows["radio_ra"][0]), dec=float(rows["radio_dec"][0]), size=size, title=title,
+                   **options)

@@ -1,9 +1,9 @@
 """Multi-component radio sources: components a source finder listed apart (FRII lobes, a core),
 grouped back into one source whose host is sought near its core or flux-weighted centre.
 
-Friends-of-friends over resolved components: two are linked when both are resolved (major axis
-above 1.5 times the catalogue's typical, i.e. beam-sized, component) and they lie within
-``link_factor`` times their mean major axis, as the two lobes of a double do. Compact components
+Resolved components pair up: two are linked when each is the other's nearest resolved neighbour
+(major axis above 1.5 times the catalogue's typical, i.e. beam-sized, component) and they lie
+within ``link_factor`` times their mean major axis, as the two lobes of a double do. Compact components
 are never linked to each other (unrelated point sources are the common case at any depth); a
 compact component close to the centre of a linked group is taken as its core, and the host is
 sought there. Every group is flagged for visual inspection.
@@ -33,7 +33,7 @@ class Groups:
     has_core: np.ndarray
 
 
-def group_components(ra_deg, dec_deg, flux, major_arcsec, link_factor=3.0):
+def group_components(ra_deg, dec_deg, flux, major_arcsec, link_factor=4.0):
     """Group the components of multi-component radio sources.
 
     Parameters
@@ -68,11 +68,18 @@ def group_components(ra_deg, dec_deg, flux, major_arcsec, link_factor=3.0):
     first, second, separation = pairs_within(ra_deg[candidates], dec_deg[candidates],
                                              ra_deg[candidates], dec_deg[candidates], reach)
     first, second = candidates[first], candidates[second]
-    linked = (first < second) & (separation <= np.minimum(link_factor * (major[first] + major[second]) / 2,
-                                                          MAX_LINK_ARCSEC))
-    if not linked.any():
+    eligible = (first != second) & (separation <= np.minimum(link_factor * (major[first] + major[second]) / 2,
+                                                              MAX_LINK_ARCSEC))
+    if not eligible.any():
         return no_groups
-    graph = coo_matrix((np.ones(linked.sum()), (first[linked], second[linked])), shape=(count, count))
+    # only mutual nearest eligible neighbours link: lobes pair up, and the lobes of neighbouring
+    # sources do not chain whole fields together
+    first, second, separation = first[eligible], second[eligible], separation[eligible]
+    nearest_of = np.full(count, -1)
+    nearest_of[first[first_per_group(first, separation)]] = second[first_per_group(first, separation)]
+    mutual = (nearest_of[first] == second) & (nearest_of[second] == first) & (first < second)
+    first, second = first[mutual], second[mutual]
+    graph = coo_matrix((np.ones(len(first)), (first, second)), shape=(count, count))
     _, component_label = connected_components(graph, directed=False)
     sizes = np.bincount(component_label)
     grouped = sizes[component_label] > 1
