@@ -81,7 +81,8 @@ def merge_batch(plan_directory):
     if settings.get("store"):
         store_note = _fill_store(plan, settings, rows, record, statuses)
 
-    scratch_note = f"kept in {plan.directory}" if settings.get("keep_intermediates") else f"removed from {plan.directory}"
+    keep = settings.get("keep_intermediates")
+    scratch_note = f"kept in {plan.directory}" if keep else f"removed from {plan.directory}"
     summary = {
         "batch": plan.name, "state": "merged", "kind": plan.kind, "inputs": plan.input_count,
         "shards": plan.shard_count, "rows": len(rows), "partial_shards": partial,
@@ -90,7 +91,7 @@ def merge_batch(plan_directory):
         "jobs": [s.get("array_job") for s in jobs if s.get("array_job")], "merged": utc_now(),
     }
     write_json(record / "summary.json", summary)
-    if not settings.get("keep_intermediates"):
+    if not keep:
         shutil.rmtree(plan.directory, ignore_errors=True)
     return summary
 
@@ -117,8 +118,8 @@ def _merge_cutout(plan, output, output_text):
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), str(target))
         table = read_table(shard_dir / "cutouts.csv")
-        table["path"] = [str(Path(output_text) / Path(str(p)).relative_to(shard_dir)) if str(p).startswith(str(shard_dir))
-                         else p for p in table["path"]]
+        table["path"] = [str(Path(output_text) / Path(str(p)).relative_to(shard_dir))
+                         if str(p).startswith(str(shard_dir)) else p for p in table["path"]]
         indexes.append(table)
     merged = vstack(indexes, metadata_conflicts="silent") if len(indexes) > 1 else indexes[0]
     index_path = output / "cutouts.csv"
@@ -148,9 +149,9 @@ def _fill_store(plan, settings, rows, record, statuses):
                  "state": "done" if status == EXIT_OK else "partial",
                  "log": str(record / "logs"), "output": str(plan.shard_output(i))}
                 for i, status in statuses.items()], run_id=run.id)
-            store.insert("batch_jobs", [{"batch": plan.name, "job_id": os.environ.get("SLURM_JOB_ID", settings["runner"]), "shard": -1,
-                                         "state": "merged", "log": str(record), "output": settings["output"]}],
-                         run_id=run.id)
+            merge_job = os.environ.get("SLURM_JOB_ID", settings["runner"])
+            store.insert("batch_jobs", [{"batch": plan.name, "job_id": merge_job, "shard": -1, "state": "merged",
+                                         "log": str(record), "output": settings["output"]}], run_id=run.id)
             run.exit_status = EXIT_PARTIAL if any(s != EXIT_OK for s in statuses.values()) else EXIT_OK
         return f"{store.path} (run {run.id}: {inserted} rows)"
 
@@ -160,7 +161,8 @@ def _insert_results(store, plan, rows, run_id, settings):
         # As a local ``hippo classify --store``: each row with its model and its input file.
         rows = rows.copy()
         rows["model"] = rows.meta.get("model", "")
-        rows["input"] = [line for i in range(plan.shard_count) for line in plan.shard_inputs(i).read_text().splitlines()]
+        rows["input"] = [line for i in range(plan.shard_count)
+                         for line in plan.shard_inputs(i).read_text().splitlines()]
         return store.insert("classifications", rows, run_id=run_id)
     # The rows a local ``hippo cutout --store`` writes: its sources, and its cutouts with their size
     # and pixel scale as the cutout files' headers record them.

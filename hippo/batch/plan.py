@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -55,7 +56,7 @@ class BatchPlan:
     def shard_output(self, index):
         """What the shard's command writes: a table (classify) or a cutout directory (cutout)."""
         stem = self.shard_stem(index)
-        return stem.with_name(stem.name + ".out.ecsv") if self.kind == "classify" else stem.with_name(stem.name + ".out")
+        return stem.with_name(stem.name + (".out.ecsv" if self.kind == "classify" else ".out"))
 
     def exit_file(self, index):
         return self.shard_stem(index).with_suffix(".exit")
@@ -86,8 +87,17 @@ class BatchPlan:
         return [i for i in range(self.shard_count) if self.is_done(i)]
 
     def forget(self, index):
-        """Remove a failed attempt's exit file before the shard runs again."""
+        """Remove what an earlier, failed or killed attempt left, before the shard runs again.
+
+        (A killed ``hippo cutout`` leaves some cutouts behind, which a new attempt would keep
+        instead of cutting: the index would then differ from a local run's.)
+        """
         self.exit_file(index).unlink(missing_ok=True)
+        output = self.shard_output(index)
+        if output.is_dir():
+            shutil.rmtree(output)
+        else:
+            output.unlink(missing_ok=True)
 
     def to_json(self):
         return {"kind": self.kind, "batch_id": self.batch_id, "shard_count": self.shard_count,

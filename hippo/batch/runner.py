@@ -123,20 +123,23 @@ def run_batch(plan, settings):
     # nothing about this run: only a merge of this run may write it again.
     (record / "summary.json").unlink(missing_ok=True)
     write_json(plan.directory / "merge.json", {
-        "output": str(settings.output), "output_as_given": settings.output_as_given, "products": str(settings.products), "store": settings.store,
-        "keep_intermediates": settings.keep_intermediates, "parameters": settings.parameters,
-        "runner": settings.runner})
+        "output": str(settings.output), "output_as_given": settings.output_as_given,
+        "products": str(settings.products), "store": settings.store, "keep_intermediates": settings.keep_intermediates,
+        "parameters": settings.parameters, "runner": settings.runner})
     (record / "logs").mkdir(parents=True, exist_ok=True)
     if settings.slurm:
         return _run_slurm(plan, settings, result)
     return _run_dask(plan, settings, result)
 
 
-def _record_submission(plan, submission):
+def _record_submission(plan, submission, replace_last=False):
+    """Append (or complete) a submission in ``jobs.json``: which shards, which jobs, when."""
     history = read_json(plan.directory / "jobs.json", [])
-    history.append(submission)
+    if replace_last:
+        history[-1] = submission
+    else:
+        history.append(submission)
     write_json(plan.directory / "jobs.json", history)
-    return len(history)
 
 
 def _run_slurm(plan, settings, result):
@@ -162,11 +165,13 @@ def _run_slurm(plan, settings, result):
         atomic_write_text(script, scheduler.render_array_script(plan, todo, settings.options))
         submission["array_job"] = scheduler.sbatch(script)
         result.jobs.append(submission["array_job"])
+    # Recorded before the merge is submitted, so a failing sbatch there cannot hide running tasks.
+    _record_submission(plan, submission)
     merge_script = plan.directory / f"merge-{number}.sbatch"
     atomic_write_text(merge_script, scheduler.render_merge_script(plan, settings.options, result.products / "logs"))
     submission["merge_job"] = scheduler.sbatch(merge_script, dependency=submission["array_job"])
     result.jobs.append(submission["merge_job"])
-    _record_submission(plan, submission)
+    _record_submission(plan, submission, replace_last=True)
     if settings.store:
         _store_submission(plan, settings, submission)
     if not settings.wait:
@@ -181,11 +186,12 @@ def _store_submission(plan, settings, submission):
 
     with Store.open(settings.store) as store:
         with store.run(f"batch {plan.kind} submit", settings.parameters, inputs=[plan.directory / "plan.json"]) as run:
-            rows = [{"batch": plan.name, "job_id": f"{submission['array_job']}_{index}", "shard": index,
-                     "state": "submitted", "log": str(plan.log_directory / f"shard-{index:05d}.{submission['array_job']}.log"),
+            array_job, merge_job = submission["array_job"], submission["merge_job"]
+            rows = [{"batch": plan.name, "job_id": f"{array_job}_{index}", "shard": index, "state": "submitted",
+                     "log": str(plan.log_directory / f"shard-{index:05d}.{array_job}.log"),
                      "output": str(plan.shard_output(index))} for index in submission["shards"]]
-            rows.append({"batch": plan.name, "job_id": submission["merge_job"], "shard": -1, "state": "submitted",
-                         "log": str(record_directory(settings.products, plan) / "logs" / f"merge.{submission['merge_job']}.log"),
+            rows.append({"batch": plan.name, "job_id": merge_job, "shard": -1, "state": "submitted",
+                         "log": str(record_directory(settings.products, plan) / "logs" / f"merge.{merge_job}.log"),
                          "output": str(settings.output)})
             store.insert("batch_jobs", rows, run_id=run.id)
 

@@ -53,7 +53,7 @@ def _scheduling_options(parser):
                         help="at most N array tasks at once (--array=...%%N)")
     runner.add_argument("--partition", default=None, help="Slurm partition")
     runner.add_argument("--account", default=None, help="Slurm account")
-    runner.add_argument("--time", default=None, help="time limit of each task, e.g. 01:00:00 (default: the partition's)")
+    runner.add_argument("--time", default=None, help="time limit per task, e.g. 01:00:00 (default: the partition's)")
     runner.add_argument("--mem", default=None, help="memory of each task, e.g. 4G (default: the cluster's)")
     runner.add_argument("--cpus-per-task", type=int, default=1, help="CPUs of each task (default 1)")
     runner.add_argument("--workers", type=int, default=2, help="dask workers (default 2)")

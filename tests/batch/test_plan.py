@@ -4,8 +4,10 @@ import subprocess
 
 import pytest
 
+from hippo.batch import batch_classify, batch_cutout
 from hippo.batch.plan import BatchPlan, plan_classify, plan_cutout, shard_bounds
 from hippo.batch.slurm import SlurmOptions, render_array_script, render_merge_script
+from hippo.errors import InputError, UsageError
 
 
 @pytest.fixture
@@ -73,8 +75,12 @@ def test_bad_batch_calls_fail_in_one_line_before_submitting(hippo_cli, first_fil
     missing = tmp_path / "nope.fits"
     result = hippo_cli("batch", "classify", first_files[0], str(missing), "--dask", "-o", tmp_path / "o.csv")
     assert result.returncode == 2 and result.stderr.strip() == f"error: {missing}: no such file or directory"
-    result = hippo_cli("batch", "classify", first_files[0], "-o", tmp_path / "o.csv")
-    assert result.returncode == 2 and "--slurm" in result.stderr and len(result.stderr.splitlines()) == 1
-    result = hippo_cli("batch", "classify", first_files[0], "--dask", "--array-size", "0", "-o", tmp_path / "o.csv")
-    assert result.returncode == 2 and "--array-size 0" in result.stderr
-    assert not (tmp_path / ".hippo-scratch").exists() or not any((tmp_path / ".hippo-scratch").rglob("plan.json"))
+    with pytest.raises(UsageError, match="--slurm"):
+        batch_classify(first_files, tmp_path / "o.csv")
+    with pytest.raises(UsageError, match="--array-size 0"):
+        batch_classify(first_files, tmp_path / "o.csv", dask="local", array_size=0)
+    with pytest.raises(InputError, match="source names repeat"):
+        catalogue = tmp_path / "twice.csv"
+        catalogue.write_text("name,ra,dec\na,150.0,2.0\nb,150.1,2.1\na,150.2,2.2\n")
+        batch_cutout(catalogue, ["FIRST"], tmp_path / "cutouts", dask="local")
+    assert not list(tmp_path.rglob("plan.json"))
