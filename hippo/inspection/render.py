@@ -31,3 +31,46 @@ def render_png(fits_path, png_path, zoom=1, size_inches=4.0):
     with atomic_path(png_path) as tmp:
         figure.savefig(tmp, format="png")
     return png_path
+
+
+def overlay_layout(cutouts):
+    """Which cutouts of a source make its overlay: (background path, [contour paths]) or None.
+
+    ``cutouts`` are (survey, path) pairs. Radio cutouts (known survey names, else a beam or
+    Jy/beam in the header) are contoured, at most three, finest resolution first; the first
+    optical/IR cutout is the background, or the finest radio one when there is none.
+    """
+    from hippo.errors import HippoError
+    from hippo.overlays.beams import is_radio_image, is_radio_survey
+
+    radio, other = [], []
+    for survey, path in cutouts:
+        try:
+            image = read_image(path)
+        except HippoError:
+            continue  # an unreadable cutout is left out of the overlay; its own PNG says why
+        if is_radio_survey(survey) or is_radio_image(image):
+            radio.append((image.pixel_scale_arcsec, str(path)))
+        else:
+            other.append(str(path))
+    if not radio:
+        return None
+    contours = [path for _, path in sorted(radio)][:3]
+    return (other[0] if other else contours[0]), contours
+
+
+def render_overlay_png(background, contours, png_path, zoom=1, ra=None, dec=None, title=None):
+    """Radio contours on the background cutout (hippo.overlays), whole (zoom 1) or its central half (zoom 2)."""
+    from hippo.overlays import overlay
+
+    size = None
+    if zoom > 1:
+        image = read_image(background)
+        ny, nx = image.shape
+        size = f"{min(nx, ny) * image.pixel_scale_arcsec / zoom:.1f}arcsec"
+        if ra is None or dec is None:
+            centre = image.wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+            ra, dec = centre.ra.deg, centre.dec.deg
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    return overlay(image=background, contours=contours, output=png_path, ra=ra if size else None,
+                   dec=dec if size else None, size=size, title=title, dpi=80, panel_inches=4.5)

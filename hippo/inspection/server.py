@@ -45,6 +45,7 @@ class InspectionServer(ThreadingHTTPServer):
         self.default_queue = queue
         self.cache_dir = self.store_path.parent / (self.store_path.name + ".inspect-cache")
         self.image_lock = threading.Lock()
+        self.layouts = {}  # source -> (its cutouts and their mtimes, overlay layout): headers read once
         super().__init__((host, port), InspectionHandler)
 
     @property
@@ -55,6 +56,26 @@ class InspectionServer(ThreadingHTTPServer):
     def open_store(self):
         from hippo.store import Store
         return Store.open(self.store_path)
+
+    def overlay_layout(self, source):
+        """(background, contours, surveys) of a source's overlay from its cutouts in the store, or None."""
+        with self.open_store() as store:
+            rows = store.connection.execute("SELECT survey, path FROM cutouts WHERE source=? AND path IS NOT NULL "
+                                            "ORDER BY id", (source,)).fetchall()
+        cutouts = [(survey, path) for survey, recorded in rows
+                   if (path := _product_path(self.store_path, recorded)) is not None]
+        key = tuple((survey, str(path), path.stat().st_mtime) for survey, path in cutouts)
+        cached = self.layouts.get(source)
+        if cached is None or cached[0] != key:
+            from hippo.inspection.render import overlay_layout
+
+            with self.image_lock:  # FITS reading and first imports in one thread at a time, as for rendering
+                layout = overlay_layout(cutouts)
+            if layout is not None:
+                names = {str(path): survey for survey, path in cutouts}
+                layout = (*layout, {"image": names[layout[0]], "contours": [names[p] for p in layout[1]]})
+            cached = self.layouts[source] = (key, layout)
+        return cached[1]
 
 
 class InspectionHandler(BaseHTTPRequestHandler):
@@ -107,6 +128,9 @@ class InspectionHandler(BaseHTTPRequestHandler):
             handler(self, query)
         except RequestError as exc:
             self._json(exc.status, {"error": str(exc)})
+        except (BrokenPipeError, ConnectionResetError):
+            # the browser moved on (next source) before a slow image was ready: nothing to answer
+            log.debug("inspect: %s %s: the client closed the connection", method, url.path)
         except Exception as exc:  # never a traceback page: log it, answer 500 JSON
             log.exception("inspect: %s %s failed", method, url.path)
             self._json(500, {"error": f"internal error: {type(exc).__name__}"})
@@ -156,6 +180,8 @@ class InspectionHandler(BaseHTTPRequestHandler):
             details = source_details(store, name, user=user)
         if details is None:
             raise RequestError(404, f"no source {name!r} in the store")
+        layout = self.server.overlay_layout(name)
+        details["overlay"] = layout[2] if layout else None
         self._json(200, details)
 
     def config(self, query):
@@ -215,6 +241,39 @@ class InspectionHandler(BaseHTTPRequestHandler):
                 render_png(fits_path, cached, zoom=zoom)
         self._send(200, cached.read_bytes(), "image/png")
 
+    def overlay(self, query):
+        """Radio contours on the source's optical/IR cutout (hippo.overlays) at zoom 1 or 2, made once and cached."""
+        import hashlib
+
+        from hippo.errors import HippoError
+
+        name = _required(query, "source")
+        try:
+            zoom = int(query.get("zoom", ["1"])[0])
+        except ValueError:
+            raise RequestError(400, "zoom must be an integer") from None
+        if zoom not in ZOOMS:
+            raise RequestError(400, "zoom must be 1 or 2")
+        layout = self.server.overlay_layout(name)
+        if layout is None:
+            raise RequestError(404, f"no radio cutout of {name!r} in the store to contour")
+        background, contours, _ = layout
+        with self.server.open_store() as store:
+            details = source_details(store, name) or {}
+        # hashed, so nothing from the request becomes part of a path, and a new cutout makes a new overlay
+        digest = hashlib.sha1("\n".join([name, background, *contours]).encode()).hexdigest()[:16]
+        cached = self.server.cache_dir / f"overlay_{digest}_z{zoom}.png"
+        newest_input = max(Path(p).stat().st_mtime for p in (background, *contours))
+        with self.server.image_lock:
+            if not cached.exists() or cached.stat().st_mtime < newest_input:
+                from hippo.inspection.render import render_overlay_png
+                try:
+                    render_overlay_png(background, contours, cached, zoom=zoom, ra=details.get("ra"),
+                                       dec=details.get("dec"), title=name)
+                except HippoError as exc:
+                    raise RequestError(422, f"cannot draw the overlay: {exc}") from None
+        self._send(200, cached.read_bytes(), "image/png")
+
 
 ROUTES = {
     ("GET", "/"): InspectionHandler.page,
@@ -223,6 +282,7 @@ ROUTES = {
     ("GET", "/api/source"): InspectionHandler.source,
     ("GET", "/api/summary"): InspectionHandler.summary,
     ("GET", "/api/image"): InspectionHandler.image,
+    ("GET", "/api/overlay"): InspectionHandler.overlay,
     ("POST", "/api/annotations"): InspectionHandler.annotate,
 }
 

@@ -140,7 +140,8 @@ def _save(drawing, output, dpi, arguments):
     from hippo.provenance import utc_now
 
     description = "hippo overlay " + " ".join(
-        f"{name}={arguments[name]}" for name in ("image", "contours", "rgb", "levels", "level_step", "noise")
+        f"{name}={arguments[name]}" for name in ("image", "contours", "rgb", "levels", "level_step", "noise", "ra",
+                                                 "dec", "size")
         if arguments[name] is not None)
     if output.suffix.lower() == ".png":
         metadata = {"Software": f"HIPPO {__version__}", "Description": description, "Creation Time": utc_now()}

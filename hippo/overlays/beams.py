@@ -15,6 +15,23 @@ SURVEY_BEAMS_ARCSEC = {
 }
 
 
+# Names (upper case) under which radio surveys appear in cutout indexes and stores.
+RADIO_SURVEY_NAMES = tuple(name.upper() for name in SURVEY_BEAMS_ARCSEC) + (
+    "LOFAR", "RACS", "EMU", "WENSS", "GLEAM", "VLA", "ATCA", "MEERKAT", "ASKAP", "GMRT", "RADIO")
+
+
+def is_radio_survey(name):
+    """Whether a survey name (``FIRST``, ``NVSS``, ``LoTSS-DR2``, ``VLA FIRST (1.4 GHz)``...) is a radio survey."""
+    words = str(name or "").upper().replace("-", " ").replace("_", " ").replace("(", " ").split()
+    return any(word.startswith(radio) for word in words for radio in RADIO_SURVEY_NAMES)
+
+
+def is_radio_image(image):
+    """Whether an image is a radio map: a known radio survey, or a beam in its header or BUNIT."""
+    return survey_of(image) is not None or image.beam_deg is not None or \
+        "BEAM" in str(image.header.get("BUNIT", "")).upper()
+
+
 @dataclass(frozen=True)
 class Beam:
     """A beam ellipse: FWHM axes in arcsec and position angle in degrees east of north."""

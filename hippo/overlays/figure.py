@@ -4,6 +4,7 @@ matplotlib is imported only inside these functions (Agg canvas, no pyplot), so i
 """
 
 import math
+import textwrap
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 
 from hippo.errors import InputError, UsageError
 from hippo.overlays.beams import beam_of, survey_of
-from hippo.overlays.levels import (contour_levels, estimate_noise, flux_unit_scale, format_levels,
+from hippo.overlays.levels import (contour_levels, estimate_noise, flux_unit_scale, format_levels, level_ratio,
                                    local_noise_map)
 from hippo.overlays.stretch import lupton_rgb, normalisation
 
@@ -24,6 +25,7 @@ COLOUR_NAMES = {"#d62728": "red", "#1f77b4": "blue", "#2ca02c": "green", "#ff7f0
 MARKER_COLOUR = "#00b4d8"
 NICE_SCALE_ARCSEC = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600, 7200)
 ROTATION_TOLERANCE_DEG = 0.5  # north further than this from +y (or east not on -x): draw a compass
+NOISELESS_DYNAMIC_RANGE = 1e-7  # noise below this fraction of the peak: a model image, not an observation
 MAX_LABELLED_MARKERS = 25     # beyond this many catalogue markers in view, IDs would hide the source
 
 
@@ -90,17 +92,14 @@ def draw_overlay(backgrounds, layers, *, levels=3, level_step="sqrt2", noise="gl
     ``backgrounds`` are Images (one panel each); ``rgb`` a tuple of three Images shown as a
     first, colour panel. Returns an :class:`OverlayFigure`.
     """
-    import matplotlib
     from matplotlib.figure import Figure
 
-    matplotlib.rcParams["font.family"] = "DejaVu Sans"
     sources = ([("rgb", rgb)] if rgb is not None else []) + [("image", image) for image in backgrounds]
     if not sources:
         raise UsageError("give an image to draw on (--image) or three bands (--rgb)")
     ncols = min(len(sources), 3)
     nrows = math.ceil(len(sources) / ncols)
-    figure = Figure(figsize=(panel_inches * ncols, panel_inches * nrows + 0.35 + 0.16 * (len(layers) + 1)),
-                    dpi=100)
+    figure = Figure(figsize=(panel_inches * ncols, panel_inches * nrows), dpi=100)
     region_list = _read_regions(regions) if regions is not None else None
     markers = _read_markers(catalogue, catalogue_columns) if catalogue is not None else None
 
@@ -126,10 +125,16 @@ def draw_overlay(backgrounds, layers, *, levels=3, level_step="sqrt2", noise="gl
             panel.marker_pixels = _draw_markers(axes, base, limits, markers)
         panels.append(panel)
 
+    # The caption (known once the levels are) goes under the panels; the figure grows to hold it.
     caption = _caption(layers, redshift)
-    figure.text(0.5, 0.005, caption, ha="center", va="bottom", fontsize=7.5, wrap=True)
-    figure.subplots_adjust(left=0.15 / ncols + 0.03, right=0.98, top=1 - 0.3 / (panel_inches * nrows),
-                           bottom=(0.55 + 0.16 * len(layers)) / figure.get_figheight(), wspace=0.08, hspace=0.2)
+    wrapped = [textwrap.fill(line, width=int(panel_inches * ncols * 19), subsequent_indent="    ")
+               for line in caption.splitlines()]
+    caption_inches = 0.42 + 0.125 * sum(line.count("\n") + 1 for line in wrapped)
+    height = panel_inches * nrows + 0.3 + caption_inches
+    figure.set_size_inches(panel_inches * ncols, height)
+    figure.text(0.02, 0.08 / height, "\n".join(wrapped), ha="left", va="bottom", fontsize=7.5, linespacing=1.3)
+    figure.subplots_adjust(left=0.15 / ncols + 0.03, right=0.98, top=1 - 0.3 / height, bottom=caption_inches / height,
+                           wspace=0.08, hspace=0.25)
     return OverlayFigure(figure=figure, panels=panels, layers=layers, caption=caption)
 
 
@@ -272,9 +277,17 @@ def _set_levels(layer, field_data, levels, level_step, noise):
             layer.noise_rms = float(noise)
         except (TypeError, ValueError):
             raise UsageError(f"--noise: use global, local or an rms in the image's units, got {noise!r}") from None
-    layer.levels, layer.negative = contour_levels(layer.noise_rms, float(np.nanmax(field_data)),
-                                                  first=float(levels), step=level_step)
-    layer.unit_factor, layer.unit = (1.0, "\u03c3") if layer.local_noise else flux_unit_scale(unit, layer.noise_rms)
+    peak = float(np.nanmax(field_data))
+    if peak > 0 and layer.noise_rms < peak * NOISELESS_DYNAMIC_RANGE:
+        # a noiseless (model or simulated) image: eight levels stepping down from the peak instead
+        ratio = level_ratio(level_step)
+        layer.noise_rms = float("nan")
+        layer.levels = [peak / ratio ** n for n in range(8, 0, -1)]
+        layer.negative = -layer.levels[0]
+    else:
+        layer.levels, layer.negative = contour_levels(layer.noise_rms, peak, first=float(levels), step=level_step)
+    layer.unit_factor, layer.unit = (1.0, "\u03c3") if layer.local_noise else flux_unit_scale(
+        unit, layer.noise_rms if math.isfinite(layer.noise_rms) else layer.levels[0])
 
 
 def _crop_to_field(image, background, limits):

@@ -57,14 +57,27 @@ function renderImages(s) {
   const box = $("images");
   box.innerHTML = "";
   if (!s.cutouts.length) { box.innerHTML = '<div class="empty">no cutouts in the store for this source</div>'; return; }
-  for (const c of s.cutouts.slice(0, 2)) for (const zoom of [1, 2]) {
+  const q = `&token=${encodeURIComponent(token())}`;
+  const figure = (src, alt, caption, kind) => {
     const fig = document.createElement("figure");
+    fig.className = kind;
     const img = document.createElement("img");
-    img.src = `/api/image?cutout=${c.id}&zoom=${zoom}&token=${encodeURIComponent(token())}`;
-    img.alt = `${c.survey} zoom ${zoom}`;
+    img.src = src; img.alt = alt;
     const cap = document.createElement("figcaption");
-    cap.textContent = `${c.survey || "cutout"} · zoom ×${zoom}${c.status && c.status !== "ok" ? " · " + c.status : ""}`;
+    cap.textContent = caption;
     fig.append(img, cap); box.append(fig);
+  };
+  if (s.overlay) {
+    // radio contours on the optical/IR cutout, whole and central half: drawn by hippo.overlays, cached
+    const what = `${s.overlay.contours.join(" + ")} contours on ${s.overlay.image}`;
+    for (const zoom of [1, 2])
+      figure(`/api/overlay?source=${encodeURIComponent(s.source)}&zoom=${zoom}${q}`, `${what} zoom ${zoom}`,
+             `${what} · zoom ×${zoom}`, "overlay");
+  }
+  for (const c of s.cutouts.slice(0, 2)) for (const zoom of s.overlay ? [1] : [1, 2]) {
+    const status = c.status && c.status !== "ok" ? " · " + c.status : "";
+    figure(`/api/image?cutout=${c.id}&zoom=${zoom}${q}`, `${c.survey} zoom ${zoom}`,
+           `${c.survey || "cutout"} · zoom ×${zoom}${status}`, "cutout");
   }
 }
 

@@ -1,0 +1,90 @@
+"""Overlays on the inspection page: radio contours on the optical/IR cutout at two zooms, made once, cached."""
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from hippo.inspection import make_server
+from hippo.store import Store
+from tests.inspection.conftest import TOKEN
+from tests.inspection.test_api import request
+from tests.overlays.conftest import gaussian_at, make_wcs, write_image
+
+SOURCE = "J100000+020000"
+
+
+@pytest.fixture
+def overlay_server(tmp_path):
+    """A store whose source has a FIRST-like radio cutout (4"/px, noise, Jy/beam) and a WISE-like one
+    (1"/px), and a second source with only an optical cutout."""
+    rng = np.random.default_rng(0)
+    radio_wcs, optical_wcs = make_wcs(150.0, 2.0, 75, 4.0), make_wcs(150.0, 2.0, 241, 1.0)
+    radio = write_image(tmp_path / "radio.fits", rng.normal(0, 1e-4, (75, 75))
+                        + gaussian_at(radio_wcs, (75, 75), 150.0, 2.0, 20, 1e-2), radio_wcs, BUNIT="JY/BEAM")
+    optical = write_image(tmp_path / "optical.fits", 100 + rng.normal(0, 5, (241, 241))
+                          + gaussian_at(optical_wcs, (241, 241), 150.0, 2.0, 3, 400), optical_wcs, BUNIT="DN")
+    store_path = tmp_path / "hippo.db"
+    with Store.open(store_path) as store:
+        with store.run("test-fill") as run:
+            store.insert("classifications", [
+                {"source": SOURCE, "ra": 150.0, "dec": 2.0, "label": "FRII", "confidence": 0.5, "flag": "uncertain"},
+                {"source": "J100100+020100", "ra": 150.25, "dec": 2.0, "label": "FRI", "confidence": 0.5,
+                 "flag": "uncertain"}], run_id=run.id)
+            store.insert("cutouts", [
+                {"source": SOURCE, "survey": "FIRST", "ra": 150.0, "dec": 2.0, "status": "ok", "path": "radio.fits"},
+                {"source": SOURCE, "survey": "WISE 3.4", "ra": 150.0, "dec": 2.0, "status": "ok",
+                 "path": "optical.fits"},
+                {"source": "J100100+020100", "survey": "DSS2 Red", "ra": 150.25, "dec": 2.0, "status": "ok",
+                 "path": "optical.fits"}], run_id=run.id)
+    server = make_server(store_path, token=TOKEN, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def png_text(body):
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(body)) as picture:
+        return dict(picture.text)
+
+
+def test_source_details_name_the_overlay_radio_contours_on_the_optical_cutout(overlay_server):
+    details = json.loads(request(overlay_server, f"/api/source?source={SOURCE.replace('+', '%2B')}")[2])
+    assert details["overlay"] == {"image": "WISE 3.4", "contours": ["FIRST"]}
+    other = json.loads(request(overlay_server, "/api/source?source=J100100%2B020100")[2])
+    assert other["overlay"] is None  # no radio cutout: nothing to contour
+    assert request(overlay_server, "/api/overlay?source=J100100%2B020100&zoom=1")[0] == 404
+
+
+def test_overlay_pngs_at_two_zooms_are_drawn_from_the_store_cutouts_and_cached(overlay_server):
+    quoted = SOURCE.replace("+", "%2B")
+    bodies = {}
+    for zoom in (1, 2):
+        status, headers, body = request(overlay_server, f"/api/overlay?source={quoted}&zoom={zoom}")
+        assert status == 200 and headers["Content-Type"] == "image/png"
+        bodies[zoom] = body
+        description = png_text(body)["Description"]
+        assert "optical.fits" in description and "contours=" in description and "radio.fits" in description
+    assert "size" not in png_text(bodies[1])["Description"]
+    assert "size=120.5arcsec" in png_text(bodies[2])["Description"]  # the central half of the 241" cutout
+    assert "ra=150.0 dec=2.0" in png_text(bodies[2])["Description"]   # centred on the source
+    cached = sorted(overlay_server.cache_dir.glob("overlay_*.png"))
+    assert len(cached) == 2
+    stamps = [path.stat().st_mtime_ns for path in cached]
+    assert request(overlay_server, f"/api/overlay?source={quoted}&zoom=2")[2] == bodies[2]
+    assert [path.stat().st_mtime_ns for path in cached] == stamps  # served from the cache, not redrawn
+
+
+@pytest.mark.parametrize("path, status", [("/api/overlay?zoom=1", 400), ("/api/overlay?source=nope&zoom=1", 404),
+                                          (f"/api/overlay?source={SOURCE.replace('+', '%2B')}&zoom=3", 400)])
+def test_bad_overlay_requests_get_4xx_json(overlay_server, path, status):
+    got, headers, body = request(overlay_server, path)
+    assert got == status and "error" in json.loads(body)
