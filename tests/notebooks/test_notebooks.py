@@ -80,7 +80,7 @@ def test_classification_tutorial(tmp_path, demo_dir, monkeypatch):
     notebook = _execute(NOTEBOOKS[1], tmp_path, demo_dir, monkeypatch)
     text = _text(notebook)
     assert "labels agree with the published ones" in text
-    assert "ood" in text
+    assert "flag ood: " in text
 
 
 def test_crossmatch_store_backup_tutorial(tmp_path, demo_dir, monkeypatch):
