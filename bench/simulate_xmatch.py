@@ -21,6 +21,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", type=int, default=5000, help="radio sources per field (1250 per deg^2)")
     parser.add_argument("--seeds", type=int, default=3, help="fields per depth (results are summed)")
+    parser.add_argument("--beam", type=float, default=6.0, help="radio beam FWHM in arcsec (sets positional errors)")
+    parser.add_argument("--radius", default="5arcsec", help="search radius")
     options = parser.parse_args()
     print("| optical limit | optical sources / deg^2 | hosts in catalogue | method | Q0 (est.) | "
           "completeness est. / measured | reliability est. / measured | multi-component: completeness, reliability |")
@@ -31,13 +33,14 @@ def main():
         density = present = 0.0
         for seed in range(options.seeds):
             area = options.sources / 1250
-            radio, optical = simulate_field(n_radio=options.sources, area_deg2=area, optical_limit=limit, seed=seed)
+            radio, optical = simulate_field(n_radio=options.sources, area_deg2=area, optical_limit=limit,
+                                            beam_arcsec=options.beam, seed=seed)
             density += len(optical) / area / options.seeds
             compact = ~np.asarray(radio["true_multi"])
             present += np.mean(np.asarray(radio["true_host"])[compact] >= 0) / options.seeds
-            lr = xmatch(radio, optical, method="lr", radius="5arcsec", astrometric_floor="0.3arcsec", group=True)
+            lr = xmatch(radio, optical, method="lr", radius=options.radius, astrometric_floor="0.3arcsec", group=True)
             estimates.append((lr.meta["q0"], lr.meta["estimated_completeness"], lr.meta["estimated_reliability"]))
-            nn = xmatch(radio, optical, method="nn", radius="5arcsec", group=True)
+            nn = xmatch(radio, optical, method="nn", radius=options.radius, group=True)
             for name, pairs in (("lr", lr), ("nn", nn)):
                 for kind, numbers in score(pairs, radio).items():
                     bucket = totals[name].setdefault(kind, {"with_host": 0, "identified": 0, "correct": 0,

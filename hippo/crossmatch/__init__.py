@@ -26,6 +26,8 @@ AMBIGUOUS_LR_FRACTION = 0.5
 # Groups: positional sigma grows with the group's size (its centre or core only approximates the host).
 GROUP_SIGMA_PER_EXTENT = 0.1
 GROUP_MAX_RADIUS_ARCSEC = 30.0
+# Radio positional sigma per axis when the catalogue states none (a faint source at 5-6" resolution).
+DEFAULT_RADIO_SIGMA_ARCSEC = 1.0
 
 log = logging.getLogger("hippo.crossmatch")
 
@@ -61,7 +63,8 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
         Positional errors for ``lr``: one column (circular), two columns ``"E_RA,E_DEC"``, or an
         angle (``"1arcsec"``) for every source. Default: found by name (``E_RA``/``E_DEC``,
         ``ra_err``/``dec_err``, ``e_RAJ2000``/``e_DEJ2000``, ``sigma``, ...); columns without a unit
-        are in arcsec. The radio catalogue must have them for ``lr``; optical ones are optional.
+        are in arcsec. Radio catalogues without them get 1 arcsec per axis, with a warning;
+        optical errors are optional.
     astrometric_floor : str or float
         Systematic mismatch between the two catalogues' astrometry, added in quadrature to the
         errors on each axis (default 0.5 arcsec).
@@ -288,8 +291,10 @@ def _errors(catalogue, given, side, required):
             sigma = catalogue.values(lowered[name], "arcsec")
             return sigma, sigma
     if required:
-        raise InputError(catalogue.source, f"no positional error columns found (tried E_RA/E_DEC, ra_err/dec_err, "
-                                           f"sigma, ...); name them or give a value with --{side}-err")
+        log.warning("%s: no positional error columns found (tried E_RA/E_DEC, ra_err/dec_err, sigma, ...): "
+                    "taking %g arcsec per axis; name them or give a value with --%s-err",
+                    catalogue.source, DEFAULT_RADIO_SIGMA_ARCSEC, side)
+        return np.full(len(catalogue), DEFAULT_RADIO_SIGMA_ARCSEC), np.full(len(catalogue), DEFAULT_RADIO_SIGMA_ARCSEC)
     return None
 
 
@@ -305,11 +310,21 @@ def _unit_sigma(component_sigma, units):
 
 
 def _magnitudes(optical, mag_col):
+    """The magnitude column: named, or ``mag``/``magnitude``, or the one column with ``mag`` in its
+    name (errors and flags aside). Sentinels for "not measured" (-99, 99, -9999) become NaN."""
     name = optical.find(mag_col, MAG_NAMES, "magnitude")
     if name is None:
-        log.info("lr: no magnitude column (name one with --mag-col): the likelihood ratio is positional only")
-        return None
-    return optical.values(name)
+        found = [c for c in optical.colnames if "mag" in c.lower()
+                 and not any(word in c.lower() for word in ("err", "e_", "sig", "flag", "unc"))]
+        if not found:
+            log.info("lr: no magnitude column (name one with --mag-col): the likelihood ratio is positional only")
+            return None
+        name = found[0]
+        log.info("lr: magnitudes from column %s%s", name,
+                 f" (others: {', '.join(found[1:])}; choose with --mag-col)" if len(found) > 1 else "")
+    magnitude = optical.values(name)
+    with np.errstate(invalid="ignore"):
+        return np.where((magnitude > -10) & (magnitude < 40), magnitude, np.nan)
 
 
 def pairs_table(columns, meta):

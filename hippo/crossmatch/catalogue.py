@@ -18,7 +18,7 @@ _FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
 # Positional errors: RA and Dec pairs, then single (circular) columns. Compared lower-case.
 ERROR_PAIRS = (("e_ra", "e_dec"), ("ra_err", "dec_err"), ("ra_error", "dec_error"), ("e_raj2000", "e_dej2000"),
                ("era", "edec"), ("sigra", "sigdec"), ("ra_sigma", "dec_sigma"), ("err_ra", "err_dec"),
-               ("e_ra_icrs", "e_de_icrs"), ("raerr", "decerr"))
+               ("e_ra_icrs", "e_de_icrs"), ("raerr", "decerr"), ("rameanerr", "decmeanerr"))
 ERROR_SINGLE = ("sigma", "pos_err", "poserr", "e_pos", "err_pos", "position_error", "sigma_pos", "errhalfmaj")
 MAG_NAMES = ("mag", "magnitude")
 FLUX_NAMES = ("total_flux", "flux", "s_int", "int_flux", "flux_int", "total_flux_density", "peak_flux", "s_peak")

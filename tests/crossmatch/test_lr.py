@@ -61,13 +61,27 @@ def test_a_higher_threshold_trades_completeness_for_reliability(deep_field):
     assert strict.meta["estimated_completeness"] < balanced.meta["estimated_completeness"]
 
 
-def test_lr_needs_radio_positional_errors_or_a_value():
+def test_lr_without_stated_errors_warns_and_takes_one_arcsec(caplog):
     radio = Table({"name": ["a"], "ra": [10.0], "dec": [0.0]})
     optical = Table({"name": ["x"], "ra": [10.0001], "dec": [0.0]})
-    with pytest.raises(InputError, match="no positional error columns"):
-        xmatch(radio, optical, method="lr")
-    pairs = xmatch(radio, optical, method="lr", radio_err="1arcsec", radius="3arcsec")
-    assert list(pairs["optical_id"]) == ["x"] and pairs.meta["positional_only"]
+    with caplog.at_level("WARNING", logger="hippo"):
+        default = xmatch(radio, optical, method="lr", radius="3arcsec")
+    assert "no positional error columns" in caplog.text
+    stated = xmatch(radio, optical, method="lr", radio_err="1arcsec", radius="3arcsec")
+    assert list(stated["optical_id"]) == ["x"] and stated.meta["positional_only"]
+    assert default["lr"][0] == pytest.approx(stated["lr"][0])
+    with pytest.raises(InputError, match="--radio-err"):
+        xmatch(radio, optical, method="lr", radio_err="E_RA")
+
+
+def test_magnitude_column_found_by_name_and_sentinels_ignored(deep_field):
+    radio, optical = deep_field
+    optical = optical.copy()
+    optical.rename_column("mag", "rMeanPSFMag")
+    optical["rMeanPSFMag"][:200] = -999.0
+    pairs = xmatch(radio[~np.asarray(radio["true_multi"])], optical, method="lr", radius="5arcsec")
+    assert not pairs.meta["positional_only"]
+    assert score(pairs, radio)["compact"]["reliability"] >= 0.95
 
 
 def test_lr_on_real_lotss_positions_with_simulated_hosts(shared_data):
