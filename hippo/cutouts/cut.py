@@ -3,7 +3,6 @@
 import os
 import re
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 from astropy import units as u
@@ -34,7 +33,6 @@ _STRUCTURE_OR_WCS = re.compile(
     r"COMMENT|HISTORY|HIPPO\w*|CUTSTAT|ORIGFILE|OBJECT)$")
 
 
-@dataclass
 class Cutout:
     """A cutout: pixels, WCS, header and how well the survey covered it.
 
@@ -52,15 +50,41 @@ class Cutout:
         ``no_coverage`` (the survey has no data there).
     origin : str
         Where the pixels came from (file path or service URL).
+    message : str
+        Why the status is not ``ok``, where there is something to say.
     """
 
-    data: np.ndarray
-    wcs: WCS | None
-    header: fits.Header
-    status: str
-    origin: str = ""
-    message: str = ""
-    extra: dict = field(default_factory=dict)
+    def __init__(self, data, wcs, header, status, origin="", message="", header_text=None):
+        self.data, self.status, self.origin, self.message = data, status, origin, message
+        # Batch cuts carry their header as ready FITS card text and their WCS as a recipe
+        # (a callable), and build Header and WCS objects only when asked.
+        self._wcs, self._header, self._header_text = wcs, header, header_text
+
+    @property
+    def wcs(self):
+        if callable(self._wcs):
+            self._wcs = self._wcs()
+        return self._wcs
+
+    @wcs.setter
+    def wcs(self, value):
+        self._wcs = value
+
+    @property
+    def header(self):
+        if self._header is None:
+            self._header = fits.Header.fromstring(self._header_text)
+        return self._header
+
+    @header.setter
+    def header(self, value):
+        self._header, self._header_text = value, None
+
+    def header_text(self):
+        """The header as FITS card text (80 characters a card, no END)."""
+        if self._header_text is None:
+            return self.header.tostring(sep="", endcard=False, padding=False)
+        return self._header_text
 
     @property
     def shape(self):
@@ -69,6 +93,9 @@ class Cutout:
     def to_hdu(self):
         """The cutout as a PrimaryHDU (header with WCS and the survey's cards)."""
         return fits.PrimaryHDU(data=self.data, header=self.header)
+
+    def __repr__(self):
+        return f"<Cutout {self.status} {self.data.shape} from {self.origin!r}>"
 
 
 def no_coverage(origin="", message="the survey has no data at this position"):
@@ -149,8 +176,12 @@ def cut_pixels(image, x, y, n_x, n_y):
     status = coverage_status(data)
     if status == "no_coverage":
         return no_coverage(image.path, "the survey has only blank (NaN) pixels here")
-    wcs = shifted_wcs(image.wcs, x0, y0, shape=data.shape)
-    return Cutout(data, wcs, survey_header(image, wcs), status, image.path)
+    text = _shifted_header_text(image, x0, y0)
+    if text is None:
+        wcs = shifted_wcs(image.wcs, x0, y0, shape=data.shape)
+        return Cutout(data, wcs, survey_header(image, wcs), status, image.path)
+    return Cutout(data, lambda: shifted_wcs(image.wcs, x0, y0, shape=data.shape), None, status, image.path,
+                  header_text=text)
 
 
 def coverage_status(data):
@@ -215,35 +246,104 @@ def _kept_cards(image):
 
 
 def survey_header(image, wcs):
+    """The survey's own cards of ``image`` with the cutout's ``wcs``."""
     header = _kept_cards(image).copy()
     header.update(wcs.to_header(relax=True))
     return header
+
+
+def _shifted_header_text(image, x0, y0):
+    """Header text of a native cut at offset (x0, y0): the image's WCS cards with CRPIX moved.
+
+    Computed once per image; only the two CRPIX cards are rendered per cutout. Returns None
+    for WCSs whose lookup-table distortions need the full WCS machinery.
+    """
+    template = image.extra.get("hippo_header_template")
+    if template is None:
+        wcs = image.wcs
+        if any(t is not None for t in (wcs.cpdis1, wcs.cpdis2, wcs.det2im1, wcs.det2im2)):
+            template = False
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wcs_header = wcs.to_header(relax=True)
+            cards = [card.image for card in wcs_header.cards]
+            keys = [card.keyword for card in wcs_header.cards]
+            kept = _kept_cards(image).tostring(sep="", endcard=False, padding=False)
+            template = (cards, keys.index("CRPIX1"), keys.index("CRPIX2"), wcs.wcs.crpix.copy(), kept)
+        image.extra["hippo_header_template"] = template
+    if template is False:
+        return None
+    cards, i1, i2, crpix, kept = template
+    cards = list(cards)
+    cards[i1] = render_card("CRPIX1", float(crpix[0] - x0), "Pixel coordinate of reference point")
+    cards[i2] = render_card("CRPIX2", float(crpix[1] - y0), "Pixel coordinate of reference point")
+    return kept + "".join(cards)
+
+
+def render_card(keyword, value, comment=""):
+    """One 80-character FITS card for a str, bool, int or float value (fixed format).
+
+    Much faster than ``astropy.io.fits.Card`` for the few cards written per cutout; COMMENT and
+    HISTORY cards take ``value`` as their text.
+    """
+    if keyword in ("COMMENT", "HISTORY"):
+        return f"{keyword:8s}{_printable(str(value))}"[:80].ljust(80)
+    if isinstance(value, (bool, np.bool_)):
+        text = f"{'T' if value else 'F':>20s}"
+    elif isinstance(value, (int, np.integer)):
+        text = f"{int(value):>20d}"
+    elif isinstance(value, (float, np.floating)):
+        text = f"{_float_text(float(value)):>20s}"
+    else:
+        quoted = _printable(str(value)).replace("'", "''")[:68]
+        text = f"'{quoted:<8s}'".ljust(20)
+    card = f"{keyword.upper():8s}= {text}"
+    if comment:
+        card += f" / {_printable(comment)}"
+    return card[:80].ljust(80)
+
+
+def _float_text(value):
+    if not np.isfinite(value):
+        raise ValueError(f"FITS cannot hold the value {value}")
+    for digits in range(17, 8, -1):
+        text = f"{value:.{digits}G}"
+        if "." not in text and "E" not in text:
+            text += ".0"
+        elif "E" in text and "." not in text.split("E")[0]:
+            mantissa, exponent = text.split("E")
+            text = f"{mantissa}.0E{exponent}"
+        if len(text) <= 20 and float(text) == value or digits == 9:
+            return text
+    return text
+
+
+def _printable(text):
+    return _NONPRINTABLE.sub(" ", text)
+
+
+_NONPRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 def write_cutout(cutout, path, cards=()):
     """Write a cutout as a single-HDU FITS file, atomically, with extra ``cards``.
 
     ``cards`` are (keyword, value, comment) tuples (HISTORY/COMMENT allowed), e.g. provenance
-    from ``hippo.provenance.fits_provenance_cards``. The file is written directly (header text
-    and big-endian data) rather than through ``HDUList.writeto``, which verifies every
-    card again and dominated the time of large batches.
+    from ``hippo.provenance.fits_provenance_cards``, or card text already rendered with
+    ``render_card``. The file is written directly (header text and big-endian data) rather than
+    through ``HDUList.writeto``, which verifies every card again and dominated the time of
+    large batches.
     """
-    header = cutout.header
     # float64 surveys keep their precision; everything else is written as float32
     big_endian = ">f8" if cutout.data.dtype.itemsize == 8 else ">f4"
-    structure = [("SIMPLE", True, "conforms to FITS standard"),
-                 ("BITPIX", -64 if big_endian == ">f8" else -32, "IEEE floating point"),
-                 ("NAXIS", 2, "number of data axes"), ("NAXIS1", cutout.data.shape[1], "length of data axis 1"),
-                 ("NAXIS2", cutout.data.shape[0], "length of data axis 2")]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # over-long comments are truncated, as FITS requires
-        text = [fits.Card(*card).image for card in structure]
-        text.append(header.tostring(sep="", endcard=False, padding=False))
-        for keyword, value, comment in cards:
-            if keyword in ("HISTORY", "COMMENT"):
-                text.append(fits.Card(keyword, value).image)
-            else:
-                text.append(fits.Card(keyword, value, comment).image)
+    ny, nx = cutout.data.shape
+    text = [render_card("SIMPLE", True, "conforms to FITS standard"),
+            render_card("BITPIX", -64 if big_endian == ">f8" else -32, "IEEE floating point"),
+            render_card("NAXIS", 2, "number of data axes"), render_card("NAXIS1", nx, "length of data axis 1"),
+            render_card("NAXIS2", ny, "length of data axis 2"), cutout.header_text()]
+    text.extend(card if isinstance(card, str) else render_card(*card) if card[2] is not None
+                else render_card(card[0], card[1]) for card in cards)
     text.append("END".ljust(80))
     header_bytes = "".join(text).encode("ascii")
     header_bytes += b" " * (-len(header_bytes) % 2880)

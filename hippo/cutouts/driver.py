@@ -13,7 +13,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
 
-from hippo.cutouts.cut import RESAMPLING, write_cutout
+from hippo.cutouts.cut import RESAMPLING, render_card, write_cutout
 from hippo.errors import HippoError, InputError, UsageError
 from hippo.quantities import parse_angle
 
@@ -175,6 +175,8 @@ class _Job:
     def __init__(self, output, names, coords, size_arcsec, pixel_arcsec, resampling, provenance, overwrite,
                  previous):
         self.output, self.names, self.coords = output, names, coords
+        self.ra, self.dec = np.asarray(coords.ra.deg, float), np.asarray(coords.dec.deg, float)
+        self._constant_cards = {}
         self.size_arcsec, self.pixel_arcsec, self.resampling = size_arcsec, pixel_arcsec, resampling
         self.provenance, self.overwrite, self.previous = provenance, overwrite, previous
 
@@ -217,9 +219,8 @@ class _Job:
         return self.output / self.names[index] / f"{_UNSAFE.sub('_', survey_obj.name)}.fits"
 
     def _row(self, survey_obj, index, path, status, message=""):
-        coord = self.coords[index]
-        return {"name": self.names[index], "survey": survey_obj.name, "ra": float(coord.ra.deg),
-                "dec": float(coord.dec.deg), "path": str(path), "status": status, "message": message}
+        return {"name": self.names[index], "survey": survey_obj.name, "ra": float(self.ra[index]),
+                "dec": float(self.dec[index]), "path": str(path), "status": status, "message": message}
 
     def _finished(self, survey_obj, index):
         path = self._path(survey_obj, index)
@@ -239,20 +240,26 @@ class _Job:
     def _write(self, survey_obj, index, result):
         if result.status == "no_coverage":
             return self._row(survey_obj, index, "", "no_coverage", result.message)
-        coord = self.coords[index]
-        cards = [("OBJECT", self.names[index], "source name"),
-                 ("HIPPORA", float(coord.ra.deg), "[deg] requested RA (ICRS)"),
-                 ("HIPPODEC", float(coord.dec.deg), "[deg] requested Dec (ICRS)"),
-                 ("HIPPOSIZ", self.size_arcsec, "[arcsec] requested size"),
-                 ("HIPPOSRV", survey_obj.name[:68], "survey"),
-                 ("ORIGFILE", str(result.origin)[-68:], "where the pixels came from"),
-                 ("CUTSTAT", result.status, "ok, partial (NaN-padded)")]
-        if self.pixel_arcsec is not None:
-            cards.append(("HIPPOPXS", self.pixel_arcsec, "[arcsec] resampled pixel size"))
-            cards.append(("HIPPORES", self.resampling, "resampling: interp or exact (flux-conserving)"))
+        cards = [render_card("OBJECT", self.names[index], "source name"),
+                 render_card("HIPPORA", float(self.ra[index]), "[deg] requested RA (ICRS)"),
+                 render_card("HIPPODEC", float(self.dec[index]), "[deg] requested Dec (ICRS)"),
+                 render_card("ORIGFILE", str(result.origin)[-68:], "where the pixels came from"),
+                 render_card("CUTSTAT", result.status, "ok, partial (NaN-padded)")]
         path = self._path(survey_obj, index)
-        write_cutout(result, path, cards + list(self.provenance))
+        write_cutout(result, path, cards + self._survey_cards(survey_obj))
         return self._row(survey_obj, index, path, result.status, result.message if result.status != "ok" else "")
+
+    def _survey_cards(self, survey_obj):
+        """The cards every cutout of this survey in this run carries, rendered once."""
+        if survey_obj.name not in self._constant_cards:
+            cards = [("HIPPOSIZ", self.size_arcsec, "[arcsec] requested size"),
+                     ("HIPPOSRV", survey_obj.name[:68], "survey")]
+            if self.pixel_arcsec is not None:
+                cards.append(("HIPPOPXS", self.pixel_arcsec, "[arcsec] resampled pixel size"))
+                cards.append(("HIPPORES", self.resampling, "resampling: interp or exact (flux-conserving)"))
+            self._constant_cards[survey_obj.name] = [render_card(k, v, c or "")
+                                                     for k, v, c in cards + list(self.provenance)]
+        return self._constant_cards[survey_obj.name]
 
 
 def _rest_one_by_one(survey_obj, coords, todo, failed_index, size, pixel_scale, resampling):

@@ -214,3 +214,23 @@ def test_real_first_image_cut_near_its_centre(shared_data):
     assert abs(dx) <= 0.5 + 1e-9 and abs(dy) <= 0.5 + 1e-9
     np.testing.assert_array_equal(cut.data, image.data[117:184, 117:184])
     assert cut.header["BUNIT"].strip().upper() == "JY/BEAM"
+
+
+def test_written_cutout_is_standard_fits_with_provenance(tmp_path):
+    from hippo.cutouts import write_cutout
+    from hippo.cutouts.cut import render_card
+
+    image = make_image(shape=(100, 100))
+    image.header["TELESCOP"] = "VLA"
+    cut = cut_image(image, image.wcs.pixel_to_world(50.0, 50.0), "15arcsec")
+    values = [("OBJECT", "J1234+5678 'x'", "name"), ("HIPPORA", 1e-05, "tiny"), ("HIPPODEC", -89.123456789012345, ""),
+              ("NSRC", 12, "count"), ("FLAG", False, ""), ("HISTORY", "hippo cutout size=15", None)]
+    path = write_cutout(cut, tmp_path / "c.fits", values + [render_card("CUTSTAT", "ok", "status")])
+    with fits.open(path) as hdul:
+        hdul.verify("exception")  # every card is legal FITS
+        header = hdul[0].header
+        np.testing.assert_array_equal(hdul[0].data, cut.data)
+    assert header["OBJECT"] == "J1234+5678 'x'" and header["HIPPORA"] == 1e-05 and header["NSRC"] == 12
+    assert header["HIPPODEC"] == -89.123456789012345 and header["FLAG"] is False and header["CUTSTAT"] == "ok"
+    assert header["TELESCOP"] == "VLA" and "hippo cutout size=15" in str(header["HISTORY"])
+    assert WCS(header).pixel_to_world(3, 3).separation(cut.wcs.pixel_to_world(3, 3)).arcsec < 1e-9
