@@ -300,20 +300,32 @@ class S3Backend(Backend):
         import base64
         size = os.path.getsize(path)
         if size <= SINGLE_PUT_LIMIT:
-            # One streamed request, as rclone does below its cutoff, hashed as it is read; the ETag
-            # the server returns must be the MD5 of what was read, or the object is not counted.
+            # One streamed request, as rclone does below its cutoff. The SHA-256 the manifest needs
+            # is computed first and sent as x-amz-checksum-sha256, which the server checks against
+            # what it received (cheaper than an MD5 while sending; the second read hits the cache).
+            from hippo.provenance import sha256_file
+            sha256 = sha256_file(path)
+            checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
+
             def send():
                 with open(path, "rb", buffering=0) as source:
-                    body = _HashingReader(source, self.throttle)
-                    _, response, _ = self.client.request("PUT", self.prefix + key, body=body, length=size)
-                return (response.get("ETag") or "").strip('"'), body
-            etag, body = self.call(f"put {key}", send)
-            if etag != body.md5.hexdigest() or body.count != size:
+                    return self.client.request("PUT", self.prefix + key, headers={"x-amz-checksum-sha256": checksum},
+                                               body=_file_chunks(source, size, self.throttle, self.url), length=size)
+            try:
+                _, response, _ = self.call(f"put {key}", send)
+            except TransferError as exc:
+                if getattr(exc.__context__, "code", None) == "BadDigest":
+                    raise TransferError(f"{self.url}: put {key}: the server received other bytes than were "
+                                        "hashed (file changed during upload?)") from None
+                raise
+            etag = (response.get("ETag") or "").strip('"')
+            # A server that ignores the checksum header does not echo it: then its ETag must be the MD5.
+            if response.get("x-amz-checksum-sha256") != checksum and etag != _md5_file(path):
                 raise TransferError(f"{self.url}: put {key}: the server stored something else than was sent "
                                     "(file changed during upload?)")
             if on_bytes:
                 on_bytes(size)
-            return ObjectInfo(key, size, etag), body.sha256.hexdigest()
+            return ObjectInfo(key, size, etag), sha256
         full_key = self.prefix + key
         _, _, answer = self.call(f"start upload {key}", self.client.request, "POST", full_key, query={"uploads": ""})
         upload_id = re.search(rb"<UploadId>([^<]+)</UploadId>", answer).group(1).decode()
@@ -375,20 +387,25 @@ class S3Backend(Backend):
         self.call(f"remove {key}", self.client.request, "DELETE", self.prefix + key)
 
 
-class _HashingReader:
-    """An iterable over a file's chunks that hashes (SHA-256 and MD5) and throttles them as sent."""
+def _file_chunks(source, size, throttle, url):
+    """Exactly ``size`` bytes of the open file ``source`` in 1 MiB chunks, throttled; a file that
+    shrank is an error (the server would wait for the missing bytes)."""
+    remaining = size
+    while remaining:
+        chunk = source.read(min(remaining, 1 << 20))
+        if not chunk:
+            raise TransferError(f"{url}: {source.name} shrank while being sent; re-run the backup")
+        throttle.consume(len(chunk))
+        remaining -= len(chunk)
+        yield chunk
 
-    def __init__(self, source, throttle):
-        self.source, self.throttle = source, throttle
-        self.sha256, self.md5, self.count = hashlib.sha256(), hashlib.md5(), 0
 
-    def __iter__(self):
-        while chunk := self.source.read(1 << 20):
-            self.throttle.consume(len(chunk))
-            self.sha256.update(chunk)
-            self.md5.update(chunk)
-            self.count += len(chunk)
-            yield chunk
+def _md5_file(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class QuietBar:
