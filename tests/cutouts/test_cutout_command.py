@@ -131,3 +131,28 @@ def test_surveys_lists_remote_and_local(shared_data, hippo_cli):
     table = hippo.surveys()
     first = table[table["name"] == "FIRST"][0]
     assert first["pixel_scale_arcsec"] == 1.8 and first["radio"]
+
+
+def test_overlay_puts_radio_contours_on_the_first_non_radio_survey(shared_data, tmp_path, monkeypatch):
+    pytest.importorskip("hippo.overlays")
+    import hippo.overlays
+
+    calls = []
+    real_overlay = hippo.overlays.overlay
+
+    def recording_overlay(image, contours=(), output=None, **kwargs):
+        calls.append((image, list(contours)))
+        return real_overlay(image, contours=contours, output=output, **kwargs)
+
+    monkeypatch.setattr(hippo.overlays, "overlay", recording_overlay)
+    wise_dir = shared_data / "first_wise"
+    wise = next(wise_dir.glob("*w1-int*.fits"))
+    first = wise_dir / "FIRSTJ151227.2+454026_8.fits"
+    table = hippo.cutout(ra=228.11333, dec=45.67389, name="J1512", survey=[first, wise], size="3arcmin",
+                         overlay=True, output=tmp_path, quiet=True)
+    assert list(table["status"]) == ["ok", "ok"]
+    image, contours = calls[0]
+    assert str(image).endswith("J1512/" + wise.name.split(".fits")[0] + ".fits")  # WISE (DN) is the image
+    assert [str(c).endswith("FIRSTJ151227.2+454026_8.fits") for c in contours] == [True]
+    png = tmp_path / "J1512" / "overlay.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
