@@ -53,3 +53,16 @@ def test_credentials_and_region_from_the_shared_files_back_up_to_seaweedfs(tmp_p
     assert backup(src, s3_dest, quiet=True)["objects_sent"] == 1
     restore(s3_dest, tmp_path / "out", quiet=True)
     assert (tmp_path / "out/a.txt").read_text() == "alpha"
+
+
+def test_backup_to_s3_imports_neither_boto3_nor_astropy_nor_numpy(tmp_path, s3_dest, hippo_cli):
+    # Start-up is most of a small backup: only what runs is imported (boto3 alone takes ~0.3 s).
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("alpha")
+    result = hippo_cli("backup", src, s3_dest, "--quiet", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.returncode == 0, result.stderr
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "hippo.transfer.s3" in imported
+    heavy = {name for name in imported if name.split(".")[0] in ("boto3", "botocore", "astropy", "numpy", "tqdm")}
+    assert heavy == set()
