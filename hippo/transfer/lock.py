@@ -46,22 +46,25 @@ class WriterLock:
 
     def acquire(self):
         """Take the lock, breaking an abandoned one; :class:`DestinationLocked` names a live holder."""
+        token = self.record["token"]
         for attempt in range(3):
-            try:
-                self.backend.put(LOCK, self._encode(), if_absent=True)
-                break
-            except AlreadyExists:
-                holder = self.holder()
-                if holder is None:
-                    continue  # released in between: try again
-                if holder.get("token") == self.record["token"]:
-                    break  # our own put, whose answer was lost and which was retried
+            holder = self.holder()
+            if holder is not None and holder.get("token") == token:
+                break  # our own put, whose answer was lost and which was retried
+            if holder is not None:
                 if attempt < 2 and self._abandoned(holder):
                     self.backend.remove(LOCK)
                     continue
                 raise DestinationLocked(f"{self.backend.url}: {describe(holder)}; only one backup may "
                                         f"write here at a time (a lock left by a crash expires "
-                                        f"{self.stale_after:.0f} s after its last refresh)") from None
+                                        f"{self.stale_after:.0f} s after its last refresh)")
+            try:
+                self.backend.put(LOCK, self._encode(), if_absent=True)
+            except AlreadyExists:
+                continue  # taken in between: look again
+            # Read back: a server that ignores If-None-Match lets the last writer win.
+            if (self.holder() or {}).get("token") == token:
+                break
         else:
             raise DestinationLocked(f"{self.backend.url}: the backup lock kept changing hands; try again")
         self._thread = threading.Thread(target=self._keep_fresh, daemon=True, name="hippo-backup-lock")
@@ -71,6 +74,8 @@ class WriterLock:
         """Stop refreshing and remove the lock if it is still ours (best effort: a lock that
         cannot be removed now is broken by the next run once this process is gone)."""
         self._stop.set()
+        if self._thread is not None:
+            self._thread.join()  # a refresh under way must not put the lock back after its removal
         try:
             holder = self.holder()
             if holder and holder.get("token") == self.record["token"]:
