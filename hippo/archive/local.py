@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -158,6 +159,7 @@ class TileDirectorySurvey(Survey):
         self.name = name or self.path.resolve().name
         self._index = None
         self._open = OrderedDict()
+        self._lock = threading.Lock()
 
     # -- index -----------------------------------------------------------------------------
 
@@ -183,14 +185,15 @@ class TileDirectorySurvey(Survey):
                 "pixel_scale_arcsec": round(self.pixel_scale_arcsec, 4), "radio": self.is_radio}
 
     def _image(self, position):
-        entry = self.index.entries[position]
-        if position in self._open:
-            self._open.move_to_end(position)
-            return self._open[position]
-        image = read_image(self.path / entry["file"])
-        self._open[position] = image
-        while len(self._open) > _OPEN_TILES:
-            self._open.popitem(last=False)
+        with self._lock:  # parallel workers share the open tiles
+            if position in self._open:
+                self._open.move_to_end(position)
+                return self._open[position]
+        image = read_image(self.path / self.index.entries[position]["file"])
+        with self._lock:
+            self._open[position] = image
+            while len(self._open) > _OPEN_TILES:
+                self._open.popitem(last=False)
         return image
 
     # -- cutting ---------------------------------------------------------------------------

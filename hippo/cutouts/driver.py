@@ -200,16 +200,11 @@ class _Job:
         results = survey_obj.cutouts(coords, size, pixel_scale, self.resampling)
         for index in todo:
             try:
-                result = next(results)
-                row = self._write(survey_obj, index, result)
-            except HippoError as exc:
-                row = self._row(survey_obj, index, "", "error", str(exc))
-                if survey_obj.kind == "remote":  # the generator died with the error: go on position by position
-                    results = _rest_one_by_one(survey_obj, coords, todo, index, size, pixel_scale, self.resampling)
-            except StopIteration:
-                raise
-            except Exception as exc:  # an unexpected failure of one cutout must not end the batch
-                row = self._row(survey_obj, index, "", "error", f"{type(exc).__name__}: {exc}")
+                row = self._write(survey_obj, index, next(results))
+            except Exception as exc:  # one failed cutout (download, bad file) must not end the batch
+                reason = str(exc) if isinstance(exc, HippoError) else f"{type(exc).__name__}: {exc}"
+                row = self._row(survey_obj, index, "", "error", reason)
+                # a generator that raised is finished: go on position by position
                 results = _rest_one_by_one(survey_obj, coords, todo, index, size, pixel_scale, self.resampling)
             yield index, row
             if bar is not None:
@@ -318,17 +313,20 @@ def _check_unique_labels(survey_objects):
 
 
 def _previous_index(path):
-    """Rows of an earlier run's index by (name, survey)."""
+    """Rows of an earlier run's index by (name, survey), as text, read leniently."""
+    import csv
+
     if not path.exists():
         return {}
     try:
-        table = Table.read(path, format="ascii.csv")
-    except Exception:
+        with open(path, newline="") as stream:
+            rows = list(csv.DictReader(stream))
+    except (OSError, csv.Error, UnicodeDecodeError):
         return {}
     previous = {}
-    for row in table:
-        previous[(str(row["name"]), str(row["survey"]))] = {
-            "row": {name: row[name] for name in table.colnames}}
+    for row in rows:
+        if row.get("name") is not None and row.get("survey") is not None:
+            previous[(row["name"], row["survey"])] = {"row": row}
     return previous
 
 
@@ -346,11 +344,20 @@ def _write_index(table, path, previous):
     kept = [entry["row"] for key, entry in previous.items() if key not in current]
     merged = table
     if kept:
-        older = _index_table([{c: entry.get(c, "") for c in INDEX_COLUMNS} for entry in kept])
+        older = _index_table([{c: _number_or_text(c, entry.get(c) or "") for c in INDEX_COLUMNS} for entry in kept])
         from astropy.table import vstack
 
         merged = vstack([older, table])
     write_table(merged, path)
+
+
+def _number_or_text(column, text):
+    if column in ("ra", "dec"):
+        try:
+            return float(text)
+        except ValueError:
+            return float("nan")
+    return text
 
 
 def _overlay_function():

@@ -137,3 +137,18 @@ def test_real_first_tiles_found_by_position(shared_data, tmp_path):
         tx, ty = image.wcs.world_to_pixel(coord)
         cx, cy = int(np.floor(tx + 0.5)), int(np.floor(ty + 0.5))
         np.testing.assert_array_equal(cut.data, image.data[cy - 33:cy + 34, cx - 33:cx + 34])
+
+
+def test_a_truncated_tile_fails_its_rows_and_the_batch_goes_on(tmp_path):
+    import hippo
+
+    wcs, _ = split_into_tiles(tmp_path / "tiles")
+    broken = tmp_path / "tiles" / "tile_00.fits"
+    broken.write_bytes(broken.read_bytes()[:2880 * 3])  # header intact, data cut short
+    inside_broken = wcs.pixel_to_world(60.0, 60.0)
+    elsewhere = wcs.pixel_to_world([500.0, 60.0], [500.0, 500.0])
+    table = hippo.cutout(ra=[inside_broken.ra.deg, *elsewhere.ra.deg], dec=[inside_broken.dec.deg,
+                         *elsewhere.dec.deg], name=["BROKEN", "B", "C"], survey=[tmp_path / "tiles"],
+                         size="30arcsec", output=tmp_path / "out", quiet=True)
+    assert list(table["status"]) == ["error", "ok", "ok"]
+    assert "truncated" in table["message"][0] and table.meta["failed"] == 1

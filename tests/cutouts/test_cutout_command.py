@@ -76,6 +76,8 @@ def test_rerun_skips_finished_cutouts_and_overwrite_redoes_them(shared_data, tmp
     # and the index still lists B from the earlier run
     index = Table.read(out / "cutouts.csv")
     assert sorted(index["name"]) == ["A", "B"]
+    kept = index[index["name"] == "B"][0]
+    assert kept["ra"] == 205.1 and kept["dec"] == 54.95 and kept["status"] == "ok"
 
 
 def test_store_records_sources_cutouts_and_the_run(shared_data, tmp_path):
