@@ -162,7 +162,7 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
                                              "origin": source_inputs})
         database.insert("sources", list(sources.values()), run_id=recorded.id, replace_on="source")
         database.insert("cutouts", [{"source": row["name"], "survey": row["survey"], "ra": row["ra"],
-                                     "dec": row["dec"], "path": row["path"], "status": row["status"],
+                                     "dec": row["dec"], "path": row["path"] or None, "status": row["status"],
                                      "size_arcsec": size_arcsec, "pixel_scale_arcsec": pixel_arcsec}
                                     for row in good], run_id=recorded.id)
         recorded.exit_status = 3 if table.meta["failed"] else 0

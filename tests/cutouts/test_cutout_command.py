@@ -90,6 +90,9 @@ def test_store_records_sources_cutouts_and_the_run(shared_data, tmp_path):
         cutouts = store.table("cutouts")
         assert sorted(zip(cutouts["source"], cutouts["status"])) == [("A", "ok"), ("FAR", "no_coverage")]
         assert np.allclose(sorted(cutouts["size_arcsec"]), [30.0, 30.0])
+        # a cutout with no file has no path (NULL), as the inspection page expects
+        assert store.count("cutouts") == 2
+        assert store.query("SELECT COUNT(*) AS n FROM cutouts WHERE path IS NOT NULL")["n"][0] == 1
         runs = store.table("runs")
         assert list(runs["command"]) == ["cutout"] and list(runs["exit_status"]) == [0]
         assert store.cone(205.05, 54.9, 1 / 3600)["source"][0] == "A"
