@@ -24,7 +24,8 @@ from hippo.quantities import parse_angle
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fits.fz", ".fit.gz")
 _INDEX_VERSION = 1
-_OPEN_TILES = 8  # tiles kept open (memory-mapped) at once
+_OPEN_TILES = 16  # tiles kept open (memory-mapped) at once
+_BLOCK = 256  # positions sorted by tile together
 
 
 def fits_stem(path):
@@ -198,6 +199,23 @@ class TileDirectorySurvey(Survey):
 
     # -- cutting ---------------------------------------------------------------------------
 
+    def cutouts(self, coords, size, pixel_scale=None, resampling="interp"):
+        """Cutouts at many positions, in order; each block of positions is cut tile by tile,
+        so a tile is opened once for all the positions it holds."""
+        for start in range(0, len(coords), _BLOCK):
+            block = coords[start:start + _BLOCK]
+            nearest = self.index.nearest(block)
+            results = {}
+            for position in np.argsort(nearest, kind="stable"):
+                try:
+                    results[position] = self.cutout(block[position], size, pixel_scale, resampling)
+                except Exception as exc:  # handed back in order, where the caller can report it
+                    results[position] = exc
+            for position in range(len(block)):
+                if isinstance(results[position], Exception):
+                    raise results[position]
+                yield results[position]
+
     def cutout(self, coord, size, pixel_scale=None, resampling="interp"):
         size_arcsec = parse_angle(size, "--size").to_value(u.arcsec)
         candidates = self.index.candidates(coord, size_arcsec / 3600.0 / np.sqrt(2.0))
@@ -325,6 +343,12 @@ class TileIndex:
         distance = np.arccos(np.clip(self._vectors @ vector, -1.0, 1.0))
         near = np.flatnonzero(distance <= self._radii + np.radians(extra_radius_deg))
         return [int(i) for i in near[np.argsort(distance[near])]]
+
+    def nearest(self, coords):
+        """Index of the tile whose centre is nearest to each of ``coords``."""
+        icrs = coords.icrs
+        vectors = _unit_vectors(np.atleast_1d(icrs.ra.deg), np.atleast_1d(icrs.dec.deg))
+        return np.argmax(vectors @ self._vectors.T, axis=1)
 
     def wcs(self, position):
         if position not in self._wcs:
