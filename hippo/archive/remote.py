@@ -142,8 +142,13 @@ class RemoteSurvey(Survey):
                         else parse_angle(pixel_scale, "--pixel-scale").to_value(u.arcsec))
         n_pixels = odd_pixels(size_arcsec, pixel_arcsec)
         icrs = coord.icrs
+        # SkyView resamples every survey: nearest neighbour keeps the survey's own pixel values at
+        # its native scale; bilinear for display, Clip (area-weighted) for photometry when resampling.
+        sampler = "NN" if pixel_scale is None else {"interp": "LI", "exact": "Clip"}[resampling]
         request = {"service": self.service, "survey": self.service_id, "ra": round(float(icrs.ra.deg), 8),
                    "dec": round(float(icrs.dec.deg), 8), "pixels": n_pixels + 2, "scale": round(pixel_arcsec, 6)}
+        if self.service == "skyview":
+            request["sampler"] = sampler
         key = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
         cached = cache_dir("downloads", self.service) / key[:2] / f"{key}.fits"
         origin = f"{self.service}:{self.service_id}"
@@ -154,7 +159,7 @@ class RemoteSurvey(Survey):
                               f"(HIPPO_OFFLINE / --offline)")
         else:
             try:
-                content = self._download_with_retries(icrs, n_pixels + 2, pixel_arcsec)
+                content = self._download_with_retries(icrs, n_pixels + 2, pixel_arcsec, sampler)
             except _EmptyAnswer as exc:
                 return no_coverage(origin, f"{self.name} has no data here ({exc})")
             from hippo.io import atomic_write_bytes
@@ -164,11 +169,14 @@ class RemoteSurvey(Survey):
 
     # -- network ---------------------------------------------------------------------------
 
-    def _download_with_retries(self, coord, n_pixels, pixel_arcsec):
+    def _download_with_retries(self, coord, n_pixels, pixel_arcsec, sampler):
         delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
-                content = self._download(coord, n_pixels, pixel_arcsec)
+                if self.service == "hips2fits":
+                    content = self._download_hips2fits(coord, n_pixels, pixel_arcsec)
+                else:
+                    content = self._download_skyview(coord, n_pixels, pixel_arcsec, sampler)
                 _check_answer(content)
                 return content
             except (_EmptyAnswer, RemoteError):
@@ -183,12 +191,7 @@ class RemoteSurvey(Survey):
                 time.sleep(delay)
                 delay *= 2
 
-    def _download(self, coord, n_pixels, pixel_arcsec):
-        if self.service == "hips2fits":
-            return self._download_hips2fits(coord, n_pixels, pixel_arcsec)
-        return self._download_skyview(coord, n_pixels, pixel_arcsec)
-
-    def _download_skyview(self, coord, n_pixels, pixel_arcsec):
+    def _download_skyview(self, coord, n_pixels, pixel_arcsec, sampler):
         import requests
 
         client = self._skyview_client()
@@ -202,7 +205,7 @@ class RemoteSurvey(Survey):
             try:
                 urls = client.get_image_list(position=coord, survey=[self.service_id], pixels=str(n_pixels),
                                              width=width, height=width, projection="Tan",
-                                             coordinates="J2000", sampler="LI", cache=False)
+                                             coordinates="J2000", sampler=sampler, cache=False)
             except ValueError as exc:  # astroquery: not a survey SkyView offers
                 raise _Permanent(str(exc)) from None
         if not urls:

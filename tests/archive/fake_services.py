@@ -46,6 +46,7 @@ class FakeSurveyServer:
         self.failures = 2
         self.fail_below_dec = None
         self.image_requests = []
+        self.samplers = []
         self.lock = threading.Lock()
         server = self
 
@@ -88,6 +89,7 @@ class FakeSurveyServer:
             return self._send(request, 200, f'<html><body><a href="{link}">FITS</a></body></html>'.encode(),
                               "text/html")
         if parsed.path.endswith("image.fits"):
+            self.samplers.append(query.get("Sampler"))
             ra, dec = (float(v) for v in query["Position"].replace(",", " ").split())
             pixels = int(query["pixels"])
             size_deg = float(query["size"].split(",")[0])

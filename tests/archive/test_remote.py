@@ -36,6 +36,10 @@ def test_skyview_cutout_is_centred_and_cached(fake_services, private_cache):
     again = get_survey("FIRST", timeout=5).cutout(POSITION, "1arcmin")
     assert len(fake_services.image_requests) == 1  # answered from the cache
     np.testing.assert_array_equal(again.data, cut.data)
+    # at the survey's own scale SkyView is asked for nearest-neighbour values, not interpolation
+    assert fake_services.samplers == ["NN"]
+    survey.cutout(POSITION, "1arcmin", pixel_scale="1arcsec", resampling="exact")
+    assert fake_services.samplers == ["NN", "Clip"]
 
 
 def test_hips2fits_cutout_on_the_requested_grid(fake_services):
