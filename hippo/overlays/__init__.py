@@ -149,9 +149,28 @@ def _save(drawing, output, dpi, arguments):
         metadata = {"Creator": f"HIPPO {__version__}", "Subject": description}
     FigureCanvasAgg(drawing.figure)
     with atomic_path(output) as tmp:
-        drawing.figure.savefig(tmp, format=output.suffix.lower()[1:], dpi=dpi, metadata=metadata,
-                               bbox_inches="tight", pad_inches=0.05)
+        if output.suffix.lower() == ".pdf":
+            drawing.figure.savefig(tmp, format="pdf", dpi=dpi, metadata=metadata, bbox_inches="tight",
+                                   pad_inches=0.05)
+        else:
+            _save_png(drawing.figure, tmp, dpi, metadata)
     return output
+
+
+def _save_png(figure, path, dpi, metadata):
+    """PNG without the alpha channel matplotlib adds (the figure is opaque): a quarter smaller."""
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.05)
+    buffer.seek(0)
+    text = PngImagePlugin.PngInfo()
+    for key, value in metadata.items():
+        text.add_text(key, str(value))
+    with Image.open(buffer) as picture:
+        picture.convert("RGB").save(path, format="PNG", optimize=True, pnginfo=text)
 
 
 def _as_list(value):

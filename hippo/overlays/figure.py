@@ -129,12 +129,16 @@ def draw_overlay(backgrounds, layers, *, levels=3, level_step="sqrt2", noise="gl
     caption = _caption(layers, redshift)
     wrapped = [textwrap.fill(line, width=int(panel_inches * ncols * 19), subsequent_indent="    ")
                for line in caption.splitlines()]
-    caption_inches = 0.42 + 0.125 * sum(line.count("\n") + 1 for line in wrapped)
-    height = panel_inches * nrows + 0.3 + caption_inches
+    # below the axes: tick labels and the RA label (0.5"), then the caption lines
+    caption_inches = 0.55 + 0.135 * sum(line.count("\n") + 1 for line in wrapped)
+    left, right, top_inches, wspace, hspace = 0.15 / ncols + 0.03, 0.98, 0.3, 0.08, 0.25
+    # square panels (equal-aspect WCSAxes) fill the width; the height is made to fit them exactly
+    axes_inches = panel_inches * ncols * (right - left) / (ncols + (ncols - 1) * wspace)
+    height = axes_inches * (nrows + (nrows - 1) * hspace) + top_inches + caption_inches
     figure.set_size_inches(panel_inches * ncols, height)
-    figure.text(0.02, 0.08 / height, "\n".join(wrapped), ha="left", va="bottom", fontsize=7.5, linespacing=1.3)
-    figure.subplots_adjust(left=0.15 / ncols + 0.03, right=0.98, top=1 - 0.3 / height, bottom=caption_inches / height,
-                           wspace=0.08, hspace=0.25)
+    figure.text(0.02, 0.05 / height, "\n".join(wrapped), ha="left", va="bottom", fontsize=7.5, linespacing=1.3)
+    figure.subplots_adjust(left=left, right=right, top=1 - top_inches / height, bottom=caption_inches / height,
+                           wspace=wspace, hspace=hspace)
     return OverlayFigure(figure=figure, panels=panels, layers=layers, caption=caption)
 
 
@@ -207,9 +211,7 @@ def _panel_title(kind, content, title, npanels):
         name = "RGB: " + ", ".join(_image_label(band) for band in content)
     else:
         name = _image_label(content)
-    if title and npanels == 1:
-        return f"{title}  ({name})"
-    return name if npanels > 1 or not title else title
+    return title if title and npanels == 1 else name
 
 
 def _image_label(image):
@@ -360,7 +362,8 @@ def _draw_scalebar(axes, image, limits, redshift):
     (x0, x1), (y0, y1) = limits
     scale_x = proj_plane_pixel_scales(image.wcs)[0] * 3600.0
     width_arcsec = (x1 - x0) * scale_x
-    length = max([v for v in NICE_SCALE_ARCSEC if v <= width_arcsec / 4.0] or [NICE_SCALE_ARCSEC[0]])
+    # 0.1 % slack so a field of exactly 4' (as asked, give or take the WCS's rounding) gets a 1' bar
+    length = max([v for v in NICE_SCALE_ARCSEC if v <= width_arcsec / 4.0 * 1.001] or [NICE_SCALE_ARCSEC[0]])
     length_px = length / scale_x
     pad = 0.05 * (x1 - x0)
     xr, yb = x1 - pad, y0 + 0.05 * (y1 - y0)

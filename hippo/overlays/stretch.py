@@ -15,7 +15,9 @@ def normalisation(data, stretch="asinh", percentile=99.5):
     data : ndarray
         The background image (NaN ignored).
     stretch : str
-        ``asinh`` (default: faint hosts and bright stars both visible), ``zscale`` (IRAF's ZScale
+        ``asinh`` (default: from 2 sigma below the sky to the ``percentile`` value or 50 sigma above
+        the sky, whichever is higher, so that the noise is a light, quiet grey while faint hosts
+        and bright stars or radio sources both show), ``zscale`` (IRAF's ZScale
         interval, linear: the sky noise at mid-grey, as DS9 shows optical images),
         ``percentile`` (linear between the low and high percentiles), ``sqrt``, ``log`` or
         ``linear`` (min to max).
@@ -33,13 +35,26 @@ def normalisation(data, stretch="asinh", percentile=99.5):
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
         finite = np.zeros(1)
-    interval = {"zscale": ZScaleInterval(), "linear": MinMaxInterval()}.get(stretch, PercentileInterval(percentile))
-    transform = {"asinh": AsinhStretch(0.05), "sqrt": SqrtStretch(), "log": LogStretch(1000)}.get(stretch,
-                                                                                                 LinearStretch())
-    low, high = interval.get_limits(finite)
+    if stretch == "asinh":
+        low, high = _sky_to_bright_limits(finite, percentile)
+    else:
+        interval = {"zscale": ZScaleInterval(), "linear": MinMaxInterval()}.get(stretch,
+                                                                                PercentileInterval(percentile))
+        low, high = interval.get_limits(finite)
+    transform = {"asinh": AsinhStretch(0.1), "sqrt": SqrtStretch(), "log": LogStretch(1000)}.get(stretch,
+                                                                                                LinearStretch())
     if not high > low:
         high = low + 1.0
     return ImageNormalize(vmin=low, vmax=high, stretch=transform, clip=True)
+
+
+def _sky_to_bright_limits(values, percentile):
+    """(sky - 2 sigma, max(percentile, sky + 50 sigma)) with a robust sky level and noise."""
+    from astropy.stats import sigma_clipped_stats
+
+    sample = values[:: max(1, values.size // 1_000_000)]
+    _, sky, noise = sigma_clipped_stats(sample, sigma=3.0, maxiters=10, stdfunc="mad_std")
+    return sky - 2 * noise, max(float(np.percentile(sample, percentile)), sky + 50 * noise)
 
 
 def lupton_rgb(red, green, blue, stretch_sigma=8.0, q=8.0):

@@ -223,3 +223,16 @@ def test_contour_image_that_does_not_overlap_is_said_in_the_caption(tmp_path, op
     drawing = draw(optical_image, contours=[far])
     assert drawing.panels[0].contour_sets == []
     assert "no overlap" in drawing.caption
+
+
+def test_a_noiseless_model_image_is_contoured_down_from_its_peak(tmp_path, optical_image):
+    from tests.overlays.conftest import gaussian_at, make_wcs, write_image
+
+    wcs = make_wcs(SOURCE_RA, SOURCE_DEC, 64, 4.0)
+    model = write_image(tmp_path / "model.fits", gaussian_at(wcs, (64, 64), SOURCE_RA, SOURCE_DEC, 20, 2.0), wcs)
+    from hippo.io import read_image
+
+    peak = float(read_image(model).data.max())  # the pixel nearest the 2.0 centre
+    layer = draw(optical_image, contours=[model]).layers[0]
+    assert layer.levels == pytest.approx([peak / math.sqrt(2) ** n for n in range(8, 0, -1)], rel=1e-6)
+    assert math.isnan(layer.noise_rms)
