@@ -234,3 +234,25 @@ def test_written_cutout_is_standard_fits_with_provenance(tmp_path):
     assert header["HIPPODEC"] == -89.123456789012345 and header["FLAG"] is False and header["CUTSTAT"] == "ok"
     assert header["TELESCOP"] == "VLA" and "hippo cutout size=15" in str(header["HISTORY"])
     assert WCS(header).pixel_to_world(3, 3).separation(cut.wcs.pixel_to_world(3, 3)).arcsec < 1e-9
+
+
+def test_tpv_distortion_is_kept_in_the_written_header(tmp_path):
+    from hippo.cutouts import write_cutout
+
+    header = fits.Header({"NAXIS": 2, "NAXIS1": 300, "NAXIS2": 300, "CTYPE1": "RA---TPV", "CTYPE2": "DEC--TPV",
+                          "CRVAL1": 35.0, "CRVAL2": -4.5, "CRPIX1": 150.0, "CRPIX2": 150.0,
+                          "CD1_1": -7.3e-5, "CD1_2": 0.0, "CD2_1": 0.0, "CD2_2": 7.3e-5,
+                          "PV1_0": 0.0, "PV1_1": 1.0, "PV1_4": 2e-3, "PV1_7": 5e-3,
+                          "PV2_0": 0.0, "PV2_1": 1.0, "PV2_5": -3e-3, "PV2_9": 4e-3})
+    wcs = WCS(header)
+    image = Image(data=np.random.default_rng(4).normal(size=(300, 300)).astype(np.float32), wcs=wcs,
+                  header=header, path="tpv")
+    coord = wcs.pixel_to_world(260.4, 30.6)
+    cut = cut_image(image, coord, "10arcsec")
+    written = WCS(fits.getheader(write_cutout(cut, tmp_path / "tpv.fits")))
+    x0 = int(np.floor(260.4 + 0.5)) - cut.data.shape[1] // 2
+    y0 = int(np.floor(30.6 + 0.5)) - cut.data.shape[0] // 2
+    ys, xs = np.mgrid[0:cut.data.shape[0], 0:cut.data.shape[1]]
+    ours = written.pixel_to_world(xs.ravel(), ys.ravel())
+    original = wcs.pixel_to_world(xs.ravel() + x0, ys.ravel() + y0)
+    assert np.max(ours.separation(original).to_value(u.arcsec)) < 1e-6
