@@ -152,3 +152,23 @@ def test_a_truncated_tile_fails_its_rows_and_the_batch_goes_on(tmp_path):
                          size="30arcsec", output=tmp_path / "out", quiet=True)
     assert list(table["status"]) == ["error", "ok", "ok"]
     assert "truncated" in table["message"][0] and table.meta["failed"] == 1
+
+
+def test_real_four_axis_first_images_as_a_tile_directory(shared_data, tmp_path):
+    # FIRST's own 4-axis headers (SIN, FREQ and STOKES axes of length 1), three nested fields
+    directory = tmp_path / "first4"
+    directory.mkdir()
+    for path in (shared_data / "first_wise").glob("FIRSTJ*.fits"):
+        (directory / path.name).symlink_to(path)
+    survey = get_survey(directory)
+    assert len(survey.index.entries) == 3 and survey.is_radio
+    coord = SkyCoord(228.11333 * u.deg, 45.67389 * u.deg)
+    cut = survey.cutout(coord, "5arcmin")
+    assert cut.status == "ok" and cut.data.shape == (167, 167)
+    x, y = cut.wcs.world_to_pixel(coord)
+    assert abs(x - 83) <= 0.5 and abs(y - 83) <= 0.5
+    largest = read_image(shared_data / "first_wise" / "FIRSTJ151227.2+454026_11.fits")
+    tx, ty = largest.wcs.world_to_pixel(coord)
+    cx, cy = int(np.floor(tx + 0.5)), int(np.floor(ty + 0.5))
+    np.testing.assert_array_equal(cut.data, largest.data[cy - 83:cy + 84, cx - 83:cx + 84])
+    assert cut.header["BMAJ"] == pytest.approx(0.0015)
