@@ -1,6 +1,7 @@
 """Object stores behind one small interface (list, put, get, stat, remove, multipart): a local
 directory and S3. Backup, verify and restore are written once over :class:`Backend`."""
 
+import base64
 import concurrent.futures
 import hashlib
 import os
@@ -9,6 +10,7 @@ import re
 import tempfile
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -225,6 +227,7 @@ class S3Backend(Backend):
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}"
         self.client = S3Client(bucket, endpoint_url=endpoint_url, credentials=find_credentials())
+        self._trailers = None  # whether the server checks aws-chunked checksum trailers (unknown yet)
         self._check_bucket(create_bucket)
 
     def _check_bucket(self, create):
@@ -275,8 +278,6 @@ class S3Backend(Backend):
             query = {**query, "continuation-token": token}
 
     def put(self, key, data, if_absent=False):
-        import base64
-        import zlib
         self.throttle.consume(len(data))
         # CRC32 (x-amz-checksum-crc32) is checked by the server and costs a fifth of an MD5.
         crc32 = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
@@ -297,35 +298,12 @@ class S3Backend(Backend):
         return ObjectInfo(key, len(data), etag)
 
     def put_file(self, key, path, on_bytes=None):
-        import base64
         size = os.path.getsize(path)
         if size <= SINGLE_PUT_LIMIT:
-            # One streamed request, as rclone does below its cutoff. The SHA-256 the manifest needs
-            # is computed first and sent as x-amz-checksum-sha256, which the server checks against
-            # what it received (cheaper than an MD5 while sending; the second read hits the cache).
-            from hippo.provenance import sha256_file
-            sha256 = sha256_file(path)
-            checksum = base64.b64encode(bytes.fromhex(sha256)).decode()
-
-            def send():
-                with open(path, "rb", buffering=0) as source:
-                    return self.client.request("PUT", self.prefix + key, headers={"x-amz-checksum-sha256": checksum},
-                                               body=_file_chunks(source, size, self.throttle, self.url), length=size)
-            try:
-                _, response, _ = self.call(f"put {key}", send)
-            except TransferError as exc:
-                if getattr(exc.__context__, "code", None) == "BadDigest":
-                    raise TransferError(f"{self.url}: put {key}: the server received other bytes than were "
-                                        "hashed (file changed during upload?)") from None
-                raise
-            etag = (response.get("ETag") or "").strip('"')
-            # A server that ignores the checksum header does not echo it: then its ETag must be the MD5.
-            if response.get("x-amz-checksum-sha256") != checksum and etag != _md5_file(path):
-                raise TransferError(f"{self.url}: put {key}: the server stored something else than was sent "
-                                    "(file changed during upload?)")
+            info, sha256 = self._put_streamed(key, path, size)
             if on_bytes:
                 on_bytes(size)
-            return ObjectInfo(key, size, etag), sha256
+            return info, sha256
         full_key = self.prefix + key
         _, _, answer = self.call(f"start upload {key}", self.client.request, "POST", full_key, query={"uploads": ""})
         upload_id = re.search(rb"<UploadId>([^<]+)</UploadId>", answer).group(1).decode()
@@ -364,6 +342,60 @@ class S3Backend(Backend):
             raise
         return ObjectInfo(key, size, multipart_etag(digests)), sha256.hexdigest()
 
+    def _put_streamed(self, key, path, size):
+        """One streamed request, as rclone does below its cutoff, the file read once and hashed
+        as it is sent. The CRC32 goes last, in an aws-chunked trailer the server checks against
+        what it received; a server that does not take trailers gets the plain bytes again, and
+        its ETag must then be their MD5."""
+        from hippo.transfer.s3 import aws_chunked, aws_chunked_length
+        trailer = "x-amz-checksum-crc32"
+
+        def send(chunked):
+            sha256, crc, md5 = hashlib.sha256(), [0], hashlib.md5()
+
+            def hashed(chunk):
+                sha256.update(chunk)
+                if chunked:
+                    crc[0] = zlib.crc32(chunk, crc[0])
+                else:
+                    md5.update(chunk)
+                return chunk
+            with open(path, "rb", buffering=0) as source:
+                chunks = map(hashed, _file_chunks(source, size, self.throttle, self.url))
+                if not chunked:
+                    _, response, _ = self.client.request("PUT", self.prefix + key, body=chunks, length=size)
+                    return response, sha256.hexdigest(), md5.hexdigest()
+                expected = base64.b64encode(b"0000").decode()  # the length of a base64 CRC32
+
+                def checksum():
+                    return base64.b64encode(crc[0].to_bytes(4, "big")).decode()
+                headers = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(size),
+                           "x-amz-trailer": trailer}
+                _, response, _ = self.client.request(
+                    "PUT", self.prefix + key, headers=headers, body=aws_chunked(chunks, checksum, trailer),
+                    length=aws_chunked_length(size, 1 << 20, trailer, len(expected)),
+                    payload="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+                return response, sha256.hexdigest(), checksum()
+
+        if self._trailers is not False:
+            try:
+                response, sha256, crc = self.call(f"put {key}", send, True)
+            except TransferError as exc:
+                if getattr(exc.__context__, "code", None) in ("BadDigest", "InvalidDigest"):
+                    raise TransferError(f"{self.url}: put {key}: the server received other bytes than were "
+                                        "read (damaged in transit?)") from None
+                raise
+            if response.get(trailer) == crc:
+                self._trailers = True
+                return ObjectInfo(key, size, (response.get("ETag") or "").strip('"')), sha256
+            self._trailers = False  # the server ignored the trailer: send the plain bytes instead
+        response, sha256, md5 = self.call(f"put {key}", send, False)
+        etag = (response.get("ETag") or "").strip('"')
+        if etag != md5:
+            raise TransferError(f"{self.url}: put {key}: server ETag {etag} is not the MD5 of what was sent "
+                                "(file changed during upload?)")
+        return ObjectInfo(key, size, etag), sha256
+
     def get(self, key):
         return self.call(f"get {key}", self.client.request, "GET", self.prefix + key)[2]
 
@@ -388,24 +420,20 @@ class S3Backend(Backend):
 
 
 def _file_chunks(source, size, throttle, url):
-    """Exactly ``size`` bytes of the open file ``source`` in 1 MiB chunks, throttled; a file that
-    shrank is an error (the server would wait for the missing bytes)."""
+    """Exactly ``size`` bytes of the open file ``source`` in 1 MiB chunks (the last one shorter),
+    throttled; a file that shrank is an error (the server would wait for the missing bytes)."""
     remaining = size
     while remaining:
-        chunk = source.read(min(remaining, 1 << 20))
-        if not chunk:
-            raise TransferError(f"{url}: {source.name} shrank while being sent; re-run the backup")
+        want = min(remaining, 1 << 20)
+        chunk = source.read(want)
+        while len(chunk) < want:  # full chunks: the aws-chunked length was computed for them
+            more = source.read(want - len(chunk))
+            if not more:
+                raise TransferError(f"{url}: {source.name} shrank while being sent; re-run the backup")
+            chunk += more
         throttle.consume(len(chunk))
         remaining -= len(chunk)
         yield chunk
-
-
-def _md5_file(path):
-    digest = hashlib.md5()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class QuietBar:

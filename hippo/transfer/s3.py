@@ -161,11 +161,13 @@ class S3Client:
                                     f"SignedHeaders={';'.join(names)}, Signature={signature}")
 
     # -- requests -----------------------------------------------------------------------------------
-    def request(self, method, key="", query=None, headers=None, body=b"", length=None, sink=None):
+    def request(self, method, key="", query=None, headers=None, body=b"", length=None, sink=None,
+                payload="UNSIGNED-PAYLOAD"):
         """Send one signed request; return ``(status, response headers, body bytes)``.
 
         ``body`` is bytes or an iterable of byte chunks of total ``length``. With ``sink`` (a
         binary file) a successful response body is streamed into it instead of returned.
+        ``payload`` is what the signature says of a non-empty body (x-amz-content-sha256).
         Raises :class:`S3Error` for an error status and OSError/HTTPException when the
         connection fails (the connection is then dropped).
         """
@@ -175,7 +177,7 @@ class S3Client:
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         path = self.base_path + "/" + urllib.parse.quote(key, safe="/-_.~") if key else (self.base_path or "/")
         empty = isinstance(body, (bytes, bytearray, memoryview)) and not body
-        self._sign(method, path, query, headers, EMPTY_SHA256 if empty else "UNSIGNED-PAYLOAD")
+        self._sign(method, path, query, headers, EMPTY_SHA256 if empty else payload)
         headers["content-length"] = str(len(body) if length is None else length)
         url = path + ("?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote) if query else "")
         connection = self._connection()
@@ -197,6 +199,21 @@ class S3Client:
             match = _CODE.search(data)
             raise S3Error(response.status, match.group(1).decode() if match else "")
         return response.status, response.headers, data
+
+
+def aws_chunked(chunks, checksums, trailer):
+    """``chunks`` framed as an ``aws-chunked`` body whose last line is the trailer header ``trailer``
+    with the base64 value ``checksums()`` returns once every chunk has been read."""
+    for chunk in chunks:
+        yield b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+    yield f"0\r\n{trailer}:{checksums()}\r\n\r\n".encode()
+
+
+def aws_chunked_length(size, chunk_size, trailer, checksum_length):
+    """Bytes on the wire of :func:`aws_chunked` for ``size`` bytes in chunks of ``chunk_size``."""
+    full, last = divmod(size, chunk_size)
+    framing = full * (len(f"{chunk_size:x}") + 4) + (len(f"{last:x}") + 4 if last else 0)
+    return size + framing + len(f"0\r\n{trailer}:\r\n\r\n") + checksum_length
 
 
 def _quote(text):

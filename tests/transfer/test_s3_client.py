@@ -2,6 +2,7 @@
 
 import datetime
 import hashlib
+import os
 
 import pytest
 
@@ -66,3 +67,20 @@ def test_backup_to_s3_imports_neither_boto3_nor_astropy_nor_numpy(tmp_path, s3_d
     assert "hippo.transfer.s3" in imported
     heavy = {name for name in imported if name.split(".")[0] in ("boto3", "botocore", "astropy", "numpy", "tqdm")}
     assert heavy == set()
+
+
+@pytest.mark.parametrize("trailers", [None, False])
+def test_streamed_put_is_checked_by_a_crc32_trailer_or_else_by_the_md5_etag(tmp_path, s3_dest, seaweed, trailers):
+    # None: the server is asked to check an aws-chunked CRC32 trailer (SeaweedFS does); False: as
+    # for a server known not to, the plain bytes are sent and the returned ETag must be their MD5.
+    from hippo.transfer import open_backend
+    blob = os.urandom((3 << 20) + 12345)
+    (tmp_path / "cube.fits").write_bytes(blob)
+    backend = open_backend(s3_dest)
+    backend._trailers = trailers
+    info, sha256 = backend.put_file("data/blob/cube", tmp_path / "cube.fits")
+    assert sha256 == hashlib.sha256(blob).hexdigest() and info.size == len(blob)
+    assert backend._trailers is (trailers is None)
+    bucket, _, prefix = s3_dest[5:].partition("/")
+    stored = seaweed.client().get_object(Bucket=bucket, Key=f"{prefix}/data/blob/cube")  # boto3 reads it
+    assert stored["Body"].read() == blob and stored["ETag"].strip('"') == info.etag == hashlib.md5(blob).hexdigest()
