@@ -26,7 +26,12 @@ from hippo.provenance import sha256_file
 KINDS = ("classify", "cutout")
 # Slurm's default MaxArraySize is 1001 (indices 0-1000): stay within it unless asked otherwise.
 DEFAULT_MAX_SHARDS = 1000
-DEFAULT_SHARD_INPUTS = 100
+DEFAULT_SHARD_INPUTS = 128
+# ``hippo classify`` runs the network on consecutive runs of 64 files (its --batch-size). Shards
+# that start on those boundaries put the very same images through each network pass as a local
+# run does, so the probabilities come out bit for bit the same (a pass's floating-point sums
+# depend on which images share it).
+CLASSIFY_BATCH = 64
 
 
 @dataclass
@@ -127,11 +132,18 @@ def expand_fits_inputs(inputs):
     files, missing = find_fits_files(inputs)
     if missing:
         raise InputError(*missing[0])
-    return [str(path.resolve()) for path in files]
+    return [str(path.absolute()) for path in files]
 
 
-def shard_bounds(count, shards):
-    """Contiguous, balanced [start, stop) ranges covering ``count`` items exactly once."""
+def shard_bounds(count, shards, block=1):
+    """Contiguous, balanced [start, stop) ranges covering ``count`` items exactly once.
+
+    With ``block``, every shard but the last holds whole blocks, if there are blocks enough.
+    """
+    blocks = math.ceil(count / block)
+    if block > 1 and blocks >= shards:
+        return [(min(count, block * (blocks * i // shards)), min(count, block * (blocks * (i + 1) // shards)))
+                for i in range(shards)]
     return [(count * i // shards, count * (i + 1) // shards) for i in range(shards)]
 
 
@@ -167,7 +179,7 @@ def plan_classify(inputs, scratch, array_size=None, tool_arguments=()):
     batch_id = _plan_id(identity)
     plan = BatchPlan("classify", batch_id, Path(scratch).resolve() / f"classify-{batch_id}", shards,
                      list(tool_arguments), len(files), {"inputs": [str(i) for i in inputs]})
-    bounds = shard_bounds(len(files), shards)
+    bounds = shard_bounds(len(files), shards, CLASSIFY_BATCH)
 
     def write_shard(index):
         start, stop = bounds[index]

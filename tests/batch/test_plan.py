@@ -23,6 +23,11 @@ def test_shards_cover_every_input_once_in_order_and_balanced():
             assert covered == list(range(count))
             sizes = [stop - start for start, stop in bounds]
             assert max(sizes) - min(sizes) <= 1
+            # Aligned to classify's network passes of 64 where there are passes enough.
+            aligned = shard_bounds(count, min(shards, count), block=64)
+            assert [i for start, stop in aligned for i in range(start, stop)] == list(range(count))
+            if -(-count // 64) >= min(shards, count):
+                assert all(start % 64 == 0 for start, _ in aligned)
 
 
 def test_plan_is_content_addressed_and_reused(first_files, tmp_path):
