@@ -275,7 +275,7 @@ def _errors(catalogue, given, side, required):
         wanted = [part.strip() for part in text.split(",")] if isinstance(given, str) else []
         if wanted and all(name in catalogue.colnames for name in wanted):
             columns = wanted if len(wanted) == 2 else wanted * 2
-            return tuple(catalogue.values(name, "arcsec") for name in columns)
+            return tuple(_error_arcsec(catalogue, name) for name in columns)
         try:
             value = _angle_arcsec(given, f"--{side}-err")
         except UsageError:
@@ -285,10 +285,10 @@ def _errors(catalogue, given, side, required):
     lowered = {name.lower(): name for name in catalogue.colnames}
     for ra_name, dec_name in ERROR_PAIRS:
         if ra_name in lowered and dec_name in lowered:
-            return catalogue.values(lowered[ra_name], "arcsec"), catalogue.values(lowered[dec_name], "arcsec")
+            return _error_arcsec(catalogue, lowered[ra_name]), _error_arcsec(catalogue, lowered[dec_name])
     for name in ERROR_SINGLE:
         if name in lowered:
-            sigma = catalogue.values(lowered[name], "arcsec")
+            sigma = _error_arcsec(catalogue, lowered[name])
             return sigma, sigma
     if required:
         log.warning("%s: no positional error columns found (tried E_RA/E_DEC, ra_err/dec_err, sigma, ...): "
@@ -296,6 +296,16 @@ def _errors(catalogue, given, side, required):
                     catalogue.source, DEFAULT_RADIO_SIGMA_ARCSEC, side)
         return np.full(len(catalogue), DEFAULT_RADIO_SIGMA_ARCSEC), np.full(len(catalogue), DEFAULT_RADIO_SIGMA_ARCSEC)
     return None
+
+
+def _error_arcsec(catalogue, name):
+    """An error column in arcsec: by its unit, or arcsec without one, unless every value is below
+    a milliarcsecond, which only degrees make plausible."""
+    values = catalogue.values(name, "arcsec")
+    if catalogue.unit(name) is None and np.nanmax(values, initial=0) < 1e-3:
+        log.warning("%s: column %s has no unit and values below 1 mas: taken as degrees", catalogue.source, name)
+        return values * 3600.0
+    return values
 
 
 def _unit_sigma(component_sigma, units):

@@ -70,10 +70,10 @@ class Catalogue:
     def values(self, name, unit=None):
         """Column ``name`` of the usable rows as float64, converted to ``unit`` when the column
         declares a compatible unit (columns without a unit are taken to be in ``unit``)."""
-        values = np.asarray(self._columns[name])
+        values = np.ma.asarray(self._columns[name])  # keeps a Table's mask: masked values become NaN
         if values.dtype.kind not in "fiub":
             raise InputError(self.source, f"column {name!r} is not numeric")
-        values = np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
+        values = np.ma.filled(values.astype(np.float64), np.nan)
         declared = self._units.get(name)
         if unit is not None and declared and declared.strip() != unit:
             from astropy import units as u
@@ -83,6 +83,10 @@ class Catalogue:
             except (u.UnitsError, ValueError, TypeError):
                 pass  # a unit astropy cannot convert (e.g. 'beam-1 mJy' to mag): trust the numbers
         return self._usable(values)
+
+    def unit(self, name):
+        """The unit column ``name`` declares, or None."""
+        return self._units.get(name)
 
     def names(self, rows):
         """Source names of the given usable rows: the id column (integers, or text stripped of

@@ -108,3 +108,17 @@ def test_lr_on_real_lotss_positions_with_simulated_hosts(shared_data):
     best = pairs[pairs["rank"] == 1]
     correct = sum(truth.get(r) == o for r, o in zip(best["radio_id"], best["optical_id"]))
     assert correct / len(truth) >= 0.95 and correct / len(best) >= 0.95
+
+
+def test_errors_in_degrees_without_unit_and_masked_magnitudes(deep_field):
+    radio, optical = deep_field
+    radio = radio[~np.asarray(radio["true_multi"])]
+    reference = xmatch(radio, optical, method="lr", radius="5arcsec")
+    in_degrees = radio.copy()
+    for name in ("E_RA", "E_DEC"):
+        in_degrees[name] = np.asarray(radio[name]) / 3600.0  # no unit
+    masked = optical.copy()
+    masked["mag"] = np.ma.MaskedArray(np.asarray(optical["mag"]), mask=np.arange(len(optical)) % 50 == 0)
+    pairs = xmatch(in_degrees, masked, method="lr", radius="5arcsec")
+    assert pairs.meta["q0"] == pytest.approx(reference.meta["q0"], abs=0.01)
+    assert score(pairs, radio)["compact"]["reliability"] >= 0.95
