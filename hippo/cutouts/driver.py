@@ -242,7 +242,11 @@ class _Job:
                  render_card("CUTSTAT", result.status, "ok, partial (NaN-padded)")]
         path = self._path(survey_obj, index)
         write_cutout(result, path, cards + self._survey_cards(survey_obj))
-        return self._row(survey_obj, index, path, result.status, result.message if result.status != "ok" else "")
+        message = ""
+        if result.status == "partial":
+            blank = int(np.count_nonzero(~np.isfinite(result.data)))
+            message = result.message or f"{blank} of {result.data.size} pixels without data (image or survey edge)"
+        return self._row(survey_obj, index, path, result.status, message)
 
     def _survey_cards(self, survey_obj):
         """The cards every cutout of this survey in this run carries, rendered once."""

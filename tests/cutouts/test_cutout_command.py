@@ -57,6 +57,9 @@ def test_catalogue_batch_reports_a_bad_row_and_goes_on(shared_data, hippo_cli, t
     status = dict(zip(index["name"], index["status"]))
     assert status == {"A": "ok", "C": "ok", "FAR": "no_coverage", "B": "error"}
     assert not (out / "FAR").exists()
+    edge = hippo.cutout(ra=205.05, dec=54.98, name="EDGE", survey=[lotss(shared_data)], size="1arcmin",
+                        output=out, quiet=True)
+    assert list(edge["status"]) == ["partial"] and "pixels without data" in edge["message"][0]
 
 
 def test_rerun_skips_finished_cutouts_and_overwrite_redoes_them(shared_data, tmp_path):
