@@ -60,17 +60,23 @@ def overlay_layout(cutouts):
 
 
 def render_overlay_png(background, contours, png_path, zoom=1, ra=None, dec=None, title=None):
-    """Radio contours on the background cutout (hippo.overlays), whole (zoom 1) or its central half (zoom 2)."""
+    """Radio contours on the background cutout (hippo.overlays) around the source.
+
+    Zoom 1 shows the field both cutouts cover (the narrower of the background and the widest
+    radio cutout: an 8' WISE image under a 3' FIRST one shows 3'); zoom 2 its central half.
+    """
     from hippo.overlays import overlay
 
-    size = None
-    if zoom > 1:
-        image = read_image(background)
+    def width_arcsec(path):
+        image = read_image(path)
+        return min(image.shape) * image.pixel_scale_arcsec, image
+
+    background_width, image = width_arcsec(background)
+    field = min(background_width, max(width_arcsec(path)[0] for path in contours)) / zoom
+    if ra is None or dec is None:
         ny, nx = image.shape
-        size = f"{min(nx, ny) * image.pixel_scale_arcsec / zoom:.1f}arcsec"
-        if ra is None or dec is None:
-            centre = image.wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
-            ra, dec = centre.ra.deg, centre.dec.deg
+        centre = image.wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+        ra, dec = centre.ra.deg, centre.dec.deg
     png_path.parent.mkdir(parents=True, exist_ok=True)
-    return overlay(image=background, contours=contours, output=png_path, ra=ra if size else None,
-                   dec=dec if size else None, size=size, title=title, dpi=80, panel_inches=4.5)
+    return overlay(image=background, contours=contours, output=png_path, ra=ra, dec=dec, size=f"{field:.1f}arcsec",
+                   title=title, dpi=100, panel_inches=3.6)

@@ -17,12 +17,12 @@ SOURCE = "J100000+020000"
 
 @pytest.fixture
 def overlay_server(tmp_path):
-    """A store whose source has a FIRST-like radio cutout (4"/px, noise, Jy/beam) and a WISE-like one
-    (1"/px), and a second source with only an optical cutout."""
+    """A store whose source has a FIRST-like radio cutout (204" at 4"/px, noise, Jy/beam) and a wider
+    WISE-like one (241" at 1"/px), and a second source with only an optical cutout."""
     rng = np.random.default_rng(0)
-    radio_wcs, optical_wcs = make_wcs(150.0, 2.0, 75, 4.0), make_wcs(150.0, 2.0, 241, 1.0)
-    radio = write_image(tmp_path / "radio.fits", rng.normal(0, 1e-4, (75, 75))
-                        + gaussian_at(radio_wcs, (75, 75), 150.0, 2.0, 20, 1e-2), radio_wcs, BUNIT="JY/BEAM")
+    radio_wcs, optical_wcs = make_wcs(150.0, 2.0, 51, 4.0), make_wcs(150.0, 2.0, 241, 1.0)
+    radio = write_image(tmp_path / "radio.fits", rng.normal(0, 1e-4, (51, 51))
+                        + gaussian_at(radio_wcs, (51, 51), 150.0, 2.0, 20, 1e-2), radio_wcs, BUNIT="JY/BEAM")
     optical = write_image(tmp_path / "optical.fits", 100 + rng.normal(0, 5, (241, 241))
                           + gaussian_at(optical_wcs, (241, 241), 150.0, 2.0, 3, 400), optical_wcs, BUNIT="DN")
     store_path = tmp_path / "hippo.db"
@@ -73,8 +73,9 @@ def test_overlay_pngs_at_two_zooms_are_drawn_from_the_store_cutouts_and_cached(o
         bodies[zoom] = body
         description = png_text(body)["Description"]
         assert "optical.fits" in description and "contours=" in description and "radio.fits" in description
-    assert "size" not in png_text(bodies[1])["Description"]
-    assert "size=120.5arcsec" in png_text(bodies[2])["Description"]  # the central half of the 241" cutout
+    # zoom 1: the 241" optical field cut to the 204" the radio cutout covers; zoom 2: its central half
+    assert "size=204.0arcsec" in png_text(bodies[1])["Description"]
+    assert "size=102.0arcsec" in png_text(bodies[2])["Description"]
     assert "ra=150.0 dec=2.0" in png_text(bodies[2])["Description"]   # centred on the source
     cached = sorted(overlay_server.cache_dir.glob("overlay_*.png"))
     assert len(cached) == 2
