@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from hippo.crossmatch.catalogue import ERROR_PAIRS, ERROR_SINGLE, FLUX_NAMES, MAG_NAMES, SIZE_NAMES, read_catalogue
-from hippo.crossmatch.positional import first_per_group, nearest, symmetric_best
+from hippo.crossmatch.positional import nearest, symmetric_best
 from hippo.crossmatch.zones import ZoneIndex
 from hippo.errors import InputError, UsageError
 

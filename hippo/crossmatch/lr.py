@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hippo.crossmatch.positional import first_per_group
 from hippo.crossmatch.zones import unit_vectors
 
 _MAG_BIN_WIDTH = 0.5
@@ -160,8 +161,9 @@ def fit_and_score(pairs, radio_count, sigma_x, sigma_y, pair_bins, n_bins, backg
     for _ in range(_REFINE_ITERATIONS):
         lr = q[pair_bins] * density / n[pair_bins]
         reliability = _reliability(radio_index, lr, radio_count, q0)
-        # McAlpine et al. 2012: the reliabilities count the true counterparts in each bin
-        weights = np.bincount(pair_bins[fit], weights=reliability[fit], minlength=n_bins) + floor_count * 1e-3
+        # McAlpine et al. 2012: the reliabilities count the true counterparts in each bin (a
+        # thousandth of the floor keeps a bin without candidates possible, not impossible)
+        weights = np.bincount(pair_bins[fit], weights=reliability[fit], minlength=n_bins) + 1e-3 * floor_count
         q = weights / weights.sum() * q0
     lr = q[pair_bins] * density / n[pair_bins]
     reliability = _reliability(radio_index, lr, radio_count, q0)
@@ -182,8 +184,6 @@ def _choose_threshold(model, radio_index, lr, reliability, radio_count, threshol
         model.threshold = float(threshold) if threshold != "balanced" else np.inf
         model.completeness, model.reliability = 0.0, 1.0
         return
-    from hippo.crossmatch.positional import first_per_group
-
     best = first_per_group(radio_index, -lr)
     order = np.argsort(-lr[best])
     best_lr, best_reliability = lr[best][order], reliability[best][order]
