@@ -110,11 +110,10 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
         rows = {}
         has_remote = any(s.kind == "remote" for s in survey_objects)
         n_workers = int(workers) if workers else (4 if has_remote else 1)
-        tasks = [(survey_obj, index) for survey_obj in survey_objects for index in range(len(names))]
         from hippo.progress import progress
 
-        bar = progress(total=len(tasks), desc="cutouts", quiet=quiet, unit="cutout")
-        job = _Job(output, names, coords, size_arcsec, pixel_arcsec, resampling, provenance, overwrite, previous)
+        bar = progress(total=len(survey_objects) * len(names), desc="cutouts", quiet=quiet, unit="cutout")
+        job = _Job(output, names, coords, size_arcsec, pixel_arcsec, resampling, provenance, overwrite)
         try:
             if n_workers <= 1:
                 for survey_obj in survey_objects:
@@ -172,13 +171,12 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
 class _Job:
     """One run's settings; cuts a survey at a set of positions and writes the files."""
 
-    def __init__(self, output, names, coords, size_arcsec, pixel_arcsec, resampling, provenance, overwrite,
-                 previous):
+    def __init__(self, output, names, coords, size_arcsec, pixel_arcsec, resampling, provenance, overwrite):
         self.output, self.names, self.coords = output, names, coords
         self.ra, self.dec = np.asarray(coords.ra.deg, float), np.asarray(coords.dec.deg, float)
         self._constant_cards = {}
         self.size_arcsec, self.pixel_arcsec, self.resampling = size_arcsec, pixel_arcsec, resampling
-        self.provenance, self.overwrite, self.previous = provenance, overwrite, previous
+        self.provenance, self.overwrite = provenance, overwrite
 
     def cut_survey(self, survey_obj, indices, bar=None):
         """Yield ``(index, row)`` for each position index; finished cutouts of an earlier run are kept."""
@@ -327,11 +325,8 @@ def _previous_index(path):
             rows = list(csv.DictReader(stream))
     except (OSError, csv.Error, UnicodeDecodeError):
         return {}
-    previous = {}
-    for row in rows:
-        if row.get("name") is not None and row.get("survey") is not None:
-            previous[(row["name"], row["survey"])] = {"row": row}
-    return previous
+    return {(row["name"], row["survey"]): row for row in rows
+            if row.get("name") is not None and row.get("survey") is not None}
 
 
 def _index_table(rows):
@@ -345,10 +340,10 @@ def _write_index(table, path, previous):
     from hippo.io import write_table
 
     current = {(str(r["name"]), str(r["survey"])) for r in table}
-    kept = [entry["row"] for key, entry in previous.items() if key not in current]
+    kept = [row for key, row in previous.items() if key not in current]
     merged = table
     if kept:
-        older = _index_table([{c: _number_or_text(c, entry.get(c) or "") for c in INDEX_COLUMNS} for entry in kept])
+        older = _index_table([{c: _number_or_text(c, row.get(c) or "") for c in INDEX_COLUMNS} for row in kept])
         from astropy.table import vstack
 
         merged = vstack([older, table])
