@@ -91,11 +91,15 @@ def overlay(image=None, contours=None, levels=3, level_step="sqrt2", regions=Non
     from hippo.store import open_store
 
     database = open_store(store)
-    with database.run("overlay", parameters, inputs=inputs) as recorded:
-        path = _save(draw(**arguments), output, dpi, arguments)
-        database.insert("overlays", [{"source": source or title or output.name.split(".")[0], "path": str(path),
-                                      "image": ";".join(map(str, _as_list(image) or _as_list(rgb))),
-                                      "contours": ";".join(map(str, _as_list(contours)))}], run_id=recorded.id)
+    try:
+        with database.run("overlay", parameters, inputs=inputs) as recorded:
+            path = _save(draw(**arguments), output, dpi, arguments)
+            database.insert("overlays", [{"source": source or title or output.name.split(".")[0], "path": str(path),
+                                          "image": ";".join(map(str, _as_list(image) or _as_list(rgb))),
+                                          "contours": ";".join(map(str, _as_list(contours)))}], run_id=recorded.id)
+    finally:
+        if database is not store:  # opened here from a path: close it here
+            database.close()
     return path
 
 

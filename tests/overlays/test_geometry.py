@@ -236,3 +236,14 @@ def test_a_noiseless_model_image_is_contoured_down_from_its_peak(tmp_path, optic
     layer = draw(optical_image, contours=[model]).layers[0]
     assert layer.levels == pytest.approx([peak / math.sqrt(2) ** n for n in range(8, 0, -1)], rel=1e-6)
     assert math.isnan(layer.noise_rms)
+
+
+def test_noise_given_as_a_number_or_as_a_local_rms_map(radio_image, optical_image):
+    layer = draw(optical_image, contours=[radio_image], noise=2e-4).layers[0]
+    assert layer.noise_rms == 2e-4 and layer.levels[0] == pytest.approx(6e-4)
+    drawing = draw(optical_image, contours=[radio_image], noise="local", levels=4)
+    layer = drawing.layers[0]
+    assert layer.local_noise and layer.levels[:3] == pytest.approx([4, 4 * math.sqrt(2), 8])
+    # contours of signal-to-noise: the 10 mJy source over 0.1 mJy noise reaches about 100 sigma
+    assert 64 <= layer.levels[-1] <= 128
+    assert "signal-to-noise from a local rms map" in drawing.caption
