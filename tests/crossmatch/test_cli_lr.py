@@ -53,3 +53,19 @@ def test_bad_error_option_and_missing_magnitude_column(field_files, hippo_cli):
     result = hippo_cli("xmatch", folder / "radio.fits", folder / "optical.fits", "--method", "lr",
                        "--mag-col", "r_mag")
     assert result.returncode == 2 and "no column 'r_mag'" in result.stderr
+
+
+def test_overlays_of_flagged_sources_and_a_failure_reported(shared_data, tmp_path, hippo_cli):
+    folder = shared_data / "first_wise"
+    wise = next(folder.glob("*w1-int*.fits"))
+    # an extended source on the image, and one far outside it: both flagged
+    (tmp_path / "radio.csv").write_text("name,ra,dec,Maj\ninside,228.1133,45.6739,40\noutside,10.0,-30.0,40\n")
+    (tmp_path / "optical.csv").write_text("name,ra,dec\nhost,228.11335,45.67392\nother,10.0001,-30.0\n")
+    result = hippo_cli("xmatch", tmp_path / "radio.csv", tmp_path / "optical.csv", "-o", tmp_path / "pairs.csv",
+                       "--overlay-image", wise, "--overlay-contours", folder / "FIRSTJ151227.2+454026_3.fits",
+                       "--overlay-dir", tmp_path / "flagged")
+    assert result.returncode == 3, result.stderr
+    assert (tmp_path / "flagged" / "inside.png").read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "flagged" / "outside.png").exists()
+    assert "error: outside:" in result.stderr
+    assert "extended" in (tmp_path / "pairs.csv").read_text()
