@@ -13,7 +13,8 @@ def register(subparsers):
     parser.add_argument("--method", default="nn",
                         help="nn (nearest within radius), best (symmetric best) or lr (likelihood ratio)")
     parser.add_argument("--radius", default="5arcsec", help="search radius (default 5arcsec; numbers are arcsec)")
-    parser.add_argument("--mag-col", default=None, help="optical magnitude column for lr (default: 'mag' if present)")
+    parser.add_argument("--mag-col", default=None, help="optical magnitude column for lr (default: 'mag', else the first column "
+                             "with 'mag' in its name; none: positional LR)")
     parser.add_argument("--radio-err", default=None,
                         help="radio positional errors for lr: COL, RA_COL,DEC_COL or an angle "
                              "(default: E_RA/E_DEC, ra_err/dec_err, sigma, ... found by name)")
