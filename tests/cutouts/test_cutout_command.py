@@ -164,3 +164,20 @@ def test_overlay_puts_radio_contours_on_the_first_non_radio_survey(shared_data, 
     assert [str(c).endswith("FIRSTJ151227.2+454026_8.fits") for c in contours] == [True]
     png = tmp_path / "J1512" / "overlay.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_real_lotss_batch_from_the_pybdsf_source_list(shared_data, tmp_path):
+    catalogue = Table.read(shared_data / "lotss_dr1" / "catalog_shimwell_reduced.srl.fits")
+    near = SkyCoord(catalogue["RA"], catalogue["DEC"], unit="deg").separation(
+        SkyCoord(205.054, 54.898, unit="deg")).deg < 0.06
+    subset = catalogue[near]
+    assert len(subset) == 9  # the sources inside the 10' mosaic cutout
+    subset.write(tmp_path / "sources.fits")
+    index = hippo.cutout(catalogue=tmp_path / "sources.fits", survey=[shared_data / "lotss_dr1"], size="30arcsec",
+                         output=tmp_path / "out", quiet=True)
+    assert len(index) == len(subset) and index.meta["failed"] == 0
+    assert set(index["status"]) <= {"ok", "partial"} and list(index["name"]) == list(subset["Source_Name"])
+    for row in index:
+        header = fits.getheader(row["path"])
+        x, y = WCS(header).world_to_pixel(SkyCoord(row["ra"], row["dec"], unit="deg"))
+        assert abs(x - 10) <= 0.5 and abs(y - 10) <= 0.5 and header["NAXIS1"] == 21
