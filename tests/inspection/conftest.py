@@ -1,5 +1,6 @@
 """A store with real rows (classifications, cross-matches, FITS cutouts) and a live inspection server."""
 
+import contextlib
 import threading
 
 import numpy as np
@@ -59,12 +60,21 @@ def filled_store(tmp_path):
     return path
 
 
-@pytest.fixture
-def server(filled_store):
-    server = make_server(filled_store, token=TOKEN, queue="uncertain", port=0)
+@contextlib.contextmanager
+def serving(store_path, **options):
+    """An inspection server on a free port of 127.0.0.1, serving in a thread until the block ends."""
+    server = make_server(store_path, token=TOKEN, port=0, **options)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def server(filled_store):
+    with serving(filled_store, queue="uncertain") as running:
+        yield running

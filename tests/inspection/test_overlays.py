@@ -1,14 +1,12 @@
 """Overlays on the inspection page: radio contours on the optical/IR cutout at two zooms, made once, cached."""
 
 import json
-import threading
 
 import numpy as np
 import pytest
 
-from hippo.inspection import make_server
 from hippo.store import Store
-from tests.inspection.conftest import TOKEN
+from tests.inspection.conftest import serving
 from tests.inspection.test_api import request
 from tests.overlays.conftest import gaussian_at, make_wcs, write_image
 
@@ -38,13 +36,8 @@ def overlay_server(tmp_path):
                  "path": "optical.fits"},
                 {"source": "J100100+020100", "survey": "DSS2 Red", "ra": 150.25, "dec": 2.0, "status": "ok",
                  "path": "optical.fits"}], run_id=run.id)
-    server = make_server(store_path, token=TOKEN, port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(store_path) as server:
+        yield server
 
 
 def png_text(body):
