@@ -123,3 +123,11 @@ def test_real_skyview_first_cutout(tmp_path, monkeypatch):
     header = fits.getheader(table["path"][0])
     x, y = WCS(header).world_to_pixel(POSITION)
     assert abs(x - 33) < 0.5 and abs(y - 33) < 0.5
+
+
+@pytest.mark.remote_data
+def test_real_hips2fits_cutout(monkeypatch):
+    monkeypatch.delenv("HIPPO_HIPS2FITS_URL", raising=False)
+    cut = get_survey("DSS2-HiPS").cutout(POSITION, "1arcmin")
+    assert cut.status == "ok" and cut.data.shape == (61, 61)
+    assert_centred_exactly(cut, POSITION)

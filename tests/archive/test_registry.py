@@ -1,0 +1,38 @@
+"""The survey registry: names, aliases and paths to Survey objects; configured local surveys; the list."""
+
+import os
+
+import pytest
+
+import hippo
+from hippo.archive import LocalImageSurvey, RemoteSurvey, TileDirectorySurvey, get_survey, surveys
+from hippo.errors import InputError, UsageError
+
+
+def test_names_aliases_and_service_prefixes():
+    assert get_survey("nvss").name == "NVSS"
+    assert get_survey("WISE").name == "WISE-W1" and get_survey("2mass").name == "2MASS-K"
+    custom = get_survey("skyview:GALEX Near UV")
+    assert isinstance(custom, RemoteSurvey) and custom.service == "skyview" and custom.name == "GALEX_Near_UV"
+    hips = get_survey("hips:CDS/P/DES-DR2/g")
+    assert hips.service == "hips2fits" and hips.service_id == "CDS/P/DES-DR2/g"
+    with pytest.raises(UsageError, match="hippo surveys"):
+        get_survey("NOPE")
+    with pytest.raises(InputError, match="no such file"):
+        get_survey("missing/mosaic.fits")
+
+
+def test_configured_local_surveys_by_name(shared_data, monkeypatch, tmp_path):
+    mosaic = shared_data / "lotss_dr1" / "P205+55-mosaic.fits"
+    monkeypatch.setenv("HIPPO_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setenv("HIPPO_SURVEYS", os.pathsep.join([f"LOTSS={mosaic}", f"BROKEN={tmp_path / 'gone.fits'}",
+                                                         f"NEARBY={shared_data / 'first_wise'}"]))
+    survey = get_survey("LOTSS")
+    assert isinstance(survey, LocalImageSurvey) and survey.name == "LOTSS" and survey.is_radio
+    assert isinstance(get_survey("NEARBY"), TileDirectorySurvey)
+    table = surveys()
+    rows = {row["name"]: row for row in table}
+    assert rows["LOTSS"]["kind"] == "local" and rows["LOTSS"]["pixel_scale_arcsec"] == pytest.approx(1.5)
+    assert "unusable" in rows["BROKEN"]["coverage"]
+    assert rows["FIRST"]["kind"] == "remote (skyview)"
+    assert hippo.surveys is surveys
