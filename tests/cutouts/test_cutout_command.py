@@ -113,6 +113,7 @@ def test_resampled_surveys_share_one_grid(shared_data, tmp_path):
     headers = [fits.getheader(p) for p in table["path"]]
     wcs_a, wcs_b = WCS(headers[0]), WCS(headers[1])
     assert headers[0]["NAXIS1"] == headers[1]["NAXIS1"] == 67  # FIRST's 1.8" grid for both
+    assert headers[1]["HIPPOPXS"] == pytest.approx(1.8) and headers[1]["HIPPORES"] == "interp"
     corner_a, corner_b = wcs_a.pixel_to_world(0, 0), wcs_b.pixel_to_world(0, 0)
     assert corner_a.separation(corner_b).arcsec < 1e-6
     x, y = wcs_a.world_to_pixel(SkyCoord(row["ra"], row["dec"], unit="deg"))
