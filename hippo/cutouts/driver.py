@@ -1,9 +1,7 @@
 """``hippo.cutout``: cutouts of one position or a whole catalogue from several surveys, with an index."""
 
 import logging
-import os
 import re
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,7 +12,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from hippo.cutouts.cut import RESAMPLING, render_card, write_cutout
-from hippo.errors import HippoError, InputError, UsageError
+from hippo.errors import HippoError, UsageError
 from hippo.quantities import parse_angle
 
 log = logging.getLogger("hippo")
