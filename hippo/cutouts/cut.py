@@ -16,7 +16,7 @@ from hippo.cutouts.geometry import (
     shifted_wcs,
     source_bounding_box,
 )
-from hippo.errors import UsageError
+from hippo.errors import InputError, UsageError
 from hippo.io.atomic import atomic_path
 from hippo.quantities import parse_angle
 
@@ -110,8 +110,8 @@ def cut_image(image, coord, size, pixel_scale=None, resampling="interp"):
     image : hippo.io.Image
         An image already read with ``hippo.io.read_image``. Only the pixels the cutout needs are
         read from a memory-mapped file.
-    coord : astropy.coordinates.SkyCoord
-        Requested position (any frame).
+    coord : astropy.coordinates.SkyCoord or (float, float)
+        Requested position (any frame), or (RA, Dec) in degrees (ICRS).
     size : str, Quantity or float
         Width and height (``"4.5arcmin"``; plain numbers are arcsec).
     pixel_scale : str, Quantity, float or None
@@ -135,6 +135,9 @@ def cut_image(image, coord, size, pixel_scale=None, resampling="interp"):
     >>> cut.status, cut.data.shape                                            # doctest: +SKIP
     ('ok', (67, 67))
     """
+    if image.wcs is None:
+        raise InputError(image.path, "no celestial WCS: cannot cut at a sky position")
+    coord = as_skycoord(coord)
     size_arcsec = parse_angle(size, "--size").to_value(u.arcsec)
     if pixel_scale is None:
         return _cut_native(image, coord, size_arcsec)

@@ -71,6 +71,18 @@ def test_native_cut_agrees_with_astropy_cutout2d_on_the_pixels():
     assert np.max(a.separation(b).to_value(u.arcsec)) < 1e-6
 
 
+def test_position_as_degrees_and_image_without_wcs():
+    from hippo.errors import InputError
+
+    image = make_image()
+    coord = image.wcs.pixel_to_world(300.0, 200.0)
+    by_degrees = cut_image(image, (coord.ra.deg, coord.dec.deg), "20arcsec")
+    np.testing.assert_array_equal(by_degrees.data, cut_image(image, coord, "20arcsec").data)
+    image.wcs = None
+    with pytest.raises(InputError, match="no celestial WCS"):
+        cut_image(image, coord, "20arcsec")
+
+
 def test_resampled_cut_is_centred_exactly():
     image = make_image()
     coord = image.wcs.pixel_to_world(321.37, 222.81)
