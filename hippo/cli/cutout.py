@@ -73,8 +73,7 @@ def run_cutout(args):
                    id_col=args.id_col, offline=args.offline, timeout=args.timeout, retries=args.retries,
                    overwrite=args.overwrite)
     counts = {status: int((table["status"] == status).sum()) for status in ("ok", "partial", "no_coverage", "error")}
-    for row in table[table["status"] == "error"]:
-        print(f"error: {row['name']} ({row['survey']}): {row['message']}", file=sys.stderr)
+    # each failed row was already reported by the API as "error: <name> (<survey>): <reason>"
     if not args.quiet:
         summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
         print(f"{len(table)} cutouts ({summary}); index: {args.output}/cutouts.csv", file=sys.stderr)
