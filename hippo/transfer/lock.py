@@ -16,7 +16,7 @@ import time
 import uuid
 
 from hippo.errors import HippoError
-from hippo.transfer.backends import AlreadyExists
+from hippo.transfer.backends import AlreadyExists, TransferError
 
 LOCK = "lock.json"
 STALE_AFTER = 900.0  # seconds without a refresh after which a lock counts as abandoned
@@ -84,13 +84,16 @@ class WriterLock:
             pass
 
     def holder(self):
-        """The current lock record, or None when the destination is not locked."""
-        if self.backend.stat(LOCK) is None:
-            return None
+        """The current lock record, or None when the destination is not locked (one request)."""
         try:
             return json.loads(self.backend.get(LOCK))
-        except (HippoError, ValueError):
-            return None
+        except ValueError:
+            return None  # not a lock record (cannot happen short of a hand-edited file)
+        except TransferError as exc:
+            cause = exc.__context__
+            if isinstance(cause, FileNotFoundError) or getattr(cause, "status", None) == 404:
+                return None
+            raise
 
     def _keep_fresh(self):
         while not self._stop.wait(self.refresh):
