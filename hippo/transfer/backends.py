@@ -2,6 +2,7 @@
 directory and S3. Backup, verify and restore are written once over :class:`Backend`."""
 
 import base64
+import collections
 import concurrent.futures
 import hashlib
 import os
@@ -11,7 +12,6 @@ import tempfile
 import threading
 import time
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from hippo.errors import HippoError, InputError
@@ -21,13 +21,11 @@ SINGLE_PUT_LIMIT = 64 << 20  # bytes: larger files go up in parts
 PARTS_IN_FLIGHT = 4  # parallel parts of one multipart upload (memory: this many parts per file)
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
-    """What a store says about one object: its key, size in bytes and ETag (None where unknown)."""
+class ObjectInfo(collections.namedtuple("ObjectInfo", "key size etag")):
+    """What a store says about one object: its key, size in bytes and ETag (None where unknown).
+    (A named tuple rather than a dataclass: importing dataclasses costs milliseconds of start-up.)"""
 
-    key: str
-    size: int
-    etag: str | None
+    __slots__ = ()
 
 
 class TransferError(HippoError):
