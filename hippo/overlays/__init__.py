@@ -174,7 +174,7 @@ def _save_png(figure, path, dpi, metadata):
     for key, value in metadata.items():
         text.add_text(key, str(value))
     with Image.open(buffer) as picture:
-        picture.convert("RGB").save(path, format="PNG", optimize=True, pnginfo=text)
+        picture.convert("RGB").save(path, format="PNG", pnginfo=text)
 
 
 def _as_list(value):
