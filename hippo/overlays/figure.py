@@ -44,6 +44,7 @@ class ContourLayer:
     local_noise: bool = False
     unit_factor: float = 1.0
     unit: str = ""
+    rule: str = ""  # how the levels were made, for the caption: "3σ × √2ⁿ"
 
 
 @dataclass
@@ -63,6 +64,9 @@ class Panel:
 
 @dataclass
 class OverlayFigure:
+    """What :func:`hippo.overlays.draw` returns: the matplotlib Figure, its panels, the contour layers
+    (noise, levels, beam) and the caption text under the panels."""
+
     figure: object
     panels: list
     layers: list
@@ -114,7 +118,7 @@ def draw_overlay(backgrounds, layers, *, levels=3, level_step="sqrt2", noise="gl
         axes.set_ylim(*limits[1])
         for layer in layers:
             _draw_contours(panel, layer, limits, levels, level_step, noise)
-        _style_axes(axes, index, ncols, len(sources))
+        _style_axes(axes, index, ncols)
         axes.set_title(_panel_title(kind, content, title, len(sources)), fontsize=9)
         _draw_beams(panel, layers, limits)
         panel.scalebar_arcsec = _draw_scalebar(axes, base, limits, redshift)
@@ -190,7 +194,7 @@ def _field_limits(image, center, size):
     return (cx - half_x, cx + half_x), (cy - half_y, cy + half_y)
 
 
-def _style_axes(axes, index, ncols, npanels):
+def _style_axes(axes, index, ncols):
     ra, dec = axes.coords[0], axes.coords[1]
     ra.set_major_formatter("hh:mm:ss")
     dec.set_major_formatter("dd:mm:ss")
@@ -288,6 +292,8 @@ def _set_levels(layer, field_data, levels, level_step, noise):
         layer.negative = -layer.levels[0]
     else:
         layer.levels, layer.negative = contour_levels(layer.noise_rms, peak, first=float(levels), step=level_step)
+        step_name = {"sqrt2": "\u221a2", "2": "2"}.get(str(level_step), f"{level_ratio(level_step):g}")
+        layer.rule = f"{float(levels):g}\u03c3 \u00d7 {step_name}\u207f"
     layer.unit_factor, layer.unit = (1.0, "\u03c3") if layer.local_noise else flux_unit_scale(
         unit, layer.noise_rms if math.isfinite(layer.noise_rms) else layer.levels[0])
 
@@ -507,7 +513,8 @@ def _caption(layers, redshift):
             lines.append(f"{layer.label} ({COLOUR_NAMES[layer.colour]}): no overlap with the image shown")
             continue
         levels = (f"levels {format_levels([layer.negative], layer.unit_factor)} (dashed), "
-                  f"{format_levels(layer.levels, layer.unit_factor)} {layer.unit}")
+                  f"{format_levels(layer.levels, layer.unit_factor)} {layer.unit}"
+                  + (f" ({layer.rule})" if layer.rule else ""))
         if layer.local_noise:
             values = f"signal-to-noise from a local rms map; {levels}"
         elif math.isfinite(layer.noise_rms):
