@@ -3,7 +3,8 @@
 Two workloads, both timed as whole processes, each run to a fresh prefix so every run uploads
 everything: 12,000 files of up to 16 KiB, and large files of 20 MiB and more. The tools take
 turns going first. Prints the median wall time of each tool and the ratio rclone / hippo (above 1:
-hippo is faster), with the machine's load average: run it on a quiet machine for absolute numbers.
+hippo is faster), the client processes' CPU time, and the machine's load average: run it on a
+quiet machine for absolute numbers.
 
     nice -n 10 python bench/bench_backup.py [--repeats 3]
 """
@@ -11,6 +12,7 @@ hippo is faster), with the machine's load average: run it on a quiet machine for
 import argparse
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -39,12 +41,15 @@ def make_large_tree(root, sizes_mib=(20, 24, 32, 48)):
 
 
 def timed(command, env):
+    """Wall time and CPU time (user + system) of one run of ``command``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"{command[0]} failed ({result.returncode}): {result.stderr.strip()[-500:]}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main():
@@ -70,7 +75,7 @@ def main():
               f"{len(list(workloads['large'].iterdir()))} files, {_size(workloads['large'])}")
         print(f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         for name, tree in workloads.items():
-            times = {"hippo": [], "rclone": []}
+            times, cpu = {"hippo": [], "rclone": []}, {"hippo": [], "rclone": []}
             commands = {"hippo": lambda r: [sys.executable, "-m", "hippo", "backup", str(tree),
                                             f"s3://bench/hippo-{name}-{r}", "--quiet"],
                         "rclone": lambda r: ["rclone", "copy", str(tree), f"s:bench/rclone-{name}-{r}"]}
@@ -80,13 +85,17 @@ def main():
                 # growing new volumes.
                 order = ("hippo", "rclone") if repeat % 2 == 0 else ("rclone", "hippo")
                 for tool in order:
-                    times[tool].append(timed(commands[tool](repeat), environments[tool]))
+                    elapsed, seconds = timed(commands[tool](repeat), environments[tool])
+                    times[tool].append(elapsed)
+                    cpu[tool].append(seconds)
             hippo_median = statistics.median(times["hippo"])
             rclone_median = statistics.median(times["rclone"])
             print(f"{name:5s}: hippo backup median {hippo_median:.2f} s, rclone copy median "
                   f"{rclone_median:.2f} s, ratio rclone/hippo {rclone_median / hippo_median:.1f}x "
                   f"(runs hippo {', '.join(f'{t:.2f}' for t in times['hippo'])}; "
                   f"rclone {', '.join(f'{t:.2f}' for t in times['rclone'])})")
+            print(f"{name:5s}: client CPU (user+system) median hippo {statistics.median(cpu['hippo']):.2f} s, "
+                  f"rclone {statistics.median(cpu['rclone']):.2f} s (the server's CPU not included)")
         print(f"load average at end {os.getloadavg()[0]:.1f}")
     finally:
         server.stop()
