@@ -1,6 +1,7 @@
 """Driving a batch: submit what is missing or failed, wait if asked, and say where everything went."""
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,6 +119,8 @@ def run_batch(plan, settings):
     summary = read_json(record / "summary.json")
     if summary and summary["output"] == str(settings.output) and settings.output.exists():
         result.state, result.summary = "merged", summary
+        if not settings.keep_intermediates:  # planning again re-created them; the batch is done
+            shutil.rmtree(plan.directory, ignore_errors=True)
         return result
     # A summary of an earlier merge of this plan elsewhere (or of an output since deleted) says
     # nothing about this run: only a merge of this run may write it again.

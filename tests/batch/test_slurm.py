@@ -49,6 +49,7 @@ def test_slurm_array_and_afterok_merge_equal_a_local_run(slurm, field, hippo_cli
     # Running the same command again finds the batch complete: nothing submitted, nothing duplicated.
     again = hippo_cli(*command, cwd=directory, env=slurm.env)
     assert again.returncode == 0 and "merged" in again.stderr and "jobs" not in again.stderr.splitlines()[0]
+    assert not any((directory / ".hippo-scratch").iterdir())
     with Store.open(directory / "hippo.db") as store:
         assert store.count("cutouts") == 12
 
