@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from hippo.store import Store
-from tests.inspection.conftest import serving
+from tests.inspection.conftest import TOKEN, serving
+from tests.inspection.test_page import browser, wait_for  # noqa: F401 (a fixture, used by name)
 from tests.inspection.test_api import request
 from tests.overlays.conftest import gaussian_at, make_wcs, write_image
 
@@ -82,3 +83,17 @@ def test_overlay_pngs_at_two_zooms_are_drawn_from_the_store_cutouts_and_cached(o
 def test_bad_overlay_requests_get_4xx_json(overlay_server, path, status):
     got, headers, body = request(overlay_server, path)
     assert got == status and "error" in json.loads(body)
+
+
+def test_the_page_shows_the_overlays_at_two_zooms_in_chromium(overlay_server, browser):
+    from selenium.webdriver.common.by import By
+
+    host, port = overlay_server.server_address[:2]
+    browser.get(f"http://{host}:{port}/?token={TOKEN}&user=ana")
+    wait_for(lambda: browser.find_element(By.ID, "name").text == SOURCE)
+    loaded = ("return [...document.querySelectorAll('#images figure.overlay img')]"
+              ".map(i => i.complete && i.naturalWidth > 0 ? i.naturalWidth : 0);")
+    wait_for(lambda: all(browser.execute_script(loaded)) and len(browser.execute_script(loaded)) == 2, timeout=60)
+    assert all(300 < width <= 370 for width in browser.execute_script(loaded))  # 3.6" at 100 dpi, trimmed
+    captions = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#images figure.overlay figcaption")]
+    assert captions == ["FIRST contours on WISE 3.4 · zoom ×1", "FIRST contours on WISE 3.4 · zoom ×2"]
