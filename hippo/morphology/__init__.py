@@ -103,7 +103,13 @@ def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, si
                          f"{first['source']}: {first['message']})")
     if output is not None:
         from hippo.io import write_table
+        from hippo.provenance import fits_provenance_cards
 
+        for keyword, value, _ in fits_provenance_cards("classify", {"model": classifier.name, "inputs": len(table)}):
+            if keyword == "HISTORY":
+                table.meta.setdefault("HISTORY", []).append(value)
+            else:
+                table.meta[keyword] = value
         write_table(table, output)
     if store is not None:
         _record(store, table, classifier, row_inputs, {"model": str(classifier.model_dir), "batch_size": batch_size,
@@ -215,7 +221,7 @@ def evaluate(split="valid", model=None, threads=None, classifier=None):
     return metrics
 
 
-def train(output, epochs=30, seed=0, width=12, batch_size=32, learning_rate=3e-3, per_class=None, threads=None,
+def train(output, epochs=40, seed=0, width=12, batch_size=32, learning_rate=3e-3, per_class=None, threads=None,
           quiet=False, name=None):
     """Train a classifier on the labelled FIRST data set and write it to ``output``.
 

@@ -89,7 +89,7 @@ def render_readme(card):
         "",
         f"Temperature {card['temperature']:.3f} (fitted on valid, NLL). A label whose calibrated confidence is "
         f"below {card['uncertain_threshold']:.3f} is flagged `uncertain` (the lowest confidence at which valid "
-        f"labels are >= 98% right). OOD thresholds: {json.dumps({k: v for k, v in card['ood'].items() if k not in ('class_means', 'precision')})}.",
+        f"labels are >= 95% right). OOD thresholds: {json.dumps({k: v for k, v in card['ood'].items() if k not in ('class_means', 'precision')})}.",
     ]
     for split in ("valid", "test"):
         metrics = card.get("metrics", {}).get(split)

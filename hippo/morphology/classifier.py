@@ -5,9 +5,10 @@ any number of images: the model is loaded once, images are read and preprocessed
 workers and go through the network in batches.
 """
 
+import itertools
 import json
+import multiprocessing
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -159,20 +160,27 @@ class Classifier:
     def classify_files(self, paths, batch_size=64, workers=2, progress=None):
         """Classify FITS files; yields one output row (dict) per path, in order.
 
-        Files are read and preprocessed by ``workers`` threads (FITS decompression and numpy
-        release the GIL) while the network runs on full batches.
+        With ``workers`` > 1 and more files than one batch, files are read and preprocessed by
+        that many forked processes (FITS decoding holds the GIL) while this process runs the
+        network on full batches.
         """
         paths = list(paths)
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        use_pool = workers > 1 and len(paths) > batch_size and "fork" in multiprocessing.get_all_start_methods()
+        pool = multiprocessing.get_context("fork").Pool(workers) if use_pool else None
+        try:
+            prepared = pool.imap(_prepare_path, paths, chunksize=8) if pool else map(_prepare_path, paths)
             for start in range(0, len(paths), batch_size):
                 chunk = paths[start:start + batch_size]
-                results = list(pool.map(_prepare_path, chunk))
+                results = list(itertools.islice(prepared, len(chunk)))
                 ready = [(str(path), item) for path, item in zip(chunk, results) if not isinstance(item, str)]
                 classified = iter(self.rows_for([item for _, item in ready], [source_name(p) for p, _ in ready]))
                 for path, item in zip(chunk, results):
                     yield error_row(source_name(path), item) if isinstance(item, str) else next(classified)
                 if progress is not None:
                     progress(len(chunk))
+        finally:
+            if pool is not None:
+                pool.terminate()
 
 
 def _prepare_image(image, position):
@@ -187,10 +195,10 @@ def _prepare_image(image, position):
 
 def _prepare_path(path):
     """Prepared input of one file, or the reason (str) it cannot be used."""
-    from hippo.io import read_image
+    from hippo.morphology.fastread import read_for_classification
 
     try:
-        return _prepare_image(read_image(path), None)
+        return _prepare_image(read_for_classification(path), None)
     except InputError as exc:
         return exc.reason
 

@@ -68,14 +68,16 @@ class MorphologyNet(nn.Module):
     The image enters twice, linear and square-rooted, so that faint extended emission (what
     separates FRI from FRII) is not drowned by a bright core. A stride-2 stem, four conv stages
     with max pooling, global average pooling of the features (which the OOD check reuses) and
-    one linear layer.
+    one linear layer. ``stem_convs`` > 1 adds 3 x 3 convolutions at 3.6"/px before the first
+    pooling (finer structure: hot spots, jet widths).
     """
 
-    def __init__(self, width=12, n_classes=len(CLASSES), dropout=0.2):
+    def __init__(self, width=12, n_classes=len(CLASSES), dropout=0.2, stem_convs=1):
         super().__init__()
-        self.config = {"width": width, "n_classes": n_classes, "dropout": dropout}
+        self.config = {"width": width, "n_classes": n_classes, "dropout": dropout, "stem_convs": stem_convs}
+        stem = [_conv(2, width, kernel=4, stride=2)] + [_conv(width, width) for _ in range(stem_convs - 1)]
         self.features = nn.Sequential(
-            _conv(2, width, kernel=4, stride=2), nn.MaxPool2d(2),
+            *stem, nn.MaxPool2d(2),
             _conv(width, 2 * width), nn.MaxPool2d(2),
             _conv(2 * width, 4 * width), nn.MaxPool2d(2),
             _conv(4 * width, 8 * width), nn.MaxPool2d(2),

@@ -23,7 +23,7 @@ GRID_ARCSEC = 1.8
 GRID_PIXELS = 160
 CLIP_SIGMA = 3.0
 # Cap on the pixels the noise estimate looks at: a regular subsample is as good and much faster.
-_NOISE_SAMPLE_PIXELS = 40_000
+_NOISE_SAMPLE_PIXELS = 20_000
 
 
 @dataclass
@@ -113,8 +113,8 @@ def _source_pixel_coordinates(wcs, ra, dec):
 def resample_to_grid(data, wcs, ra, dec, pixel_scale_arcsec):
     """Resample ``data`` onto the model grid centred on (ra, dec); NaN outside the image.
 
-    Integer shifts of a grid that already is 1.8"/px north-up reproduce the pixels exactly
-    (bilinear interpolation at integer positions). Finer images are block-averaged first so that
+    A grid that already is 1.8"/px north-up and offset by whole pixels (a FIRST cutout centred
+    on the source) is copied, as bilinear sampling at whole pixels would give. Finer images are block-averaged first so that
     bilinear sampling does not alias.
     """
     factor = int(np.floor(GRID_ARCSEC / pixel_scale_arcsec * 1.0001))
@@ -124,12 +124,10 @@ def resample_to_grid(data, wcs, ra, dec, pixel_scale_arcsec):
         data = data.reshape(ny // factor, factor, nx // factor, factor).mean(axis=(1, 3))
         wcs = wcs[::factor, ::factor]
     px, py = _source_pixel_coordinates(wcs, ra, dec)
-    # Snap coordinates within 1e-3 px of an integer so that pure shifts copy pixels exactly.
-    for grid in (px, py):
-        nearest = np.round(grid)
-        close = np.abs(grid - nearest) < 1e-3
-        grid[close] = nearest[close]
     data = np.asarray(data, dtype=np.float32)
+    shifted = _integer_shift(px, py)
+    if shifted is not None:
+        return _shifted_copy(data, *shifted)
     finite = np.isfinite(data)
     filled = np.where(finite, data, 0.0).astype(np.float32)
     values = ndimage.map_coordinates(filled, [py, px], order=1, mode="constant", cval=np.nan,
@@ -142,6 +140,26 @@ def resample_to_grid(data, wcs, ra, dec, pixel_scale_arcsec):
     outside = (px < -0.5) | (px > nx - 0.5) | (py < -0.5) | (py > ny - 0.5)
     values[outside] = np.nan
     return values.astype(np.float32)
+
+
+def _integer_shift(px, py, tolerance=1e-3):
+    """(x0, y0) when the grid is the input's own pixels shifted by whole pixels, else None."""
+    x0, y0 = round(float(px[0, 0])), round(float(py[0, 0]))
+    steps = np.arange(GRID_PIXELS)
+    if (np.abs(px - (x0 + steps[None, :])).max() < tolerance
+            and np.abs(py - (y0 + steps[:, None])).max() < tolerance):
+        return x0, y0
+    return None
+
+
+def _shifted_copy(data, x0, y0):
+    """The grid cut straight from the pixels (what bilinear sampling at whole pixels gives), NaN outside."""
+    out = np.full((GRID_PIXELS, GRID_PIXELS), np.nan, dtype=np.float32)
+    ny, nx = data.shape
+    ys, xs = slice(max(y0, 0), min(y0 + GRID_PIXELS, ny)), slice(max(x0, 0), min(x0 + GRID_PIXELS, nx))
+    if ys.start < ys.stop and xs.start < xs.stop:
+        out[ys.start - y0: ys.stop - y0, xs.start - x0: xs.stop - x0] = data[ys, xs]
+    return out
 
 
 def clip_and_scale(values, median, std):

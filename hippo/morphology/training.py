@@ -12,8 +12,8 @@ from hippo.morphology.network import CLASSES, MorphologyNet, random_dihedral
 
 log = logging.getLogger("hippo.morphology")
 
-DEFAULTS = {"epochs": 30, "batch_size": 32, "learning_rate": 3e-3, "weight_decay": 5e-4, "width": 12,
-            "dropout": 0.2, "max_shift_px": 4, "label_smoothing": 0.0}
+DEFAULTS = {"epochs": 40, "batch_size": 32, "learning_rate": 3e-3, "weight_decay": 5e-4, "width": 12,
+            "stem_convs": 2, "dropout": 0.2, "max_shift_px": 4, "label_smoothing": 0.0}
 
 
 def augment(batch, generator, max_shift_px):
@@ -39,7 +39,7 @@ def predict_logits(model, images, batch_size=256):
 
 def fit(train_set, valid_set, *, seed=0, epochs=DEFAULTS["epochs"], batch_size=DEFAULTS["batch_size"],
         learning_rate=DEFAULTS["learning_rate"], weight_decay=DEFAULTS["weight_decay"], width=DEFAULTS["width"],
-        dropout=DEFAULTS["dropout"], max_shift_px=DEFAULTS["max_shift_px"],
+        stem_convs=DEFAULTS["stem_convs"], dropout=DEFAULTS["dropout"], max_shift_px=DEFAULTS["max_shift_px"],
         label_smoothing=DEFAULTS["label_smoothing"], progress=None):
     """Train a MorphologyNet; return the model at the epoch with the best valid accuracy and the history.
 
@@ -49,7 +49,7 @@ def fit(train_set, valid_set, *, seed=0, epochs=DEFAULTS["epochs"], batch_size=D
     torch.manual_seed(seed)
     np.random.seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = MorphologyNet(width=width, dropout=dropout)
+    model = MorphologyNet(width=width, dropout=dropout, stem_convs=stem_convs)
     counts = np.bincount(train_set.labels, minlength=len(CLASSES)).astype(np.float64)
     class_weights = torch.tensor(counts.sum() / (len(CLASSES) * np.maximum(counts, 1)), dtype=torch.float32)
     loss_fn = nn.CrossEntropyLoss(weight=class_weights, label_smoothing=label_smoothing)
