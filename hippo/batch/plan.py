@@ -32,6 +32,8 @@ DEFAULT_SHARD_INPUTS = 128
 # run does, so the probabilities come out bit for bit the same (a pass's floating-point sums
 # depend on which images share it).
 CLASSIFY_BATCH = 64
+# A shard's file names go on one command line; Linux allows 2 MiB for arguments and environment.
+MAX_COMMAND_LINE_BYTES = 1 << 20
 
 
 @dataclass
@@ -180,6 +182,11 @@ def plan_classify(inputs, scratch, array_size=None, tool_arguments=()):
     plan = BatchPlan("classify", batch_id, Path(scratch).resolve() / f"classify-{batch_id}", shards,
                      list(tool_arguments), len(files), {"inputs": [str(i) for i in inputs]})
     bounds = shard_bounds(len(files), shards, CLASSIFY_BATCH)
+    longest = max(sum(len(f) + 1 for f in files[start:stop]) for start, stop in bounds)
+    if longest > MAX_COMMAND_LINE_BYTES:
+        needed = math.ceil(shards * longest / MAX_COMMAND_LINE_BYTES)
+        raise UsageError(f"--array-size {shards}: a shard's {math.ceil(len(files) / shards)} file names would not fit "
+                         f"on one command line; use --array-size {needed} or more")
 
     def write_shard(index):
         start, stop = bounds[index]

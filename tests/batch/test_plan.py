@@ -89,3 +89,12 @@ def test_bad_batch_calls_fail_in_one_line_before_submitting(hippo_cli, first_fil
         catalogue.write_text("name,ra,dec\na,150.0,2.0\nb,150.1,2.1\na,150.2,2.2\n")
         batch_cutout(catalogue, ["FIRST"], tmp_path / "cutouts", dask="local")
     assert not list(tmp_path.rglob("plan.json"))
+
+
+def test_shards_too_long_for_one_command_line_are_refused(first_files, tmp_path, monkeypatch):
+    from hippo.batch import plan
+
+    monkeypatch.setattr(plan, "MAX_COMMAND_LINE_BYTES", 2 * len(first_files[0]) + 10)
+    with pytest.raises(UsageError, match="use --array-size 4 or more"):
+        plan_classify(first_files, tmp_path, array_size=2)
+    assert plan_classify(first_files, tmp_path, array_size=4).shard_count == 4
