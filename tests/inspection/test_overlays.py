@@ -20,10 +20,10 @@ def overlay_server(tmp_path):
     WISE-like one (241" at 1"/px), and a second source with only an optical cutout."""
     rng = np.random.default_rng(0)
     radio_wcs, optical_wcs = make_wcs(150.0, 2.0, 51, 4.0), make_wcs(150.0, 2.0, 241, 1.0)
-    radio = write_image(tmp_path / "radio.fits", rng.normal(0, 1e-4, (51, 51))
-                        + gaussian_at(radio_wcs, (51, 51), 150.0, 2.0, 20, 1e-2), radio_wcs, BUNIT="JY/BEAM")
-    optical = write_image(tmp_path / "optical.fits", 100 + rng.normal(0, 5, (241, 241))
-                          + gaussian_at(optical_wcs, (241, 241), 150.0, 2.0, 3, 400), optical_wcs, BUNIT="DN")
+    write_image(tmp_path / "radio.fits", rng.normal(0, 1e-4, (51, 51))
+                + gaussian_at(radio_wcs, (51, 51), 150.0, 2.0, 20, 1e-2), radio_wcs, BUNIT="JY/BEAM")
+    write_image(tmp_path / "optical.fits", 100 + rng.normal(0, 5, (241, 241))
+                + gaussian_at(optical_wcs, (241, 241), 150.0, 2.0, 3, 400), optical_wcs, BUNIT="DN")
     store_path = tmp_path / "hippo.db"
     with Store.open(store_path) as store:
         with store.run("test-fill") as run:
@@ -85,7 +85,7 @@ def test_bad_overlay_requests_get_4xx_json(overlay_server, path, status):
     assert got == status and "error" in json.loads(body)
 
 
-def test_the_page_shows_the_overlays_at_two_zooms_in_chromium(overlay_server, browser):
+def test_the_page_shows_the_overlays_at_two_zooms_in_chromium(overlay_server, browser):  # noqa: F811
     from selenium.webdriver.common.by import By
 
     host, port = overlay_server.server_address[:2]
