@@ -202,9 +202,11 @@ def _classification(step, context):
     published = {image.name: image.label for image in context["images"]}
     labels = dict(zip(np.asarray(table["source"]).astype(str), np.asarray(table["label"]).astype(str)))
     agree = sum(labels.get(name) == label for name, label in published.items())
-    flagged = int(np.sum(np.asarray(table["flag"]) != "ok"))
-    step.lines = [f"{len(table)} images classified, {agree}/{len(published)} agree with the published "
-                  f"labels, {flagged} flagged uncertain/ood -> {_rel(output, context)}"]
+    flags = np.asarray(table["flag"]).astype(str)
+    counted = ", ".join(f"{int(np.sum(flags == flag))} {flag}" for flag in ("ok", "uncertain", "ood", "error")
+                        if np.any(flags == flag))
+    step.lines = [f"{len(table)} images classified, {agree}/{len(published)} labels agree with the published "
+                  f"ones; flags: {counted} -> {_rel(output, context)}"]
 
 
 def _crossmatch(step, context):
