@@ -48,7 +48,7 @@ def batch_classify(inputs, output, *, model=None, slurm=False, dask=None, array_
     dask : {None, "local", "slurm"} or True
         Run the shards on a local dask cluster, or on a dask-jobqueue SLURMCluster.
     array_size : int, optional
-        Number of shards (array tasks); default: about 100 inputs a shard, at most 1000 shards.
+        Number of shards (array tasks); default: about 128 inputs a shard, at most 1000 shards.
     partition, time, memory, cpus_per_task, account : str or int
         Slurm resources of each task (``--partition``, ``--time``, ``--mem``, ``--cpus-per-task``,
         ``--account``); None leaves the cluster's default (dask on Slurm asks 2GB and 1 hour then).

@@ -48,7 +48,7 @@ def _scheduling_options(parser):
     runner.add_argument("--dask", nargs="?", const="local", default=None, choices=["local", "slurm"],
                         help="run on dask: a local cluster (default) or a dask-jobqueue SLURMCluster")
     runner.add_argument("--array-size", type=int, default=None, metavar="N",
-                        help="number of shards/array tasks (default: ~100 inputs a shard, at most 1000)")
+                        help="number of shards/array tasks (default: ~128 inputs a shard, at most 1000)")
     runner.add_argument("--max-running", type=int, default=None, metavar="N",
                         help="at most N array tasks at once (--array=...%%N)")
     runner.add_argument("--partition", default=None, help="Slurm partition")
