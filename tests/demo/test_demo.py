@@ -131,3 +131,15 @@ def test_demo_refuses_a_directory_it_did_not_write(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: -o ") and "not an earlier demo" in result.stderr
     assert (tmp_path / "thesis.tex").read_text() == "precious"
+
+
+def test_demo_without_the_images_says_how_to_install_them_and_writes_nothing(tmp_path):
+    # A firstgalaxydata package without its data files shadows the installed one.
+    fake = tmp_path / "site" / "firstgalaxydata"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    result = run_hippo("demo", "-o", tmp_path / "out", env={"PYTHONPATH": str(tmp_path / "site")})
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and "galaxy_data.zip" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
