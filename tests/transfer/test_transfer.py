@@ -246,6 +246,28 @@ def test_live_sqlite_store_is_backed_up_from_a_consistent_snapshot(tmp_path, s3_
     assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+def test_rows_still_in_the_wal_are_sent_by_the_next_incremental_backup(tmp_path, s3_dest):
+    src = tmp_path / "src"
+    src.mkdir()
+    live = sqlite3.connect(src / "hippo.db")
+    live.execute("PRAGMA journal_mode=WAL")
+    live.execute("PRAGMA wal_autocheckpoint=0")  # keep every write in hippo.db-wal
+    live.execute("CREATE TABLE sources (name TEXT)")
+    live.execute("INSERT INTO sources VALUES ('first')")
+    live.commit()
+    backup(src, s3_dest, quiet=True)
+    main_file = (src / "hippo.db").stat()
+    live.execute("INSERT INTO sources VALUES ('second')")
+    live.commit()
+    assert (src / "hippo.db").stat().st_mtime_ns == main_file.st_mtime_ns  # only the WAL changed
+    assert backup(src, s3_dest, quiet=True)["files"] == 1
+    assert verify(src, s3_dest)["ok"]
+    live.close()
+    restore(s3_dest, tmp_path / "out", quiet=True)
+    copy = sqlite3.connect(tmp_path / "out/hippo.db")
+    assert copy.execute("SELECT name FROM sources ORDER BY rowid").fetchall() == [("first",), ("second",)]
+
+
 def test_backup_with_store_records_the_run_and_a_backups_row(tmp_path, hippo_cli):
     from hippo.store import Store
 
