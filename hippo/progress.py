@@ -2,7 +2,8 @@
 
 import sys
 
-from tqdm.auto import tqdm
+# tqdm.std, not tqdm.auto: without ipywidgets the notebook flavour warns in every Jupyter cell.
+from tqdm.std import tqdm
 
 
 def progress(iterable=None, *, total=None, desc=None, quiet=False, unit="it"):

@@ -195,20 +195,25 @@ class Store:
         return self.connection.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0]
 
     def cone(self, ra_deg, dec_deg, radius_deg, table="sources"):
-        """Rows of ``table`` within ``radius_deg`` of (ra, dec), nearest first, with ``separation_arcsec``."""
+        """Rows of ``table`` within ``radius_deg`` of (ra, dec), nearest first, with ``separation_arcsec``.
+
+        A table that has a ``separation_arcsec`` of its own (``xmatches``: the pair's separation)
+        keeps it, and the distance from the cone's centre goes into ``cone_separation_arcsec``.
+        """
         if "healpix" not in self.columns(table):
             raise UsageError(f"table {table!r} has no positions to search")
         ranges = cone_ranges(ra_deg, dec_deg, radius_deg)
         where = " OR ".join("(healpix >= ? AND healpix < ?)" for _ in ranges) or "0"
         candidates = self.query(f'SELECT * FROM "{table}" WHERE {where}', [v for r in ranges for v in r])
+        distance = "cone_separation_arcsec" if "separation_arcsec" in candidates.colnames else "separation_arcsec"
         if len(candidates) == 0:
-            candidates["separation_arcsec"] = np.zeros(0)
+            candidates[distance] = np.zeros(0)
             return candidates
         separation = _angular_separation_deg(ra_deg, dec_deg, np.asarray(candidates["ra"], float),
                                              np.asarray(candidates["dec"], float))
-        candidates["separation_arcsec"] = separation * 3600.0
+        candidates[distance] = separation * 3600.0
         inside = candidates[separation <= radius_deg]
-        inside.sort("separation_arcsec")
+        inside.sort(distance)
         return inside
 
     def export(self, table, path):

@@ -106,3 +106,12 @@ def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path):
 def test_unknown_table_is_a_usage_error(tmp_path):
     with Store.open(tmp_path / "s.db") as store, pytest.raises(UsageError, match="no table 'nope'"):
         store.export("nope", tmp_path / "x.csv")
+
+
+def test_cone_on_xmatches_keeps_the_pair_separation(tmp_path):
+    with Store.open(tmp_path / "hippo.db") as store:
+        store.insert("xmatches", [{"radio_id": "R1", "optical_id": "O1", "separation_arcsec": 1.25,
+                                   "rank": 1, "ra": 150.0, "dec": 2.0}])
+        found = store.cone(150.0, 2.0 + 10 / 3600, 30 / 3600, table="xmatches")
+    assert list(found["separation_arcsec"]) == [1.25]
+    assert abs(found["cone_separation_arcsec"][0] - 10.0) < 1e-6
