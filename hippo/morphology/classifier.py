@@ -175,7 +175,8 @@ class Classifier:
                 ready = [(str(path), item) for path, item in zip(chunk, results) if not isinstance(item, str)]
                 classified = iter(self.rows_for([item for _, item in ready], [source_name(p) for p, _ in ready]))
                 for path, item in zip(chunk, results):
-                    yield error_row(source_name(path), item) if isinstance(item, str) else next(classified)
+                    # A failed input is named by its path: that is what the user has to go and fix.
+                    yield error_row(str(path), item) if isinstance(item, str) else next(classified)
                 if progress is not None:
                     progress(len(chunk))
         finally:

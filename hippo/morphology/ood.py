@@ -18,7 +18,7 @@ import numpy as np
 # An input grid coarser than this many model pixels (1.8") per pixel cannot show FIRST's 5" beam.
 MAX_PIXEL_SCALE_ARCSEC = 3.6
 MAX_BEAM_ARCSEC = 10.0
-MIN_PEAK_SNR = 5.0
+MIN_PEAK_SNR = 6.0  # FIRST catalogues sources from ~1 mJy, 6-7 times its noise
 FEATURE_PERCENTILE = 99.5
 # Margins over the most extreme training image before an input statistic is called unlike it.
 OCCUPIED_MARGIN = 1.5

@@ -46,14 +46,14 @@ def clipped_stats(values, sigma=CLIP_SIGMA, iterations=5):
     """Median and standard deviation after iterative sigma clipping about the median.
 
     The same recipe as ``astropy.stats.sigma_clipped_stats`` (which made the labelled images),
-    done on at most ``_NOISE_SAMPLE_PIXELS`` regularly spaced finite pixels for speed.
+    done for speed on a regular sample of about ``_NOISE_SAMPLE_PIXELS`` pixels of a large image.
     """
-    values = np.asarray(values, dtype=np.float32).ravel()
+    values = np.asarray(values, dtype=np.float32)
+    if values.ndim == 2 and values.size > _NOISE_SAMPLE_PIXELS:
+        values = values[_symmetric_sample(values.shape[0]), :][:, _symmetric_sample(values.shape[1])]
     values = values[np.isfinite(values)]
     if values.size == 0:
         return float("nan"), float("nan")
-    if values.size > _NOISE_SAMPLE_PIXELS:
-        values = values[:: values.size // _NOISE_SAMPLE_PIXELS]
     kept = values
     median, std = float(np.median(kept)), float(kept.std())
     for _ in range(iterations):
@@ -63,6 +63,19 @@ def clipped_stats(values, sigma=CLIP_SIGMA, iterations=5):
         kept = inside
         median, std = float(np.median(kept)), float(kept.std())
     return median, std
+
+
+def _symmetric_sample(length):
+    """Every s-th index along an axis (s odd), chosen so the set is its own mirror image.
+
+    A sample of rows and columns that each map onto themselves when the image is flipped makes
+    the noise estimate, and so the whole model input, exactly invariant to rotations by 90 deg
+    and flips of the image.
+    """
+    stride = max(int(np.sqrt(length * length / _NOISE_SAMPLE_PIXELS)), 1)
+    stride += 1 - stride % 2
+    offset = next(o for o in range(stride) if (2 * o - (length - 1)) % stride == 0)
+    return slice(offset, length, stride)
 
 
 def target_wcs(ra, dec, pixels=GRID_PIXELS, arcsec=GRID_ARCSEC):

@@ -1,0 +1,146 @@
+"""The shipped classifier on real images: labels, invariance, uncertain/ood flags, outputs, errors."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from hippo.io import Image, read_image
+from hippo.morphology import CLASSES, load_classifier
+
+COLUMNS = ["source", "ra", "dec", "label", "p_fri", "p_frii", "p_bent", "p_comp", "confidence", "flag", "message"]
+WISE = "first_wise/2279p454_ac51-w1-int-3_ra228.11333333333332_dec45.67388888888889_asec480.000.fits"
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return load_classifier(threads=1)
+
+
+@pytest.fixture(scope="module")
+def labelled_raw_files(shared_data):
+    """20 raw FIRST FITS files of sources with a firstgalaxydata label (5 per class where there are)."""
+    rows = [r for r in csv.DictReader(open(shared_data / "first_mirabest" / "index.csv")) if r["fgd_label"]]
+    chosen = []
+    for label in ("FRI", "FRII", "BENT"):
+        chosen += [r for r in rows if r["fgd_label"] == label][:7]
+    return [(shared_data / "first_mirabest" / r["file"], r["fgd_label"]) for r in chosen]
+
+
+def test_classify_labels_real_first_fits_files(labelled_raw_files, hippo_cli, tmp_path):
+    output = tmp_path / "labels.csv"
+    result = hippo_cli("classify", *[p for p, _ in labelled_raw_files], "-o", output, "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    table = Table.read(output, format="ascii.csv")
+    assert table.colnames == COLUMNS
+    assert len(table) == len(labelled_raw_files)
+    probabilities = np.array([table[c] for c in ("p_fri", "p_frii", "p_bent", "p_comp")]).T
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(table["confidence"], probabilities.max(axis=1))
+    agree = np.mean([label == truth for label, (_, truth) in zip(table["label"], labelled_raw_files)])
+    assert agree >= 0.7
+    assert set(table["flag"]) <= {"ok", "uncertain"}
+    # The source is at the image centre: these SkyView cutouts are centred on the host.
+    first = read_image(labelled_raw_files[0][0])
+    ra, dec = first.wcs.pixel_to_world_values(149.5, 149.5)
+    assert table["ra"][0] == pytest.approx(float(ra), abs=1e-9)
+    assert table["dec"][0] == pytest.approx(float(dec), abs=1e-9)
+
+
+def test_probabilities_are_the_same_for_every_rotation_and_flip(classifier, labelled_raw_files):
+    image = read_image(labelled_raw_files[8][0])
+    views = []
+    for flipped in (image.data, image.data[:, ::-1]):
+        for turns in range(4):
+            views.append(Image(data=np.ascontiguousarray(np.rot90(flipped, turns)), wcs=image.wcs,
+                               header=image.header, path=f"view{len(views)}"))
+    table = classifier.classify_images(views)
+    probabilities = np.array([table[c] for c in ("p_fri", "p_frii", "p_bent", "p_comp")]).T
+    np.testing.assert_allclose(probabilities, np.repeat(probabilities[:1], 8, axis=0), atol=1e-5)
+
+
+def test_images_unlike_the_training_data_are_flagged_ood_with_a_reason(classifier, shared_data):
+    nvss = read_image(shared_data / "first_nvss_pairs" / "NVSS_1408+0050_II.fits.fz")
+    wise = read_image(shared_data / WISE)
+    unitless_header = wise.header.copy()
+    del unitless_header["BUNIT"]
+    wise_without_units = Image(data=wise.data, wcs=wise.wcs, header=unitless_header, path="wise_no_bunit")
+    first = read_image(shared_data / "first_mirabest" / "100_010.451-009.284_0.0529_0080.60.fits.fz")
+    noise = np.random.default_rng(3).normal(0.0, 1.5e-4, first.data.shape).astype(np.float32)
+    blank = Image(data=noise, wcs=first.wcs, header=first.header, path="blank")
+    table = classifier.classify_images([nvss, wise, wise_without_units, blank],
+                                       names=["nvss", "wise", "wise_no_bunit", "blank"])
+    assert list(table["flag"]) == ["ood"] * 4
+    messages = dict(zip(table["source"], table["message"]))
+    assert "pixel scale 15" in messages["nvss"]
+    assert "'DN'" in messages["wise"]
+    assert "crowded field" in messages["wise_no_bunit"]
+    assert "blank field" in messages["blank"]
+
+
+def test_a_low_confidence_label_is_flagged_uncertain(classifier, labelled_raw_files):
+    image = read_image(labelled_raw_files[0][0])
+    table = classifier.classify_images([image] * 2)
+    threshold = classifier.uncertain_threshold
+    for row in table:
+        assert row["flag"] == ("uncertain" if row["confidence"] < threshold else "ok")
+
+
+def test_partial_failure_reports_each_bad_input_and_exits_3(labelled_raw_files, hippo_cli, tmp_path):
+    not_fits = tmp_path / "notes.fits"
+    not_fits.write_text("not a FITS file")
+    good = labelled_raw_files[0][0]
+    result = hippo_cli("classify", good, tmp_path / "missing.fits", not_fits, "--json", "--threads", "1")
+    assert result.returncode == 3
+    rows = json.loads(result.stdout)
+    flags = {row["source"]: row["flag"] for row in rows}
+    assert flags[str(not_fits)] == "error" and flags[str(tmp_path / "missing.fits")] == "error"
+    assert sum(flag in ("ok", "uncertain") for flag in flags.values()) == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors[0] == f"error: {tmp_path / 'missing.fits'}: no such file or directory"
+    assert errors[1].startswith(f"error: {not_fits}: not a readable FITS file")
+    assert len(errors) == 2 and "Traceback" not in result.stderr
+
+
+def test_no_usable_input_is_a_one_line_error_with_exit_2(hippo_cli, tmp_path):
+    result = hippo_cli("classify", tmp_path / "missing.fits")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'missing.fits'}: no such file or directory"
+    result = hippo_cli("classify", tmp_path / "missing.fits", "--model", tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {tmp_path}: not a model directory") and "Traceback" not in result.stderr
+    result = hippo_cli("classify", "--batch-size", "0", tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("error:")
+
+
+def test_fits_output_has_provenance_and_store_gets_rows_and_a_run(labelled_raw_files, hippo_cli, tmp_path):
+    output, store = tmp_path / "labels.fits", tmp_path / "hippo.db"
+    paths = [p for p, _ in labelled_raw_files[:3]]
+    result = hippo_cli("classify", *paths, "-o", output, "--store", store, "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    header = fits.getheader(output, 1)
+    assert header["HIPPOCMD"] == "classify"
+    table = Table.read(output)
+    from hippo.store import Store
+
+    with Store.open(store) as database:
+        rows = database.table("classifications")
+        runs = database.table("runs")
+    assert sorted(rows["source"]) == sorted(str(s) for s in table["source"])
+    assert set(rows["model"]) == {load_classifier().name}
+    assert list(runs["command"]) == ["classify"] and list(runs["exit_status"]) == [0]
+
+
+def test_positions_cut_from_a_local_survey(shared_data, hippo_cli, tmp_path):
+    survey = shared_data / "first_wise" / "FIRSTJ151227.2+454026_11.fits"
+    catalogue = tmp_path / "positions.csv"
+    catalogue.write_text("name,ra,dec\nJ1512+4540,228.1133,45.6739\nfar_away,10.0,-30.0\n")
+    result = hippo_cli("classify", "--survey", survey, "--catalogue", catalogue, "--json", "--threads", "1")
+    assert result.returncode == 3, result.stderr
+    rows = {row["source"]: row for row in json.loads(result.stdout)}
+    assert rows["J1512+4540"]["label"] in CLASSES and rows["J1512+4540"]["flag"] != "error"
+    assert rows["J1512+4540"]["ra"] == pytest.approx(228.1133)
+    assert rows["far_away"]["flag"] == "error" and rows["far_away"]["ra"] == pytest.approx(10.0)

@@ -1,0 +1,132 @@
+"""One preprocessing path: a raw FIRST FITS cutout in Jy/beam and the data set's 8-bit image of the same
+source give the model the same input; any WCS is resampled to 1.8"/px; the fast reader equals read_image."""
+
+import csv
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.wcs import WCS
+
+from hippo.io import Image, read_image
+from hippo.morphology.fastread import _fast_read, read_for_classification
+from hippo.morphology.preprocess import GRID_PIXELS, clip_and_scale, clipped_stats, prepare, prepare_labelled
+
+
+@pytest.fixture(scope="module")
+def labelled_pairs(shared_data):
+    """(raw FITS path, data-set model input) for every 12th source present in both."""
+    from hippo.morphology.data import load_split
+
+    splits = {name: load_split(name) for name in ("train", "valid")}
+    rows = [r for r in csv.DictReader(open(shared_data / "first_mirabest" / "index.csv")) if r["fgd_split"]]
+    pairs = []
+    for row in rows[::12]:
+        labelled = splits[row["fgd_split"]]
+        distance = (labelled.ra - float(row["host_ra"])) ** 2 + (labelled.dec - float(row["host_dec"])) ** 2
+        index = int(np.argmin(distance))
+        assert distance[index] < 1e-6, row["file"]
+        pairs.append((shared_data / "first_mirabest" / row["file"], labelled.images[index], row["fgd_label"]))
+    return pairs
+
+
+def test_raw_fits_and_dataset_image_of_the_same_source_give_the_same_input(labelled_pairs):
+    correlations, differences = [], []
+    for path, dataset_input, _ in labelled_pairs:
+        raw_input = prepare(read_image(path)).array
+        correlations.append(np.corrcoef(raw_input.ravel(), dataset_input.ravel())[0, 1])
+        differences.append(np.abs(raw_input - dataset_input).mean())
+    correlations = np.array(correlations)
+    # The data set's cutouts were made on a grid up to ~1 px away from these files' grid, so
+    # pixel-exact equality is not expected; the images agree to a few per cent of the peak.
+    assert len(correlations) >= 50
+    assert np.median(correlations) > 0.95
+    assert np.mean(correlations > 0.8) > 0.85
+    assert np.median(differences) < 0.002
+
+
+def test_an_8bit_clipped_image_is_left_as_it_is_divided_by_its_peak():
+    rng = np.random.default_rng(1)
+    image = np.zeros((300, 300), dtype=np.uint8)
+    image[140:160, 120:180] = rng.integers(1, 256, size=(20, 60))
+    image[150, 150] = 255
+    array, occupied, _ = prepare_labelled(image)
+    crop = image[70:230, 70:230].astype(np.float32)
+    np.testing.assert_allclose(array, crop / 255.0, rtol=1e-6)
+    assert occupied == pytest.approx((crop > 0).mean())
+
+
+def test_clip_zeroes_noise_below_three_sigma_and_scales_the_peak_to_one():
+    rng = np.random.default_rng(2)
+    noise = rng.normal(0.0, 1e-4, size=(GRID_PIXELS, GRID_PIXELS)).astype(np.float32)
+    noise[80, 80] = 5e-3
+    median, std = clipped_stats(noise)
+    assert std == pytest.approx(1e-4, rel=0.05)
+    array, occupied = clip_and_scale(noise, median, std)
+    assert array.max() == 1.0 and array[80, 80] == 1.0
+    assert occupied == pytest.approx(0.00135 + 1 / GRID_PIXELS**2, abs=0.0006)  # one-sided 3-sigma tail
+
+
+def test_any_pixel_scale_and_rotation_is_resampled_to_the_model_grid(shared_data):
+    """The same FIRST source on a 1.2"/px grid rotated by 30 deg gives (nearly) the same input."""
+    from reproject import reproject_interp
+
+    original = read_image(shared_data / "first_mirabest" / "200_000.395-008.865_0.1765_0010.28.fits.fz")
+    ra, dec = original.wcs.pixel_to_world_values(149.5, 149.5)
+    other = WCS(naxis=2)
+    other.wcs.ctype = ["RA---SIN", "DEC--SIN"]
+    other.wcs.crval = [float(ra), float(dec)]
+    other.wcs.crpix = [225.5, 225.5]
+    angle = np.deg2rad(30.0)
+    scale = 1.2 / 3600.0
+    other.wcs.cd = [[-scale * np.cos(angle), scale * np.sin(angle)], [scale * np.sin(angle), scale * np.cos(angle)]]
+    data, _ = reproject_interp((original.data, original.wcs), other, shape_out=(450, 450))
+    header = other.to_header()
+    rotated = Image(data=data.astype(np.float32), wcs=other, header=header, path="rotated")
+    direct, resampled = prepare(original), prepare(rotated)
+    assert resampled.pixel_scale_arcsec == pytest.approx(1.2, rel=1e-6)
+    assert np.corrcoef(direct.array.ravel(), resampled.array.ravel())[0, 1] > 0.9
+    # The brightest pixel lands within a pixel of the same place on the model grid.
+    peak_direct = np.unravel_index(np.argmax(direct.array), direct.array.shape)
+    peak_resampled = np.unravel_index(np.argmax(resampled.array), resampled.array.shape)
+    assert np.hypot(*np.subtract(peak_direct, peak_resampled)) <= 1.5
+
+
+def test_a_first_cutout_centred_on_the_source_is_copied_not_interpolated(shared_data):
+    image = read_image(shared_data / "first_mirabest" / "100_010.451-009.284_0.0529_0080.60.fits.fz")
+    values = prepare(image)
+    median, std = clipped_stats(image.data)
+    expected, _ = clip_and_scale(image.data[70:230, 70:230], median, std)
+    np.testing.assert_array_equal(values.array, expected)
+
+
+@pytest.mark.parametrize("relative", [
+    "first_mirabest/100_010.451-009.284_0.0529_0080.60.fits.fz",
+    "first_nvss_pairs/NVSS_1408+0050_II.fits.fz",
+    "first_wise/FIRSTJ151227.2+454026_8.fits",
+    "first_wise/2279p454_ac51-w1-int-3_ra228.11333333333332_dec45.67388888888889_asec480.000.fits",
+])
+def test_the_fast_reader_gives_the_pixels_wcs_units_and_beam_of_read_image(shared_data, relative):
+    path = shared_data / relative
+    fast, thorough = _fast_read(path), read_image(path)
+    assert fast is not None, "the fast path should handle this layout"
+    np.testing.assert_array_equal(fast.data, thorough.data.astype(np.float32))
+    ny, nx = thorough.data.shape
+    corners = ([0, nx - 1, nx // 3], [0, ny - 1, ny // 2])
+    np.testing.assert_allclose(fast.wcs.pixel_to_world_values(*corners), thorough.wcs.pixel_to_world_values(*corners),
+                               rtol=0, atol=1e-10)
+    assert fast.header.get("BUNIT") == thorough.header.get("BUNIT")
+    assert fast.beam_deg == thorough.beam_deg
+
+
+def test_the_fast_reader_hands_bad_files_to_read_image_for_the_error(tmp_path):
+    from hippo.errors import InputError
+
+    broken = tmp_path / "broken.fits"
+    broken.write_bytes(b"SIMPLE  =                    T" + b" " * 50 + b"garbage")
+    with pytest.raises(InputError, match="broken.fits"):
+        read_for_classification(broken)
+    no_wcs = tmp_path / "no_wcs.fits"
+    fits.PrimaryHDU(np.ones((20, 20), dtype=np.float32)).writeto(no_wcs)
+    with pytest.raises(InputError, match="WCS"):
+        read_for_classification(no_wcs)

@@ -1,0 +1,67 @@
+"""``hippo train`` (a tiny smoke run), ``hippo evaluate --json`` and the calibration metrics."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hippo.morphology.calibration import (choose_uncertain_threshold, classification_metrics,
+                                          expected_calibration_error, fit_temperature, probabilities)
+
+
+def test_smoke_training_writes_a_model_that_classifies(hippo_cli, tmp_path, shared_data):
+    model = tmp_path / "tiny"
+    result = hippo_cli("train", "--epochs", "1", "--per-class", "8", "--width", "4", "--seed", "3", "-o", model,
+                       "--threads", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    valid = json.loads(result.stdout)
+    assert valid["n"] == 200 and len(valid["confusion"]) == 4
+    card = json.loads((model / "model.json").read_text())
+    assert card["training"]["n_train"] == 32 and card["training"]["seed"] == 3
+    assert card["network"]["width"] == 4 and card["temperature"] > 0
+    assert card["software"]["torch"] and "Metrics on valid" in (model / "README.md").read_text()
+    classified = hippo_cli("classify", shared_data / "first_nvss_pairs" / "FIRST_1408+0050_II.fits.fz",
+                           "--model", model, "--json", "--threads", "1")
+    assert classified.returncode == 0, classified.stderr
+    assert json.loads(classified.stdout)[0]["label"] in ("FRI", "FRII", "BENT", "COMP")
+
+
+def test_evaluate_json_has_the_documented_keys(hippo_cli):
+    result = hippo_cli("evaluate", "--split", "valid", "--json", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert {"n", "accuracy", "macro_f1", "ece", "per_class", "confusion"} <= set(metrics)
+    assert metrics["n"] == 200 and np.sum(metrics["confusion"]) == 200
+    assert set(metrics["per_class"]) == {"FRI", "FRII", "BENT", "COMP"}
+    assert metrics["accuracy"] == pytest.approx(np.trace(metrics["confusion"]) / 200, abs=1e-4)
+
+
+def test_bad_training_options_are_one_line_errors(hippo_cli, tmp_path):
+    result = hippo_cli("train", "--epochs", "0", "-o", tmp_path / "m")
+    assert result.returncode == 2 and result.stderr.startswith("error:")
+    result = hippo_cli("evaluate", "--split", "bogus")
+    assert result.returncode == 2 and result.stderr.startswith("error:")
+
+
+def test_temperature_scaling_fixes_overconfident_logits():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 4000)
+    clean = rng.normal(0, 1, (4000, 4))
+    clean[np.arange(4000), labels] += 1.5
+    overconfident = 4.0 * clean  # the same ranking, far too sharp
+    before = expected_calibration_error(probabilities(overconfident), labels)
+    temperature = fit_temperature(overconfident, labels)
+    after = expected_calibration_error(probabilities(overconfident, temperature), labels)
+    assert temperature > 2.0  # the logits were sharpened four-fold
+    assert before > 0.1 and after < 0.03
+
+
+def test_metrics_on_a_known_confusion():
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    probs = np.eye(4)[[0, 1, 1, 1, 2, 2, 3, 0]] * 0.7 + 0.075
+    metrics = classification_metrics(probs, labels, ("FRI", "FRII", "BENT", "COMP"))
+    assert metrics["accuracy"] == 0.75
+    assert metrics["confusion"] == [[1, 1, 0, 0], [0, 2, 0, 0], [0, 0, 2, 0], [1, 0, 0, 1]]
+    assert metrics["per_class"]["FRII"] == {"precision": pytest.approx(0.6667, abs=1e-4), "recall": 1.0,
+                                            "f1": pytest.approx(0.8), "support": 2}
+    assert choose_uncertain_threshold(probs, labels, target=0.95) == pytest.approx(0.775)
