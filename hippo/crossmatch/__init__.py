@@ -129,11 +129,10 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
     if store is None:
         pairs, columns, meta = run_match()
     else:
-        from hippo.store import open_store
+        from hippo.store import store_session
 
-        database = open_store(store)
         inputs = [p for p in (radio, optical) if not hasattr(p, "colnames")]
-        with database.run("xmatch", parameters, inputs=inputs) as recorded:
+        with store_session(store) as database, database.run("xmatch", parameters, inputs=inputs) as recorded:
             pairs, columns, meta = run_match()
             rows = pairs_table({name: columns[name] for name in (*SPEC_COLUMNS, "flag")}, {})
             rows["method"], rows["ra"], rows["dec"] = method, columns["radio_ra"], columns["radio_dec"]

@@ -145,12 +145,12 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
 
     if store is None:
         return run()
-    from hippo.store import open_store
+    from hippo.store import store_session
 
-    database = open_store(store)
     inputs = [p for p in [catalogue, *surveys_given] if isinstance(p, (str, Path)) and Path(p).exists()]
-    with database.run("cutout", {**parameters, "surveys": [str(s) for s in surveys_given],
-                                 "output": str(output)}, inputs=inputs) as recorded:
+    with store_session(store) as database, database.run(
+            "cutout", {**parameters, "surveys": [str(s) for s in surveys_given], "output": str(output)},
+            inputs=inputs) as recorded:
         table = run()
         good = table[table["status"] != "error"]
         sources = {}

@@ -88,18 +88,13 @@ def overlay(image=None, contours=None, levels=3, level_step="sqrt2", regions=Non
                      dec_col=dec_col, id_col=id_col, panel_inches=panel_inches, cmap=cmap)
     if store is None:
         return _save(draw(**arguments), output, dpi, arguments)
-    from hippo.store import open_store
+    from hippo.store import store_session
 
-    database = open_store(store)
-    try:
-        with database.run("overlay", parameters, inputs=inputs) as recorded:
-            path = _save(draw(**arguments), output, dpi, arguments)
-            database.insert("overlays", [{"source": source or title or output.name.split(".")[0], "path": str(path),
-                                          "image": ";".join(map(str, _as_list(image) or _as_list(rgb))),
-                                          "contours": ";".join(map(str, _as_list(contours)))}], run_id=recorded.id)
-    finally:
-        if database is not store:  # opened here from a path: close it here
-            database.close()
+    with store_session(store) as database, database.run("overlay", parameters, inputs=inputs) as recorded:
+        path = _save(draw(**arguments), output, dpi, arguments)
+        database.insert("overlays", [{"source": source or title or output.name.split(".")[0], "path": str(path),
+                                      "image": ";".join(map(str, _as_list(image) or _as_list(rgb))),
+                                      "contours": ";".join(map(str, _as_list(contours)))}], run_id=recorded.id)
     return path
 
 

@@ -147,6 +147,8 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
                     return
                 # Named by path and version, not content, so the file is read only once (hashed as sent).
                 version = f"{entry['path']}\0{entry['size']}\0{entry['mtime_ns']}\0{entry.get('snapshot', '')}"
+                if "log_mtime_ns" in entry:  # a database whose WAL changed is a new version
+                    version += f"\0{entry['log_mtime_ns']}"
                 key = f"{DATA}blob/{hashlib.sha256(version.encode()).hexdigest()[:40]}"
                 already = existing.get(key)
                 if already and already.size == entry["size"] and key in state.objects:
@@ -234,7 +236,8 @@ def _plan(src, entries, state):
         previous = state.entries.get(entry["path"])
         if previous and previous.get("type") == "file" and previous.get("key") in state.objects:
             same_size = previous.get("live_size", previous["size"]) == entry["size"]
-            if same_size and previous["mtime_ns"] == entry["mtime_ns"]:
+            same_log = previous.get("log_mtime_ns") == entry.get("log_mtime_ns")  # SQLite WAL/journal
+            if same_size and same_log and previous["mtime_ns"] == entry["mtime_ns"]:
                 reused[entry["path"]] = {**previous, "mode": entry["mode"]}
                 continue
             if same_size and not previous.get("snapshot"):

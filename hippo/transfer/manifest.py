@@ -70,17 +70,19 @@ def scan(root, exclude=()):
     walk(root, "")
     # A live SQLite database is copied from a snapshot that already holds its WAL/journal
     # content; restoring the side files next to it would pair a stale log with a new database.
-    # Writes that still sit in the WAL change only the side file, so the database's entry takes
-    # the newest mtime of the three: otherwise an incremental backup would miss them.
+    # Writes that still sit in the WAL change only that side file, so the database's entry also
+    # records the WAL's (or rollback journal's) mtime: a change there means a new snapshot is due.
+    # Not -shm's: every reader (the snapshot itself) touches the shared-memory index.
     files = {e["path"]: e for e in entries if e["type"] == "file"}
     def sqlite_side_file(path):
         base = path.rsplit("-", 1)[0]
         return path.endswith(SQLITE_SIDE_FILES) and base in files and is_sqlite(root / base)
 
-    side_files = [e for e in entries if sqlite_side_file(e["path"])]
-    for side in side_files:
-        database = files[side["path"].rsplit("-", 1)[0]]
-        database["mtime_ns"] = max(database["mtime_ns"], side["mtime_ns"])
+    for side in entries:
+        # An empty log holds nothing (our own read-only snapshot leaves one behind).
+        if side["size"] and side["path"].endswith(("-wal", "-journal")) and sqlite_side_file(side["path"]):
+            database = files[side["path"].rsplit("-", 1)[0]]
+            database["log_mtime_ns"] = max(database.get("log_mtime_ns", 0), side["mtime_ns"])
     entries = [e for e in entries if not sqlite_side_file(e["path"])]
     entries.sort(key=lambda e: e["path"])
     return entries, skipped

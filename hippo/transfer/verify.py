@@ -72,7 +72,8 @@ def _compare(src, entry, recorded):
             f"link points to {entry['target']!r}, backup has {recorded['target']!r}"
     if entry["type"] != "file":
         return None
-    if recorded.get("live_size", recorded["size"]) == entry["size"] and recorded["mtime_ns"] == entry["mtime_ns"]:
+    if (recorded.get("live_size", recorded["size"]) == entry["size"] and recorded["mtime_ns"] == entry["mtime_ns"]
+            and recorded.get("log_mtime_ns") == entry.get("log_mtime_ns")):
         return None
     path = src / entry["path"]
     if recorded.get("snapshot"):
