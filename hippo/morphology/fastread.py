@@ -31,6 +31,9 @@ _WANTED = tuple(f"{key}{axis}" for key in ("CTYPE", "CRVAL", "CRPIX", "CDELT", "
     f"PV{axis}_{m}" for axis in (1, 2) for m in range(5)) + (
     "RADESYS", "RADECSYS", "EQUINOX", "EPOCH", "LONPOLE", "LATPOLE", "MJD-OBS", "DATE-OBS", "BUNIT", "BMAJ",
     "BMIN", "BPA")
+_WANTED_SET = frozenset(_WANTED)
+_NEEDED_PREFIXES = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS", "TTYPE", "TFORM", "THEAP",
+                    "BSCALE", "BZERO", "BLANK", "Z")
 _DITHER = {"NO_DITHER": -1, "SUBTRACTIVE_DITHER_1": 1, "SUBTRACTIVE_DITHER_2": 2}
 _BITPIX = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
 _TFORM = re.compile(r"^\s*(\d*)([LXBIJKAEDCMPQ])")
@@ -81,9 +84,14 @@ def _parse_header(raw, start):
         keyword = card[:8].strip()
         if keyword == "END":
             return cards, start + -(-(position - start) // BLOCK) * BLOCK
-        if card[8:10] == "= " and keyword not in ("COMMENT", "HISTORY", ""):
+        if card[8:10] == "= " and _needed(keyword):
             cards[keyword] = _card_value(card[10:])
     return None, None
+
+
+def _needed(keyword):
+    """Structure, tile compression and the WCS/unit/beam cards; a SkyView header has ~200 others."""
+    return keyword in _WANTED_SET or keyword.startswith(_NEEDED_PREFIXES)
 
 
 def _card_value(text):
