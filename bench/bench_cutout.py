@@ -12,17 +12,17 @@ real FIRST images (``../shared/data/first_mirabest``) laid side by side under a 
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
+
+from _timing import timed
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "first_mirabest"
 
@@ -93,15 +93,6 @@ def make_catalogue(path, wcs, side, count, seed=1):
     sky = wcs.pixel_to_world(x, y)
     Table({"name": [f"S{i:05d}" for i in range(count)], "ra": sky.ra.deg, "dec": sky.dec.deg}).write(
         path, format="ascii.csv", overwrite=True)
-
-
-def timed(command):
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(map(str, command))}\n{result.stderr}")
-    return elapsed
 
 
 def main():

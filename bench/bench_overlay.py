@@ -14,16 +14,16 @@ Prints the median wall time of each and the ratio (above 1: hippo is faster).
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
+
+from _timing import timed
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 W1 = "first_wise/2279p454_ac51-w1-int-3_ra228.11333333333332_dec45.67388888888889_asec480.000.fits"
@@ -77,13 +77,8 @@ def make_mosaic(path, centre_ra=228.1133, centre_dec=45.6739, npix=6000, seed=5)
     fits.PrimaryHDU(data, header=header).writeto(path)
 
 
-def timed(command):
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=REPOSITORY)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"error: {' '.join(map(str, command))} failed:\n{result.stderr}")
-    return elapsed
+def timed_here(command):
+    return timed(command, cwd=REPOSITORY)
 
 
 def main():
@@ -103,9 +98,9 @@ def main():
         for case, radio in cases.items():
             hippo_times, script_times = [], []
             for _ in range(args.repeats):  # interleaved, so machine load affects both alike
-                hippo_times.append(timed([sys.executable, "-m", "hippo", "overlay", "--image", args.data / W1,
+                hippo_times.append(timed_here([sys.executable, "-m", "hippo", "overlay", "--image", args.data / W1,
                                           "--contours", radio, "-o", folder / "hippo.png", "-q"]))
-                script_times.append(timed([sys.executable, folder / "astropy_overlay.py", args.data / W1, radio,
+                script_times.append(timed_here([sys.executable, folder / "astropy_overlay.py", args.data / W1, radio,
                                            folder / "astropy.png"]))
             hippo_median, script_median = statistics.median(hippo_times), statistics.median(script_times)
             print(f"{case:16} {hippo_median:8.2f} {script_median:10.2f} {script_median / hippo_median:6.2f}")

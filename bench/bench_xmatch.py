@@ -12,15 +12,15 @@ the ratios (above 1: hippo is faster), and checks that the three agree on the pa
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
+
+from _timing import timed
 
 ASTROPY_SCRIPT = textwrap.dedent("""
     import sys
@@ -54,15 +54,6 @@ def make_catalogues(directory, n_radio=100_000, n_optical=1_000_000, seed=3):
     radio_dec = radio_dec + rng.normal(0, 1, n_radio) * error / 3600
     Table({"Source_Name": np.array([f"ILTJ{i:08d}" for i in range(n_radio)]), "RA": radio_ra, "DEC": radio_dec,
            "E_RA": error, "E_DEC": error}).write(directory / "radio.fits")
-
-
-def timed(command):
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if result.returncode != 0:
-        raise SystemExit(f"{command[0]} failed ({result.returncode}): {result.stderr.strip()[-500:]}")
-    return elapsed
 
 
 def main():
