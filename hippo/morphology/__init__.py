@@ -221,7 +221,7 @@ def evaluate(split="valid", model=None, threads=None, classifier=None):
     return metrics
 
 
-def train(output, epochs=25, seed=0, width=12, batch_size=32, learning_rate=3e-3, per_class=None, threads=None,
+def train(output, epochs=25, seed=0, width=24, batch_size=32, learning_rate=3e-3, per_class=None, threads=None,
           quiet=False, name=None):
     """Train a classifier on the labelled FIRST data set and write it to ``output``.
 

@@ -12,7 +12,7 @@ from hippo.morphology.network import CLASSES, MorphologyNet, random_dihedral
 
 log = logging.getLogger("hippo.morphology")
 
-DEFAULTS = {"epochs": 25, "batch_size": 32, "learning_rate": 3e-3, "weight_decay": 5e-4, "width": 12,
+DEFAULTS = {"epochs": 25, "batch_size": 32, "learning_rate": 3e-3, "weight_decay": 5e-4, "width": 24,
             "stem_convs": 1, "dropout": 0.2, "max_shift_px": 4, "label_smoothing": 0.0}
 
 
