@@ -170,11 +170,10 @@ def _image_of(cut):
 
 
 def _record(store, table, classifier, row_inputs, parameters):
-    from hippo.store import open_store
+    from hippo.store import store_session
 
-    database = open_store(store)
     files = sorted({item for item in row_inputs if Path(item).is_file()})
-    with database.run("classify", parameters, inputs=files) as recorded:
+    with store_session(store) as database, database.run("classify", parameters, inputs=files) as recorded:
         rows = table.copy()
         rows["model"] = classifier.name
         rows["input"] = row_inputs
