@@ -115,7 +115,12 @@ class Classifier:
             confidence = float(p[best])
             reason = ood.input_reason(self.ood_state, prepared) or ood.feature_reason(self.ood_state, distance)
             if reason:
-                flag, message = "ood", reason
+                # The network's probabilities mean nothing for an input unlike its training data:
+                # report "don't know" (uniform), and keep its raw answer in the message only.
+                flag = "ood"
+                message = f"{reason}; the network's own answer ({CLASSES[best]} {confidence:.2f}) is not to be trusted"
+                p = np.full(len(CLASSES), 1.0 / len(CLASSES))
+                confidence = float(p[best])
             elif confidence < self.uncertain_threshold:
                 flag = "uncertain"
                 message = f"confidence {confidence:.2f} below the threshold {self.uncertain_threshold:.2f} chosen on valid"

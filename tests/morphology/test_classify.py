@@ -74,6 +74,9 @@ def test_images_unlike_the_training_data_are_flagged_ood_with_a_reason(classifie
     table = classifier.classify_images([nvss, wise, wise_without_units, blank],
                                        names=["nvss", "wise", "wise_no_bunit", "blank"])
     assert list(table["flag"]) == ["ood"] * 4
+    # no confident label on an input unlike the training data: "don't know" probabilities
+    np.testing.assert_allclose(np.array([table[c] for c in ("p_fri", "p_frii", "p_bent", "p_comp")]), 0.25)
+    np.testing.assert_allclose(table["confidence"], 0.25)
     messages = dict(zip(table["source"], table["message"]))
     assert "pixel scale 15" in messages["nvss"]
     assert "'DN'" in messages["wise"]
