@@ -293,14 +293,12 @@ def _read_small(root, entry):
         steady = (after.st_size, after.st_mtime_ns) == expected and len(data) == expected[0]
         if steady:
             break
-    entry = dict(entry, size=len(data), mtime_ns=after.st_mtime_ns)
-    snapshot = None
-    if is_sqlite(path, data[:16]):  # a live database: copied from a consistent snapshot instead
-        with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
-            snapshot = _sqlite_snapshot(path, Path(scratch))
-            if snapshot is not None:
-                data = snapshot.read_bytes()
-                entry.update(size=len(data), live_size=after.st_size, snapshot=True)
+    entry = dict(entry, size=after.st_size, mtime_ns=after.st_mtime_ns)
+    with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
+        snapshot = _snapshot_if_sqlite(path, data[:16], entry, Path(scratch))
+        if snapshot is not None:
+            path, entry = snapshot
+            data = path.read_bytes()
     if not steady and snapshot is None:
         raise _FileChanged(path)
     entry["sha256"] = hashlib.sha256(data).hexdigest()
@@ -311,15 +309,22 @@ def _stable_copy(src, entry, scratch):
     """Path to upload for a large file (a snapshot for SQLite) and its manifest entry so far."""
     path = src / entry["path"]
     before = os.stat(path)
-    with open(path, "rb") as stream:
-        head = stream.read(16)
     entry = {**entry, "size": before.st_size, "mtime_ns": before.st_mtime_ns}
-    if is_sqlite(path, head):
-        snapshot = _sqlite_snapshot(path, scratch)
-        if snapshot is not None:
-            entry.update(size=snapshot.stat().st_size, live_size=before.st_size, snapshot=True)
-            return snapshot, entry
-    return path, entry
+    return _snapshot_if_sqlite(path, None, entry, scratch) or (path, entry)
+
+
+def _snapshot_if_sqlite(path, head, entry, scratch):
+    """For a live SQLite database, a consistent snapshot's path and the entry describing it; else None.
+
+    The snapshot is what is sent; ``live_size`` keeps the database's own size so that the next
+    run's scan recognises it unchanged.
+    """
+    if not is_sqlite(path, head):
+        return None
+    snapshot = _sqlite_snapshot(path, scratch)
+    if snapshot is None:
+        return None
+    return snapshot, dict(entry, size=snapshot.stat().st_size, live_size=entry["size"], snapshot=True)
 
 
 def _sqlite_snapshot(path, scratch):
