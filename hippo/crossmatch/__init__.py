@@ -270,8 +270,7 @@ def _match_units(radio, group, flux_col, size_col):
 def _errors(catalogue, given, side, required):
     """Per-source positional sigma (arcsec) along RA and Dec, from columns or one angle."""
     if given is not None:
-        text = str(given)
-        wanted = [part.strip() for part in text.split(",")] if isinstance(given, str) else []
+        wanted = [part.strip() for part in given.split(",")] if isinstance(given, str) else []
         if wanted and all(name in catalogue.colnames for name in wanted):
             columns = wanted if len(wanted) == 2 else wanted * 2
             return tuple(_error_arcsec(catalogue, name) for name in columns)
