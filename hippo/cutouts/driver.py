@@ -194,14 +194,15 @@ class _Job:
         pixel_scale = None if self.pixel_arcsec is None else self.pixel_arcsec * u.arcsec
         size = self.size_arcsec * u.arcsec
         results = survey_obj.cutouts(coords, size, pixel_scale, self.resampling)
-        for index in todo:
+        for position, index in enumerate(todo):
             try:
                 row = self._write(survey_obj, index, next(results))
             except Exception as exc:  # one failed cutout (download, bad file) must not end the batch
                 reason = str(exc) if isinstance(exc, HippoError) else f"{type(exc).__name__}: {exc}"
                 row = self._row(survey_obj, index, "", "error", reason)
                 # a generator that raised is finished: go on position by position
-                results = _rest_one_by_one(survey_obj, coords, todo, index, size, pixel_scale, self.resampling)
+                results = (survey_obj.cutout(coord, size, pixel_scale, self.resampling)
+                           for coord in coords[position + 1:])
             yield index, row
             if bar is not None:
                 bar.update(1)
@@ -255,11 +256,6 @@ class _Job:
             self._constant_cards[survey_obj.name] = [render_card(k, v, c or "")
                                                      for k, v, c in cards + list(self.provenance)]
         return self._constant_cards[survey_obj.name]
-
-
-def _rest_one_by_one(survey_obj, coords, todo, failed_index, size, pixel_scale, resampling):
-    for index in todo[todo.index(failed_index) + 1:]:
-        yield survey_obj.cutout(coords[todo.index(index)], size, pixel_scale, resampling)
 
 
 def _positions(ra, dec, name, catalogue, ra_col, dec_col, id_col):
