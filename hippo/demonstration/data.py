@@ -18,7 +18,6 @@ flipped ones do not (tests/demo checks it on ../shared/data).
 Everything optical is simulated, and labelled so: there is no optical survey in the install.
 """
 
-import importlib.util
 import io
 import zipfile
 from dataclasses import dataclass
@@ -30,8 +29,8 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
 
-from hippo.errors import InputError
 from hippo.io import atomic_path, iau_name
+from hippo.morphology.data import package_file
 from hippo.provenance import fits_provenance_cards
 
 FIRST_PIXEL_DEG = 1.8 / 3600.0
@@ -71,14 +70,7 @@ class LabelledImage:
 
 def firstgalaxydata_zip():
     """Path of firstgalaxydata's ``galaxy_data.zip``; InputError when the package is not installed."""
-    spec = importlib.util.find_spec("firstgalaxydata")
-    if spec is None or not spec.submodule_search_locations:
-        raise InputError("firstgalaxydata", "the labelled FIRST images are not installed "
-                                            "(pip install --no-deps firstgalaxydata)")
-    path = Path(list(spec.submodule_search_locations)[0]) / ZIP_NAME
-    if not path.is_file():
-        raise InputError(path, "missing from the firstgalaxydata package (reinstall it)")
-    return path
+    return package_file(ZIP_NAME)
 
 
 def _parse_member(member):

