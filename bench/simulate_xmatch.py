@@ -16,6 +16,9 @@ import numpy as np
 from hippo.crossmatch import xmatch
 from hippo.crossmatch.simulate import score, simulate_field
 
+# The counts of ``score`` summed over a depth's fields (rates are recomputed from the sums).
+COUNTS = ("with_host", "identified", "correct", "correct_sources")
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -43,12 +46,9 @@ def main():
             nn = xmatch(radio, optical, method="nn", radius=options.radius, group=True)
             for name, pairs in (("lr", lr), ("nn", nn)):
                 for kind, numbers in score(pairs, radio).items():
-                    bucket = totals[name].setdefault(kind, {"with_host": 0, "identified": 0, "correct": 0,
-                                                             "correct_sources": 0})
-                    bucket["with_host"] += numbers["with_host"]
-                    bucket["identified"] += numbers["identified"]
-                    bucket["correct"] += numbers["correct"]
-                    bucket["correct_sources"] += round(numbers["completeness"] * numbers["with_host"])
+                    bucket = totals[name].setdefault(kind, dict.fromkeys(COUNTS, 0))
+                    for count in COUNTS:
+                        bucket[count] += numbers[count]
         q0, completeness_estimate, reliability_estimate = np.mean(estimates, axis=0)
         for name in ("lr", "nn"):
             compact, multi = totals[name]["compact"], totals[name]["multi"]

@@ -147,7 +147,7 @@ def score(pairs, radio):
         correct_sources = sum(1 for s in sources if any(identified.get(s, [])))
         correct_ids = sum(sum(identified.get(s, [])) for s in sources)
         result[kind] = {"sources": len(sources), "with_host": with_host, "identified": made,
-                        "correct": correct_ids,
+                        "correct": correct_ids, "correct_sources": correct_sources,
                         "completeness": correct_sources / with_host if with_host else float("nan"),
                         "reliability": correct_ids / made if made else float("nan")}
     return result
