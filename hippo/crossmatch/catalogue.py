@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from hippo.errors import InputError
+from hippo.io.columns import find_column, find_position_columns
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
 
@@ -56,16 +57,7 @@ class Catalogue:
     def find(self, explicit, candidates, role):
         """The column named ``explicit`` (InputError if absent), else the first of ``candidates``
         present (case-insensitive), else None."""
-        if explicit:
-            if explicit not in self.colnames:
-                raise InputError(self.source, f"no column {explicit!r} for {role} "
-                                              f"(columns: {', '.join(self.colnames[:20])})")
-            return explicit
-        lowered = {name.lower(): name for name in self.colnames}
-        for candidate in candidates:
-            if candidate in lowered:
-                return lowered[candidate]
-        return None
+        return find_column(self, explicit, None, candidates, role, False, self.source)
 
     def values(self, name, unit=None):
         """Column ``name`` of the usable rows as float64, converted to ``unit`` when the column
@@ -110,8 +102,6 @@ def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
     FITS files are memory-mapped and only the needed columns are converted; sexagesimal position
     columns and other formats go through ``hippo.io``.
     """
-    from hippo.io.columns import find_position_columns
-
     if hasattr(source, "colnames"):  # an astropy Table
         label, columns, names, finder = "table", source, list(source.colnames), source
     elif str(source).lower().endswith(_FITS_SUFFIXES):

@@ -12,21 +12,26 @@ ID_NAMES = ("source", "name", "id", "source_name", "source_id", "objid", "obj_id
             "radio_id", "optical_id", "iau_name")
 
 
-def _find(table, explicit, ucd_word, names, role, required, source):
-    """Column for ``role`` ('ra', 'dec', 'id'): the explicit name, else by UCD, else by common names,
-    else the one column named like ``host_ra`` / ``ra_host``."""
+def find_column(table, explicit, ucd_word, names, role, required, source):
+    """Column for ``role`` ('ra', 'dec', 'id', 'flux', ...): the explicit name, else by UCD (when
+    ``ucd_word`` is given), else by common ``names`` (compared lower-case), else, for 'ra' and
+    'dec', the one column named like ``host_ra`` / ``ra_host``; None when not ``required``.
+
+    Only ``table.colnames`` is needed, and ``table[name]`` for the UCD search.
+    """
     if explicit:
         if explicit not in table.colnames:
             raise InputError(source, f"no column {explicit!r} for {role} (columns: {', '.join(table.colnames[:20])})")
         return explicit
-    for name in table.colnames:
-        ucd = str((getattr(table[name], "meta", None) or {}).get("ucd", "")).lower()
-        if ucd_word and ucd.startswith(ucd_word) and "meta.main" in ucd:
-            return name
-    for name in table.colnames:
-        ucd = str((getattr(table[name], "meta", None) or {}).get("ucd", "")).lower()
-        if ucd_word and ucd.startswith(ucd_word) and "err" not in ucd:
-            return name
+    if ucd_word:
+        ucds = {name: str((getattr(table[name], "meta", None) or {}).get("ucd", "")).lower()
+                for name in table.colnames}
+        for name, ucd in ucds.items():
+            if ucd.startswith(ucd_word) and "meta.main" in ucd:
+                return name
+        for name, ucd in ucds.items():
+            if ucd.startswith(ucd_word) and "err" not in ucd:
+                return name
     lowered = {name.lower(): name for name in table.colnames}
     for candidate in names:
         if candidate in lowered:
@@ -44,7 +49,7 @@ def _find(table, explicit, ucd_word, names, role, required, source):
 
 def find_position_columns(table, ra_col=None, dec_col=None, id_col=None, source="table"):
     """Return the (ra, dec, id) column names; id is None when the table has no id column."""
-    ra = _find(table, ra_col, "pos.eq.ra", RA_NAMES, "ra", True, source)
-    dec = _find(table, dec_col, "pos.eq.dec", DEC_NAMES, "dec", True, source)
-    ident = _find(table, id_col, "meta.id", ID_NAMES, "id", bool(id_col), source)
+    ra = find_column(table, ra_col, "pos.eq.ra", RA_NAMES, "ra", True, source)
+    dec = find_column(table, dec_col, "pos.eq.dec", DEC_NAMES, "dec", True, source)
+    ident = find_column(table, id_col, "meta.id", ID_NAMES, "id", bool(id_col), source)
     return ra, dec, ident
