@@ -15,6 +15,7 @@ import zlib
 from pathlib import Path
 
 from hippo.errors import HippoError, InputError
+from hippo.io.atomic import atomic_path
 
 PART_SIZE = 8 << 20  # bytes per multipart part (S3 needs >= 5 MiB except the last)
 SINGLE_PUT_LIMIT = 64 << 20  # bytes: larger files go up in parts
@@ -155,7 +156,6 @@ class LocalBackend(Backend):
                     yield ObjectInfo(key, path.stat().st_size, None)
 
     def put(self, key, data, if_absent=False):
-        from hippo.io.atomic import atomic_path  # hippo.io is heavy; only local backups need it
         self.throttle.consume(len(data))
 
         def write():
@@ -178,8 +178,6 @@ class LocalBackend(Backend):
         return ObjectInfo(key, len(data), None)
 
     def put_file(self, key, path, on_bytes=None):
-        from hippo.io.atomic import atomic_path
-
         def copy():
             sha256 = hashlib.sha256()
             with atomic_path(self._path(key)) as tmp, open(path, "rb") as source, open(tmp, "wb") as sink:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from hippo.errors import InputError, UsageError
+from hippo.io.atomic import atomic_path
 from hippo.provenance import sha256_file
 from hippo.transfer.backends import QuietBar, open_backend, progress_bar
 from hippo.transfer.manifest import (ZIP_DAMAGE, BackupState, choose_manifest, manifest_keys, read_header,
@@ -43,8 +44,6 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
         ``files``, ``links``, ``dirs``, ``bytes`` restored, ``manifest`` (the key restored
         from) and ``failures`` (path, reason).
     """
-    from hippo.io.atomic import atomic_path  # hippo.io is heavy: imported when a restore runs
-
     if as_of is not None and manifest is not None:
         raise UsageError("give --as-of or --manifest, not both")
     backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries)
