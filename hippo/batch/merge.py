@@ -18,7 +18,7 @@ from astropy.table import vstack
 from hippo.batch.plan import BatchPlan
 from hippo.errors import EXIT_OK, EXIT_PARTIAL, HippoError
 from hippo.io import atomic_write_text, read_table, write_table
-from hippo.provenance import environment_summary, fits_provenance_cards, software_versions, utc_now
+from hippo.provenance import environment_summary, software_versions, utc_now
 
 
 def read_json(path, default=None):
@@ -98,17 +98,15 @@ def merge_batch(plan_directory):
 
 def _merge_classify(plan, output):
     """The shard tables in order; their provenance (one per shard) replaced by the batch's own."""
+    from hippo.morphology.classifier import add_provenance
+
     tables = [read_table(plan.shard_output(i)) for i in range(plan.shard_count)]
     merged = vstack(tables, metadata_conflicts="silent") if len(tables) > 1 else tables[0]
     model = tables[0].meta.get("model", "")
     merged.meta.clear()
     merged.meta["model"] = model
-    for keyword, value, _ in fits_provenance_cards(f"batch classify {plan.name}",
-                                                   {"model": model, "inputs": len(merged), "shards": plan.shard_count}):
-        if keyword == "HISTORY":
-            merged.meta.setdefault("HISTORY", []).append(value)
-        else:
-            merged.meta[keyword] = value
+    add_provenance(merged, f"batch classify {plan.name}",
+                   {"model": model, "inputs": len(merged), "shards": plan.shard_count})
     write_table(merged, output)
     return merged
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from hippo.errors import InputError, UsageError
-from hippo.morphology.classifier import (CLASSES, FITS_SUFFIXES, Classifier, default_threads, error_row,
-                                         load_classifier, rows_to_table)
+from hippo.morphology.classifier import (CLASSES, FITS_SUFFIXES, Classifier, add_provenance, default_threads,
+                                         error_row, load_classifier, rows_to_table)
 
 __all__ = ["CLASSES", "Classifier", "classify", "evaluate", "load_classifier", "train"]
 
@@ -103,13 +103,8 @@ def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, si
                          f"{first['source']}: {first['message']})")
     if output is not None:
         from hippo.io import write_table
-        from hippo.provenance import fits_provenance_cards
 
-        for keyword, value, _ in fits_provenance_cards("classify", {"model": classifier.name, "inputs": len(table)}):
-            if keyword == "HISTORY":
-                table.meta.setdefault("HISTORY", []).append(value)
-            else:
-                table.meta[keyword] = value
+        add_provenance(table, "classify", {"model": classifier.name, "inputs": len(table)})
         write_table(table, output)
     if store is not None:
         _record(store, table, classifier, row_inputs, {"model": str(classifier.model_dir), "batch_size": batch_size,
