@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 from astropy import units as u
+from astropy.coordinates import angular_separation
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
 
 from hippo.archive.base import Survey, cache_dir
 from hippo.cutouts.cut import Cutout, coverage_status, cut_image, cut_pixels, no_coverage, resample_image, survey_header
-from hippo.cutouts.geometry import centred_tan_wcs, odd_pixels, shifted_wcs, source_bounding_box
+from hippo.cutouts.geometry import centred_tan_wcs, odd_pixels, pixel_positions, shifted_wcs, source_bounding_box
 from hippo.errors import InputError
 from hippo.io import read_image
 from hippo.quantities import parse_angle
@@ -101,47 +102,6 @@ class LocalImageSurvey(Survey):
                 yield no_coverage(str(self.path), "the position does not project onto this image")
                 continue
             yield cut_pixels(image, x, y, odd_pixels(size_arcsec, scale_x), odd_pixels(size_arcsec, scale_y))
-
-
-def pixel_positions(wcs, coords):
-    """Pixel positions (0-based) of ``coords`` in ``wcs`` and the local pixel sizes in arcsec there.
-
-    Vectorised over a whole catalogue: the positions are transformed to the WCS's frame once and
-    the local scale is measured on the sky between neighbouring half-pixel offsets.
-    """
-    from astropy.coordinates import SkyCoord, concatenate
-
-    if not isinstance(coords, SkyCoord):
-        coords = concatenate(list(coords)) if len(coords) > 1 else coords[0].reshape((1,))
-    if coords.isscalar:
-        coords = coords.reshape((1,))
-    frame = wcs_to_celestial_frame(wcs)
-    native = coords.transform_to(frame).spherical
-    lon, lat = native.lon.deg, native.lat.deg
-    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
-        warnings.simplefilter("ignore")
-        try:
-            xs, ys = wcs.all_world2pix(lon, lat, 0, quiet=True) if wcs.has_distortion else \
-                wcs.wcs_world2pix(lon, lat, 0)
-        except Exception:  # no convergence of the inverse distortion: fall back to NaN for all
-            xs = ys = np.full(lon.shape, np.nan)
-        offsets = np.array([[-0.5, 0], [0.5, 0], [0, -0.5], [0, 0.5]])
-        px = (xs[:, None] + offsets[:, 0]).ravel()
-        py = (ys[:, None] + offsets[:, 1]).ravel()
-        wlon, wlat = wcs.all_pix2world(px, py, 0)
-    wlon, wlat = np.radians(wlon.reshape(-1, 4)), np.radians(wlat.reshape(-1, 4))
-    scale_x = _separation_arcsec(wlon[:, 0], wlat[:, 0], wlon[:, 1], wlat[:, 1])
-    scale_y = _separation_arcsec(wlon[:, 2], wlat[:, 2], wlon[:, 3], wlat[:, 3])
-    return np.asarray(xs, float), np.asarray(ys, float), scale_x, scale_y
-
-
-def _separation_arcsec(lon1, lat1, lon2, lat2):
-    # Vincenty's formula: accurate for the tiny separations of neighbouring pixels.
-    dlon = lon2 - lon1
-    num = np.hypot(np.cos(lat2) * np.sin(dlon),
-                   np.cos(lat1) * np.sin(lat2) - np.sin(lat1) * np.cos(lat2) * np.cos(dlon))
-    den = np.sin(lat1) * np.sin(lat2) + np.cos(lat1) * np.cos(lat2) * np.cos(dlon)
-    return np.degrees(np.arctan2(num, den)) * 3600.0
 
 
 class TileDirectorySurvey(Survey):
@@ -402,7 +362,7 @@ def _index_entry(path, relative, stat):
         icrs = SkyCoord(lon * u.deg, lat * u.deg, frame=frame).icrs
         lon, lat = icrs.ra.deg, icrs.dec.deg
     lon_rad, lat_rad = np.radians(lon), np.radians(lat)
-    radius = float(np.nanmax(_separation_arcsec(lon_rad[0], lat_rad[0], lon_rad[1:], lat_rad[1:]))) / 3600.0
+    radius = float(np.degrees(np.nanmax(angular_separation(lon_rad[0], lat_rad[0], lon_rad[1:], lat_rad[1:]))))
     scales = proj_plane_pixel_scales(wcs) * 3600.0
     if not np.isfinite(radius) or not np.all(np.isfinite(scales)) or not np.isfinite(lon[0] + lat[0]):
         return None

@@ -11,8 +11,8 @@ from astropy.io import fits
 
 from hippo.cutouts.geometry import (
     centred_tan_wcs,
-    local_pixel_scales,
     odd_pixels,
+    pixel_positions,
     shifted_wcs,
     source_bounding_box,
 )
@@ -147,11 +147,9 @@ def cut_image(image, coord, size, pixel_scale=None, resampling="interp"):
 
 
 def _cut_native(image, coord, size_arcsec):
-    x, y = image.wcs.world_to_pixel(coord)
-    x, y = float(x), float(y)
-    if not (np.isfinite(x) and np.isfinite(y)):
+    x, y, scale_x, scale_y = (float(v[0]) for v in pixel_positions(image.wcs, coord))
+    if not np.all(np.isfinite([x, y, scale_x, scale_y])):
         return no_coverage(image.path, "the position does not project onto this image")
-    scale_x, scale_y = local_pixel_scales(image.wcs, x, y)
     n_x, n_y = odd_pixels(size_arcsec, scale_x), odd_pixels(size_arcsec, scale_y)
     return cut_pixels(image, x, y, n_x, n_y)
 

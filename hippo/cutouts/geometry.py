@@ -1,9 +1,11 @@
 """Pixel geometry of cutouts: odd sizes, centre pixels, shifted and resampling WCSs (no I/O here)."""
 
+import warnings
+
 import numpy as np
-from astropy import units as u
-from astropy.coordinates import SkyCoord
+from astropy.coordinates import SkyCoord, angular_separation, concatenate
 from astropy.wcs import WCS, Sip
+from astropy.wcs.utils import wcs_to_celestial_frame
 
 # A size that is an odd number of pixels to within this fraction is not rounded up to the next one.
 _SIZE_TOLERANCE = 1e-6
@@ -22,17 +24,35 @@ def odd_pixels(size_arcsec, pixel_arcsec):
     return 2 * max(half, 0) + 1
 
 
-def local_pixel_scales(wcs, x, y):
-    """Pixel size in arcsec along the x and y axes at pixel (x, y) (0-based).
+def pixel_positions(wcs, coords):
+    """Pixel positions (0-based) of ``coords`` in ``wcs`` and the local pixel sizes in arcsec there.
 
-    Measured on the sky between neighbouring pixel positions, so it is right where the
-    projection or a SIP distortion makes the scale vary over the image (large SIN mosaics).
+    Vectorised over a whole catalogue: the positions are transformed to the WCS's frame once and
+    the local scale is measured on the sky between neighbouring half-pixel offsets, so it is
+    right where the projection or a SIP distortion makes the scale vary (large SIN mosaics).
+    Positions that do not project onto the WCS come back as NaN.
     """
-    xs = np.array([x - 0.5, x + 0.5, x, x])
-    ys = np.array([y, y, y - 0.5, y + 0.5])
-    sky = wcs.pixel_to_world(xs, ys)
-    return (float(sky[0].separation(sky[1]).to_value(u.arcsec)),
-            float(sky[2].separation(sky[3]).to_value(u.arcsec)))
+    if not isinstance(coords, SkyCoord):
+        coords = concatenate(list(coords)) if len(coords) > 1 else coords[0].reshape((1,))
+    if coords.isscalar:
+        coords = coords.reshape((1,))
+    native = coords.transform_to(wcs_to_celestial_frame(wcs)).spherical
+    lon, lat = native.lon.deg, native.lat.deg
+    with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+        warnings.simplefilter("ignore")
+        try:
+            xs, ys = wcs.all_world2pix(lon, lat, 0, quiet=True) if wcs.has_distortion else \
+                wcs.wcs_world2pix(lon, lat, 0)
+        except Exception:  # no convergence of the inverse distortion: fall back to NaN for all
+            xs = ys = np.full(lon.shape, np.nan)
+        offsets = np.array([[-0.5, 0], [0.5, 0], [0, -0.5], [0, 0.5]])
+        px = (xs[:, None] + offsets[:, 0]).ravel()
+        py = (ys[:, None] + offsets[:, 1]).ravel()
+        wlon, wlat = wcs.all_pix2world(px, py, 0)
+    wlon, wlat = np.radians(wlon.reshape(-1, 4)), np.radians(wlat.reshape(-1, 4))
+    scale_x = np.degrees(angular_separation(wlon[:, 0], wlat[:, 0], wlon[:, 1], wlat[:, 1])) * 3600.0
+    scale_y = np.degrees(angular_separation(wlon[:, 2], wlat[:, 2], wlon[:, 3], wlat[:, 3])) * 3600.0
+    return np.asarray(xs, float), np.asarray(ys, float), scale_x, scale_y
 
 
 def shifted_wcs(wcs, x0, y0, shape=None):
