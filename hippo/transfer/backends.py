@@ -432,7 +432,7 @@ def _file_chunks(source, size, throttle, url):
         yield chunk
 
 
-class QuietBar:
+class _QuietBar:
     """What a progress bar offers, doing nothing: ``--quiet`` runs never import tqdm."""
 
     def update(self, n=1):
@@ -442,9 +442,13 @@ class QuietBar:
         pass
 
 
-def progress_bar(total, desc, unit):
-    """A progress bar over ``total`` units (bytes scaled to KB, MB...), shown on a terminal."""
+def progress_bar(total, desc, unit, quiet=False):
+    """A progress bar over ``total`` units (bytes scaled to KB, MB...), shown on a terminal
+    unless ``quiet``."""
+    if quiet:
+        return _QuietBar()
     from hippo.progress import progress
+
     bar = progress(total=total, desc=desc, unit=unit)
     bar.unit_scale = unit == "B"
     return bar
