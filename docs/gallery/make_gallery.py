@@ -34,12 +34,14 @@ def host_candidates(data, scratch):
     from astropy.table import Table
     from photutils.detection import find_peaks
 
+    from hippo.overlays.levels import estimate_noise
+
     radio = read_image(data / FIRST_3)
     core_y, core_x = np.unravel_index(np.nanargmax(radio.data), radio.shape)
     core = radio.wcs.pixel_to_world(core_x, core_y)
     infrared = read_image(data / W1)
     pixels = np.asarray(infrared.data, dtype=float)
-    peaks = find_peaks(pixels - np.nanmedian(pixels), threshold=10 * hippo_noise(pixels), box_size=5)
+    peaks = find_peaks(pixels - np.nanmedian(pixels), threshold=10 * estimate_noise(pixels), box_size=5)
     sky = infrared.wcs.pixel_to_world(peaks["x_peak"], peaks["y_peak"])
     near = core.separation(sky).arcsec < 20
     order = np.argsort(core.separation(sky[near]).arcsec)
@@ -50,12 +52,6 @@ def host_candidates(data, scratch):
     regions.write_text("# Region file format: DS9 version 4.1\nicrs\n"
                        f"circle({core.ra.deg:.6f},{core.dec.deg:.6f},20\") # color=#00a000 width=2\n")
     return core, scratch / "candidates.csv", regions
-
-
-def hippo_noise(pixels):
-    from hippo.overlays.levels import estimate_noise
-
-    return estimate_noise(pixels)
 
 
 def lotss_source_list(data, scratch, centre, radius_arcmin=4.0):
