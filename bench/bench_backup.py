@@ -18,13 +18,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "transfer"))
 from conftest import ACCESS_KEY, SECRET_KEY, SeaweedServer  # noqa: E402  (the tests' server, same flags)
 
 import hippo  # noqa: E402
+from _timing import timed  # noqa: E402
 
 
 def make_small_tree(root, count=12_000, max_bytes=16 << 10, seed=1):
@@ -42,15 +42,11 @@ def make_large_tree(root, sizes_mib=(20, 24, 32, 48)):
         (root / f"large{i}.bin").write_bytes(rng.randbytes(size << 20))
 
 
-def timed(command, env):
+def timed_with_cpu(command, env):
     """Wall time and CPU time (user + system) of one run of ``command``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
+    elapsed = timed(command, env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode != 0:
-        raise SystemExit(f"{command[0]} failed ({result.returncode}): {result.stderr.strip()[-500:]}")
     return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
@@ -91,7 +87,7 @@ def main():
                 # growing new volumes.
                 order = ("hippo", "rclone") if repeat % 2 == 0 else ("rclone", "hippo")
                 for tool in order:
-                    elapsed, seconds = timed(commands[tool](repeat), environments[tool])
+                    elapsed, seconds = timed_with_cpu(commands[tool](repeat), environments[tool])
                     times[tool].append(elapsed)
                     cpu[tool].append(seconds)
             hippo_median = statistics.median(times["hippo"])
