@@ -164,7 +164,7 @@ def _inputs(step, context):
         has_host = {source for source, host in zip(truth["source"], truth["host_id"]) if host}
         showcase = next(image for image in images if image.label == "FRII" and image.name in has_host)
         hdu = data.simulate_optical_image(optical, showcase.ra, showcase.dec)
-        hdu.writeto(folder / "optical_image_SIMULATED.fits")
+        data.write_fits(hdu, folder / "optical_image_SIMULATED.fits")
     context.update(images=images, first_paths=paths, first_dir=first_dir, radio=folder / "radio.csv",
                    optical=folder / "optical_SIMULATED.csv", truth=truth, showcase=showcase,
                    optical_image=folder / "optical_image_SIMULATED.fits")

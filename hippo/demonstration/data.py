@@ -130,11 +130,15 @@ def first_header(image):
 
 def write_first_fits(image, path, command="demo"):
     """Write a firstgalaxydata image as FITS (float32) with WCS and provenance; returns the path."""
-    header = first_header(image)
+    return write_fits(fits.PrimaryHDU(image.pixels.astype(np.float32), first_header(image)), path, command)
+
+
+def write_fits(hdu, path, command="demo"):
+    """Write ``hdu`` atomically with the provenance cards of ``command`` added; returns the path."""
     for keyword, value, comment in fits_provenance_cards(command):
-        header[keyword] = (value, comment) if comment else value
+        hdu.header[keyword] = (value, comment) if comment else value
     with atomic_path(path) as tmp:
-        fits.PrimaryHDU(image.pixels.astype(np.float32), header).writeto(tmp)
+        hdu.writeto(tmp)
     return Path(path)
 
 
