@@ -17,6 +17,7 @@ from hippo.archive.base import Survey, cache_dir
 from hippo.cutouts.cut import Cutout, cut_pixels, no_coverage
 from hippo.cutouts.geometry import centred_tan_wcs, odd_pixels
 from hippo.errors import HippoError
+from hippo.overlays.beams import is_radio_survey
 from hippo.quantities import parse_angle
 
 log = logging.getLogger("hippo")
@@ -51,7 +52,6 @@ REMOTE_SURVEYS = {
 }
 ALIASES = {"WISE": "WISE-W1", "2MASS": "2MASS-K", "SDSS": "SDSS-r", "DSS2-RED": "DSS2", "PANSTARRS": "PanSTARRS-r",
            "VLA-FIRST": "FIRST"}
-RADIO_NAMES = ("FIRST", "NVSS", "TGSS", "SUMSS", "LOTSS", "VLASS", "RACS", "EMU", "MIGHTEE", "GLEAM", "WENSS")
 
 
 class RemoteError(HippoError):
@@ -119,7 +119,7 @@ class RemoteSurvey(Survey):
         else:
             self.service, self.service_id, self.native_scale, _, self.coverage = REMOTE_SURVEYS[canonical]
             self.name = canonical
-        self.is_radio = self.name.upper().startswith(RADIO_NAMES) or (
+        self.is_radio = is_radio_survey(self.name) or (
             canonical in REMOTE_SURVEYS and REMOTE_SURVEYS[canonical][3])
         self.pixel_scale_arcsec = self.native_scale
         self.timeout, self.retries, self.backoff = float(timeout), int(retries), float(backoff)

@@ -17,7 +17,7 @@ SURVEY_BEAMS_ARCSEC = {
 
 # Names (upper case) under which radio surveys appear in cutout indexes and stores.
 RADIO_SURVEY_NAMES = tuple(name.upper() for name in SURVEY_BEAMS_ARCSEC) + (
-    "LOFAR", "RACS", "EMU", "WENSS", "GLEAM", "VLA", "ATCA", "MEERKAT", "ASKAP", "GMRT", "RADIO")
+    "LOFAR", "RACS", "EMU", "MIGHTEE", "WENSS", "GLEAM", "VLA", "ATCA", "MEERKAT", "ASKAP", "GMRT", "RADIO")
 
 
 def is_radio_survey(name):
