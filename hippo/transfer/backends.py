@@ -130,6 +130,8 @@ class Backend:
                 time.sleep(min(8.0, 0.25 * 2 ** attempt) * (0.5 + random.random()))
 
     def _fatal(self, what, exc):
+        # Raised inside call's except block, so Python keeps ``exc`` as its __context__ (even
+        # ``from None`` only hides it): callers read the S3 status from there.
         return TransferError(f"{self.url}: {what} failed: {self._explain(exc)}")
 
 
@@ -242,11 +244,6 @@ class S3Backend(Backend):
             if not create:
                 raise InputError(self.url, "no such bucket") from None
             self.call("create bucket", self.client.request, "PUT")
-
-    def _fatal(self, what, exc):
-        error = TransferError(f"{self.url}: {what} failed: {self._explain(exc)}")
-        error.__context__ = exc
-        return error
 
     def _transient(self, exc):
         import http.client
