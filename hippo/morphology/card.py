@@ -4,7 +4,7 @@ import json
 import platform
 from pathlib import Path
 
-from hippo.io import atomic_path
+from hippo.io import atomic_path, atomic_write_text
 from hippo.morphology.preprocess import CLIP_SIGMA, GRID_ARCSEC, GRID_PIXELS
 from hippo.provenance import software_versions
 
@@ -13,7 +13,7 @@ def save_model(model_dir, network, card):
     """Write ``model.pt`` (state dict) and ``model.json`` atomically into ``model_dir``."""
     import torch
 
-    from hippo.morphology.classifier import CARD_FILE, WEIGHTS_FILE
+    from hippo.morphology.classifier import WEIGHTS_FILE
 
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -27,10 +27,8 @@ def write_card(model_dir, card):
     from hippo.morphology.classifier import CARD_FILE
 
     model_dir = Path(model_dir)
-    with atomic_path(model_dir / CARD_FILE) as partial:
-        Path(partial).write_text(json.dumps(card, indent=1) + "\n")
-    with atomic_path(model_dir / "README.md") as partial:
-        Path(partial).write_text(render_readme(card))
+    atomic_write_text(model_dir / CARD_FILE, json.dumps(card, indent=1) + "\n")
+    atomic_write_text(model_dir / "README.md", render_readme(card))
 
 
 def preprocessing_description():

@@ -38,7 +38,7 @@ def test_demo_succeeds_and_summarises_every_step_with_its_time(demo_run):
     assert "failed" not in steps.values()
     for name in STEPS:  # a progress line per step on stderr, with what it did
         assert re.search(rf"^\[\s*[\d.]+ s\] {name}: \S", result.stderr, re.M)
-    assert f"products/hippo.db" in result.stdout and "backup/" in result.stdout
+    assert "products/hippo.db" in result.stdout and "backup/" in result.stdout
 
 
 def test_inputs_are_real_first_images_with_a_wcs_and_a_labelled_simulation(demo_run):

@@ -1,6 +1,5 @@
 """The tutorials in notebooks/ run from top to bottom (nbclient, a real kernel) and are stored clean."""
 
-import os
 from pathlib import Path
 
 import nbformat
