@@ -21,6 +21,7 @@ from hippo.cutouts.cut import Cutout, coverage_status, cut_image, cut_pixels, no
 from hippo.cutouts.geometry import centred_tan_wcs, odd_pixels, pixel_positions, shifted_wcs, source_bounding_box
 from hippo.errors import InputError
 from hippo.io import read_image
+from hippo.overlays.beams import is_radio_header
 from hippo.quantities import parse_angle
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fits.fz", ".fit.gz")
@@ -36,12 +37,6 @@ def fits_stem(path):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return Path(path).stem
-
-
-def is_radio_header(header):
-    """True for radio images: Jy/beam units or a restoring beam in the header."""
-    unit = str(header.get("BUNIT", "")).replace(" ", "").lower()
-    return "beam" in unit or "BMAJ" in header
 
 
 class LocalImageSurvey(Survey):

@@ -26,10 +26,15 @@ def is_radio_survey(name):
     return any(word.startswith(radio) for word in words for radio in RADIO_SURVEY_NAMES)
 
 
+def is_radio_header(header):
+    """Whether a FITS header is a radio map's: Jy/beam units or a restoring beam (BMAJ)."""
+    unit = str(header.get("BUNIT", "")).replace(" ", "").lower()
+    return "beam" in unit or "BMAJ" in header
+
+
 def is_radio_image(image):
     """Whether an image is a radio map: a known radio survey, or a beam in its header or BUNIT."""
-    return survey_of(image) is not None or image.beam_deg is not None or \
-        "BEAM" in str(image.header.get("BUNIT", "")).upper()
+    return survey_of(image) is not None or is_radio_header(image.header)
 
 
 @dataclass(frozen=True)
