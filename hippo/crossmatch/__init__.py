@@ -7,7 +7,6 @@ path so that ``hippo xmatch`` starts quickly.
 """
 
 import logging
-import re
 
 import numpy as np
 
@@ -15,6 +14,7 @@ from hippo.crossmatch.catalogue import ERROR_PAIRS, ERROR_SINGLE, FLUX_NAMES, MA
 from hippo.crossmatch.positional import nearest, symmetric_best
 from hippo.crossmatch.zones import ZoneIndex
 from hippo.errors import InputError, UsageError
+from hippo.quantities import angle_arcsec
 
 METHODS = ("nn", "best", "lr")
 SPEC_COLUMNS = ("radio_id", "optical_id", "separation_arcsec", "rank", "lr", "reliability")
@@ -31,8 +31,6 @@ DEFAULT_RADIO_SIGMA_ARCSEC = 1.0
 
 log = logging.getLogger("hippo.crossmatch")
 
-_ANGLE = re.compile(r"^\s*([0-9.eE+-]+)\s*(arcsec|arcmin|deg|mas|)\s*$")
-_ARCSEC_PER = {"": 1.0, "arcsec": 1.0, "arcmin": 60.0, "deg": 3600.0, "mas": 1e-3}
 
 
 def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=None, store=None,
@@ -91,8 +89,8 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
     """
     if method not in METHODS:
         raise UsageError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
-    radius_arcsec = _angle_arcsec(radius, "--radius")
-    floor_arcsec = _angle_arcsec(astrometric_floor, "--astrometric-floor", allow_zero=True)
+    radius_arcsec = angle_arcsec(radius, "--radius")
+    floor_arcsec = angle_arcsec(astrometric_floor, "--astrometric-floor", allow_zero=True)
     if lr_threshold != "balanced":
         try:
             lr_threshold = float(lr_threshold)
@@ -140,29 +138,6 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
     if as_columns:
         return columns, meta
     return pairs if pairs is not None else pairs_table(columns, meta)
-
-
-def _angle_arcsec(value, option, allow_zero=False):
-    """An angle in arcsec: numbers are arcsec; simple strings parsed here (fast start-up), the
-    rest by astropy."""
-    if isinstance(value, (int, float)):
-        arcsec = float(value)
-    else:
-        match = _ANGLE.match(str(value)) if isinstance(value, str) else None
-        if match:
-            try:
-                arcsec = float(match.group(1)) * _ARCSEC_PER[match.group(2)]
-            except ValueError:
-                raise UsageError(f"{option}: cannot read {value!r} as an angle (e.g. 5arcsec)") from None
-        else:
-            from astropy import units as u
-
-            from hippo.quantities import parse_angle
-
-            return parse_angle(value, option, default_unit=u.arcsec).to_value(u.arcsec)
-    if not np.isfinite(arcsec) or arcsec < 0 or (arcsec == 0 and not allow_zero):
-        raise UsageError(f"{option}: must be positive, got {value!r}")
-    return arcsec
 
 
 def _match(radio, optical, method, radius_arcsec, floor_arcsec, lr_threshold, mag_col, radio_err, optical_err,
@@ -275,7 +250,7 @@ def _errors(catalogue, given, side, required):
             columns = wanted if len(wanted) == 2 else wanted * 2
             return tuple(_error_arcsec(catalogue, name) for name in columns)
         try:
-            value = _angle_arcsec(given, f"--{side}-err")
+            value = angle_arcsec(given, f"--{side}-err")
         except UsageError:
             raise InputError(catalogue.source, f"--{side}-err {given!r}: neither columns of this table nor "
                                                f"an angle") from None
