@@ -78,3 +78,14 @@ def fits_provenance_cards(command, parameters=None):
     for name, value in (parameters or {}).items():
         cards.append(("HISTORY", f"hippo {command} {name}={value}"[:72], None))
     return cards
+
+
+def add_provenance(table, command, parameters=None):
+    """Put :func:`fits_provenance_cards` into a result table's meta (HISTORY as a list), so that
+    every table format that keeps meta (FITS, ECSV, VOTable) says which run wrote it."""
+    for keyword, value, _ in fits_provenance_cards(command, parameters):
+        if keyword == "HISTORY":
+            table.meta.setdefault("HISTORY", []).append(value)
+        else:
+            table.meta[keyword] = value
+    return table

@@ -98,7 +98,7 @@ def merge_batch(plan_directory):
 
 def _merge_classify(plan, output):
     """The shard tables in order; their provenance (one per shard) replaced by the batch's own."""
-    from hippo.morphology.classifier import add_provenance
+    from hippo.provenance import add_provenance
 
     tables = [read_table(plan.shard_output(i)) for i in range(plan.shard_count)]
     merged = vstack(tables, metadata_conflicts="silent") if len(tables) > 1 else tables[0]

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from hippo.errors import InputError, UsageError
-from hippo.morphology.classifier import (CLASSES, FITS_SUFFIXES, Classifier, add_provenance, default_threads,
+from hippo.provenance import add_provenance
+from hippo.morphology.classifier import (CLASSES, FITS_SUFFIXES, Classifier, default_threads,
                                          error_row, load_classifier, rows_to_table)
 
 __all__ = ["CLASSES", "Classifier", "classify", "evaluate", "load_classifier", "train"]

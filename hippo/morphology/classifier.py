@@ -230,14 +230,3 @@ def rows_to_table(rows):
     return Table({name: np.array([row[name] for row in rows], dtype=types.get(name, float))
                   if rows else np.array([], dtype=types.get(name, float)) for name in OUTPUT_COLUMNS})
 
-
-def add_provenance(table, command, parameters):
-    """Put ``hippo.provenance.fits_provenance_cards`` into a result table's meta (HISTORY as a list)."""
-    from hippo.provenance import fits_provenance_cards
-
-    for keyword, value, _ in fits_provenance_cards(command, parameters):
-        if keyword == "HISTORY":
-            table.meta.setdefault("HISTORY", []).append(value)
-        else:
-            table.meta[keyword] = value
-    return table
