@@ -47,21 +47,35 @@ def clipped_stats(values, sigma=CLIP_SIGMA, iterations=5):
 
     The same recipe as ``astropy.stats.sigma_clipped_stats`` (which made the labelled images),
     done for speed on a regular sample of about ``_NOISE_SAMPLE_PIXELS`` pixels of a large image.
+    The values kept by a clip about the median are always a contiguous run of the sorted
+    values, so one sort and running sums give every iteration's median and spread.
     """
     values = np.asarray(values, dtype=np.float32)
     if values.ndim == 2 and values.size > _NOISE_SAMPLE_PIXELS:
         values = values[_symmetric_sample(values.shape[0]), :][:, _symmetric_sample(values.shape[1])]
-    values = values[np.isfinite(values)]
-    if values.size == 0:
+    ordered = np.sort(values[np.isfinite(values)], axis=None).astype(np.float64)
+    if ordered.size == 0:
         return float("nan"), float("nan")
-    kept = values
-    median, std = float(np.median(kept)), float(kept.std())
+    # Running sums about the overall median, so that the variance does not lose digits.
+    offset = ordered[ordered.size // 2]
+    sums = np.concatenate([[0.0], np.cumsum(ordered - offset)])
+    squares = np.concatenate([[0.0], np.cumsum((ordered - offset) ** 2)])
+    low, high = 0, ordered.size
+
+    def stats(low, high):
+        count, middle = high - low, low + (high - low) // 2
+        median = ordered[middle] if count % 2 else 0.5 * (ordered[middle - 1] + ordered[middle])
+        mean = (sums[high] - sums[low]) / count
+        return float(median), float(np.sqrt(max((squares[high] - squares[low]) / count - mean**2, 0.0)))
+
+    median, std = stats(low, high)
     for _ in range(iterations):
-        inside = kept[np.abs(kept - median) <= sigma * std]
-        if inside.size == kept.size or inside.size == 0:
+        new_low = int(np.searchsorted(ordered[low:high], median - sigma * std, side="left")) + low
+        new_high = int(np.searchsorted(ordered[low:high], median + sigma * std, side="right")) + low
+        if (new_low, new_high) == (low, high) or new_high <= new_low:
             break
-        kept = inside
-        median, std = float(np.median(kept)), float(kept.std())
+        low, high = new_low, new_high
+        median, std = stats(low, high)
     return median, std
 
 
@@ -97,29 +111,31 @@ def image_centre(image):
     return float(ra), float(dec)
 
 
-def _source_pixel_coordinates(wcs, ra, dec):
-    """Pixel coordinates in ``wcs`` of every pixel of the model grid centred on (ra, dec).
+def _grid_to_source_affine(wcs, ra, dec):
+    """Affine map from model-grid pixels to pixels of ``wcs``: rows (a, b, c) for x and for y.
 
     Over a 5-arcminute grid the mapping between two celestial projections is affine to far
     better than a hundredth of a pixel, so it is fitted on a 5 x 5 grid of points and checked;
-    only where it is not (a pole, a strongly distorted projection) is every pixel transformed.
+    None where it is not (a pole, a strongly distorted projection).
     """
     grid = target_wcs(ra, dec)
     ticks = np.linspace(0, GRID_PIXELS - 1, 5)
     gx, gy = np.meshgrid(ticks, ticks)
-    world = grid.pixel_to_world_values(gx.ravel(), gy.ravel())
-    sx, sy = wcs.world_to_pixel_values(*world)
+    source = np.column_stack(wcs.world_to_pixel_values(*grid.pixel_to_world_values(gx.ravel(), gy.ravel())))
     design = np.column_stack([gx.ravel(), gy.ravel(), np.ones(gx.size)])
-    coef_x, *_ = np.linalg.lstsq(design, sx, rcond=None)
-    coef_y, *_ = np.linalg.lstsq(design, sy, rcond=None)
-    residual = max(np.abs(design @ coef_x - sx).max(), np.abs(design @ coef_y - sy).max())
+    coefficients, *_ = np.linalg.lstsq(design, source, rcond=None)
+    residual = np.abs(design @ coefficients - source).max()
+    return coefficients.T if np.isfinite(residual) and residual < 0.01 else None
+
+
+def _source_pixel_coordinates(wcs, ra, dec, affine):
+    """Pixel coordinates in ``wcs`` of every pixel of the model grid (each pixel transformed if not affine)."""
     ix = np.arange(GRID_PIXELS, dtype=np.float64)
-    if np.isfinite(residual) and residual < 0.01:
-        px = coef_x[0] * ix[None, :] + coef_x[1] * ix[:, None] + coef_x[2]
-        py = coef_y[0] * ix[None, :] + coef_y[1] * ix[:, None] + coef_y[2]
-        return px, py
+    if affine is not None:
+        (ax, bx, cx), (ay, by, cy) = affine
+        return ax * ix[None, :] + bx * ix[:, None] + cx, ay * ix[None, :] + by * ix[:, None] + cy
     fx, fy = np.meshgrid(ix, ix)
-    px, py = wcs.world_to_pixel_values(*grid.pixel_to_world_values(fx, fy))
+    px, py = wcs.world_to_pixel_values(*target_wcs(ra, dec).pixel_to_world_values(fx, fy))
     return np.asarray(px), np.asarray(py)
 
 
@@ -127,8 +143,8 @@ def resample_to_grid(data, wcs, ra, dec, pixel_scale_arcsec):
     """Resample ``data`` onto the model grid centred on (ra, dec); NaN outside the image.
 
     A grid that already is 1.8"/px north-up and offset by whole pixels (a FIRST cutout centred
-    on the source) is copied, as bilinear sampling at whole pixels would give. Finer images are block-averaged first so that
-    bilinear sampling does not alias.
+    on the source) is copied, as bilinear sampling at whole pixels would give. Finer images are
+    block-averaged first so that bilinear sampling does not alias.
     """
     factor = int(np.floor(GRID_ARCSEC / pixel_scale_arcsec * 1.0001))
     if factor >= 2:
@@ -136,11 +152,12 @@ def resample_to_grid(data, wcs, ra, dec, pixel_scale_arcsec):
         data = np.asarray(data[: ny - ny % factor, : nx - nx % factor], dtype=np.float32)
         data = data.reshape(ny // factor, factor, nx // factor, factor).mean(axis=(1, 3))
         wcs = wcs[::factor, ::factor]
-    px, py = _source_pixel_coordinates(wcs, ra, dec)
     data = np.asarray(data, dtype=np.float32)
-    shifted = _integer_shift(px, py)
-    if shifted is not None:
-        return _shifted_copy(data, *shifted)
+    affine = _grid_to_source_affine(wcs, ra, dec)
+    shift = _integer_shift(affine)
+    if shift is not None:
+        return _shifted_copy(data, *shift)
+    px, py = _source_pixel_coordinates(wcs, ra, dec, affine)
     finite = np.isfinite(data)
     filled = np.where(finite, data, 0.0).astype(np.float32)
     values = ndimage.map_coordinates(filled, [py, px], order=1, mode="constant", cval=np.nan,
@@ -155,14 +172,20 @@ def resample_to_grid(data, wcs, ra, dec, pixel_scale_arcsec):
     return values.astype(np.float32)
 
 
-def _integer_shift(px, py, tolerance=1e-3):
-    """(x0, y0) when the grid is the input's own pixels shifted by whole pixels, else None."""
-    x0, y0 = round(float(px[0, 0])), round(float(py[0, 0]))
-    steps = np.arange(GRID_PIXELS)
-    if (np.abs(px - (x0 + steps[None, :])).max() < tolerance
-            and np.abs(py - (y0 + steps[:, None])).max() < tolerance):
-        return x0, y0
-    return None
+def _integer_shift(affine, tolerance=1e-3):
+    """(x0, y0) when the affine map is the input's own pixels shifted by whole pixels, else None.
+
+    The largest departure from the shift anywhere on the grid is bounded by the coefficient
+    errors times the grid's extent, so the coefficients alone decide.
+    """
+    if affine is None:
+        return None
+    (ax, bx, cx), (ay, by, cy) = affine
+    x0, y0 = round(float(cx)), round(float(cy))
+    extent = GRID_PIXELS - 1
+    departure_x = (abs(ax - 1.0) + abs(bx)) * extent + abs(cx - x0)
+    departure_y = (abs(ay) + abs(by - 1.0)) * extent + abs(cy - y0)
+    return (x0, y0) if max(departure_x, departure_y) < tolerance else None
 
 
 def _shifted_copy(data, x0, y0):

@@ -142,3 +142,23 @@ def test_the_fast_reader_hands_bad_files_to_read_image_for_the_error(tmp_path):
     fits.PrimaryHDU(np.ones((20, 20), dtype=np.float32)).writeto(no_wcs)
     with pytest.raises(InputError, match="WCS"):
         read_for_classification(no_wcs)
+
+
+@pytest.mark.parametrize("cards", [
+    {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CD1_1": -1e-4, "CD1_2": 2e-5, "CD2_1": 2e-5, "CD2_2": 1e-4},
+    {"CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN", "CDELT1": -5e-4, "CDELT2": 5e-4, "PC1_1": 0.9, "PC1_2": 0.1,
+     "PC2_1": -0.1, "PC2_2": 0.9, "RADESYS": "ICRS"},
+    {"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CDELT1": -5e-4, "CDELT2": 5e-4, "CROTA2": 25.0, "EPOCH": 1950.0},
+    {"CTYPE1": "RA---ZEA", "CTYPE2": "DEC--ZEA", "CDELT1": -5e-4, "CDELT2": 5e-4, "LONPOLE": 170.0,
+     "CUNIT1": "deg", "CUNIT2": "deg"},
+    {"CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN", "CDELT1": -5e-4, "CDELT2": 5e-4, "PV2_1": 0.01, "PV2_2": -0.02},
+    {"CTYPE1": "GLON-CAR", "CTYPE2": "GLAT-CAR", "CDELT1": -5e-4, "CDELT2": 5e-4},
+])
+def test_the_fast_reader_builds_the_same_wcs_as_astropy_from_any_header(tmp_path, cards):
+    header = fits.Header({"CRVAL1": 150.0, "CRVAL2": 2.5, "CRPIX1": 20.5, "CRPIX2": 18.0, **cards})
+    path = tmp_path / "image.fits"
+    fits.PrimaryHDU(np.ones((40, 40), dtype=np.float32), header=header).writeto(path)
+    fast, thorough = _fast_read(path), read_image(path)
+    pixels = ([0, 39, 13, 20.5], [0, 39, 31, 7.25])
+    np.testing.assert_allclose(fast.wcs.pixel_to_world_values(*pixels), thorough.wcs.pixel_to_world_values(*pixels),
+                               rtol=0, atol=1e-10)
