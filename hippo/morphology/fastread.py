@@ -175,20 +175,18 @@ def _rice_rows(raw, start, cards):
     method = _DITHER[cards.get("ZQUANTIZ", "NO_DITHER")]
     seed = cards.get("ZDITHER0", 0)
     heap = start + cards.get("THEAP", row_bytes * ny)
-    image = np.empty((ny, nx), dtype=np.float32)
     integer_type = np.dtype(f"i{bytepix}")
     # Python lists: indexing numpy scalars row by row costs more than the decompression.
     sizes, offsets = descriptors[:, 0].tolist(), descriptors[:, 1].tolist()
     scales, zeros = scales.tolist(), zeros.tolist()
-    for row in range(ny):
-        tile = heap + offsets[row]
-        quantized = decompress_rice_1_c(raw[tile: tile + sizes[row]], blocksize, bytepix, nx)
-        if method == -1:
-            image[row] = np.frombuffer(quantized, dtype=integer_type) * scales[row] + zeros[row]
-        else:
-            image[row] = np.frombuffer(unquantize_float_c(quantized, row + seed, nx, scales[row], zeros[row], method,
-                                                          0, 0, 0.0, bytepix), dtype=np.float32)
-    return image
+    rows = (decompress_rice_1_c(raw[heap + offset: heap + offset + size], blocksize, bytepix, nx)
+            for offset, size in zip(offsets, sizes))
+    if method == -1:
+        quantized = np.frombuffer(b"".join(rows), dtype=integer_type).reshape(ny, nx)
+        return (quantized * np.array(scales)[:, None] + np.array(zeros)[:, None]).astype(np.float32)
+    pixels = b"".join(unquantize_float_c(quantized, row + seed, nx, scale, zero, method, 0, 0, 0.0, bytepix)
+                      for row, (quantized, scale, zero) in enumerate(zip(rows, scales, zeros)))
+    return np.frombuffer(pixels, dtype=np.float32).reshape(ny, nx).copy()
 
 
 def _image(path, data, cards):
