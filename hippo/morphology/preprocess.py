@@ -216,18 +216,28 @@ def clip_and_scale(values, median, std):
     return out, occupied
 
 
-def core_fwhm_arcsec(array):
+def core_fwhm_arcsec(array, window=32):
     """Equivalent-circle diameter of the component around the peak above half the peak.
 
     A compact FIRST component is ~5" (its beam); the same source in a 45" NVSS image resampled to
-    1.8"/px is ~45": this separates resolutions without trusting the header.
+    1.8"/px is ~45": this separates resolutions without trusting the header. The component is
+    first looked for within ``window`` pixels of the peak (cheap), and on the whole image only
+    where it reaches the window's edge.
     """
     if array.max() <= 0:
         return 0.0
-    peak_index = np.unravel_index(np.argmax(array), array.shape)
-    labels, _ = ndimage.label(array >= 0.5 * array[peak_index])
-    area = float((labels == labels[peak_index]).sum())
-    return float(2.0 * np.sqrt(area / np.pi) * GRID_ARCSEC)
+    peak_y, peak_x = np.unravel_index(np.argmax(array), array.shape)
+    y0, x0 = max(peak_y - window, 0), max(peak_x - window, 0)
+    box = array[y0: peak_y + window + 1, x0: peak_x + window + 1]
+    labels, _ = ndimage.label(box >= 0.5 * array[peak_y, peak_x])
+    component = labels == labels[peak_y - y0, peak_x - x0]
+    touches_edge = ((component[0].any() and y0 > 0) or (component[-1].any() and y0 + box.shape[0] < array.shape[0])
+                    or (component[:, 0].any() and x0 > 0)
+                    or (component[:, -1].any() and x0 + box.shape[1] < array.shape[1]))
+    if touches_edge:
+        labels, _ = ndimage.label(array >= 0.5 * array[peak_y, peak_x])
+        component = labels == labels[peak_y, peak_x]
+    return float(2.0 * np.sqrt(component.sum() / np.pi) * GRID_ARCSEC)
 
 
 def prepare(image, ra=None, dec=None):
