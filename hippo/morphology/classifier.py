@@ -5,7 +5,6 @@ any number of images: the model is loaded once, images are read and preprocessed
 workers and go through the network in batches.
 """
 
-import itertools
 import json
 import multiprocessing
 import os
@@ -86,7 +85,9 @@ class Classifier:
         self.name = card.get("name", self.model_dir.name)
         self.temperature = float(card["temperature"])
         self.uncertain_threshold = float(card["uncertain_threshold"])
-        self.ood_state = card["ood"]
+        # The feature statistics as arrays once, not converted from JSON lists on every batch.
+        self.ood_state = {key: np.asarray(value) if key in ("class_means", "precision") else value
+                          for key, value in card["ood"].items()}
         self.network = MorphologyNet(**card["network"])
         try:
             state = torch.load(self.model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True)
@@ -167,28 +168,54 @@ class Classifier:
     def classify_files(self, paths, batch_size=64, workers=2, progress=None):
         """Classify FITS files; yields one output row (dict) per path, in order.
 
-        With ``workers`` > 1 and more files than one batch, files are read and preprocessed by
-        that many forked processes (FITS decoding holds the GIL) while this process runs the
-        network on full batches.
+        With ``workers`` > 1 and more files than one batch, the files are split into batches
+        that forked worker processes classify whole (read, preprocess, one network pass on one
+        torch thread each): FITS decoding holds the GIL, and a pool that only read files left
+        the cores idle while the network ran.
         """
-        paths = list(paths)
-        use_pool = workers > 1 and len(paths) > batch_size and "fork" in multiprocessing.get_all_start_methods()
-        pool = multiprocessing.get_context("fork").Pool(workers) if use_pool else None
-        try:
-            prepared = pool.imap(_prepare_path, paths, chunksize=8) if pool else map(_prepare_path, paths)
-            for start in range(0, len(paths), batch_size):
-                chunk = paths[start:start + batch_size]
-                results = list(itertools.islice(prepared, len(chunk)))
-                ready = [(str(path), item) for path, item in zip(chunk, results) if not isinstance(item, str)]
-                classified = iter(self.rows_for([item for _, item in ready], [source_name(p) for p, _ in ready]))
-                for path, item in zip(chunk, results):
-                    # A failed input is named by its path: that is what the user has to go and fix.
-                    yield error_row(str(path), item) if isinstance(item, str) else next(classified)
+        paths = [str(path) for path in paths]
+        batches = [paths[start:start + batch_size] for start in range(0, len(paths), batch_size)]
+        use_pool = workers > 1 and len(batches) > 1 and "fork" in multiprocessing.get_all_start_methods()
+        if not use_pool:
+            for batch in batches:
+                yield from self._classify_batch(batch)
                 if progress is not None:
-                    progress(len(chunk))
+                    progress(len(batch))
+            return
+        global _FORKED_CLASSIFIER
+        _FORKED_CLASSIFIER = self  # inherited by the forked workers, never pickled
+        pool = multiprocessing.get_context("fork").Pool(min(workers, len(batches)), initializer=_one_torch_thread)
+        try:
+            for batch, rows in zip(batches, pool.imap(_classify_batch_in_worker, batches)):
+                yield from rows
+                if progress is not None:
+                    progress(len(batch))
         finally:
-            if pool is not None:
-                pool.terminate()
+            pool.terminate()
+            _FORKED_CLASSIFIER = None
+
+    def _classify_batch(self, paths):
+        """Output rows of one batch of FITS files: each read and preprocessed, one network pass."""
+        results = [_prepare_path(path) for path in paths]
+        ready = [(path, item) for path, item in zip(paths, results) if not isinstance(item, str)]
+        classified = iter(self.rows_for([item for _, item in ready], [source_name(path) for path, _ in ready]))
+        # A failed input is named by its path: that is what the user has to go and fix.
+        return [error_row(path, item) if isinstance(item, str) else next(classified)
+                for path, item in zip(paths, results)]
+
+
+_FORKED_CLASSIFIER = None
+
+
+def _one_torch_thread():
+    """Worker start: one torch thread per worker process, so that the workers share the cores."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _classify_batch_in_worker(paths):
+    return _FORKED_CLASSIFIER._classify_batch(paths)
 
 
 def _prepare_image(image, position):

@@ -147,3 +147,17 @@ def test_positions_cut_from_a_local_survey(shared_data, hippo_cli, tmp_path):
     assert rows["J1512+4540"]["label"] in CLASSES and rows["J1512+4540"]["flag"] != "error"
     assert rows["J1512+4540"]["ra"] == pytest.approx(228.1133)
     assert rows["far_away"]["flag"] == "error" and rows["far_away"]["ra"] == pytest.approx(10.0)
+
+
+def test_worker_processes_give_the_rows_of_one_process_in_input_order(classifier, labelled_raw_files, tmp_path):
+    """Batches classified by forked workers: same rows, same order, a bad file reported in its place."""
+    bad = tmp_path / "truncated.fits"
+    bad.write_bytes(labelled_raw_files[0][0].read_bytes()[:5000])
+    paths = [path for path, _ in labelled_raw_files[:9]] + [bad] + [path for path, _ in labelled_raw_files[9:]]
+    alone = list(classifier.classify_files(paths, batch_size=4, workers=1))
+    forked = list(classifier.classify_files(paths, batch_size=4, workers=2))
+    assert [row["source"] for row in forked] == [row["source"] for row in alone]
+    assert forked[9]["flag"] == "error" and forked[9]["source"] == str(bad)
+    for one, other in zip(alone, forked):
+        assert one["label"] == other["label"] and one["flag"] == other["flag"]
+        assert one["p_fri"] == pytest.approx(other["p_fri"], abs=1e-6, nan_ok=True)
