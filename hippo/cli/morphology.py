@@ -49,7 +49,7 @@ def register(subparsers):
     train = subparsers.add_parser("train", parents=[common_options()],
                                   help="train the classifier on the labelled FIRST data set")
     train.add_argument("-o", "--output", required=True, metavar="MODEL_DIR", help="model directory to write")
-    train.add_argument("--epochs", type=_positive_int, default=25, help="training epochs (default 25)")
+    train.add_argument("--epochs", type=_positive_int, default=40, help="training epochs (default 40)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     train.add_argument("--width", type=_positive_int, default=24, help="network width (default 24)")
     train.add_argument("--batch-size", type=_positive_int, default=32, help="training batch size (default 32)")

@@ -216,7 +216,7 @@ def evaluate(split="valid", model=None, threads=None, classifier=None):
     return metrics
 
 
-def train(output, epochs=25, seed=0, width=24, batch_size=32, learning_rate=3e-3, per_class=None, threads=None,
+def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3, per_class=None, threads=None,
           quiet=False, name=None):
     """Train a classifier on the labelled FIRST data set and write it to ``output``.
 
@@ -286,6 +286,7 @@ def train(output, epochs=25, seed=0, width=24, batch_size=32, learning_rate=3e-3
             "n_train": len(train_set), "n_valid": len(valid_set), "per_class": per_class, "seed": seed,
             "hyperparameters": hyper, "history": history,
             "chosen_epoch": next(h["epoch"] for h in reversed(history) if h.get("chosen")),
+            "chosen_weights": next(h["chosen"] for h in reversed(history) if h.get("chosen")),
             "seconds": time.perf_counter() - started, "threads": torch.get_num_threads(),
             "train_accuracy": round(float((train_logits.argmax(1) == train_set.labels).mean()), 4),
         },

@@ -44,6 +44,11 @@ def environment():
     return versions
 
 
+def _chosen_weights(training):
+    kind = training.get("chosen_weights")
+    return {"average": ", its moving-average weights", "weights": ", its own weights"}.get(kind, "")
+
+
 def _metrics_table(metrics, classes):
     lines = ["| class | precision | recall | F1 | n |", "|---|---|---|---|---|"]
     for name in classes:
@@ -80,7 +85,8 @@ def render_readme(card):
         "",
         f"{card['architecture']} ({card['parameters']:,} parameters), network options {json.dumps(card['network'])}.",
         f"Hyper-parameters: {json.dumps(training['hyperparameters'])}; seed {training['seed']}; "
-        f"chosen epoch {training['chosen_epoch']} of {training['hyperparameters']['epochs']} "
+        f"chosen epoch {training['chosen_epoch']} of {training['hyperparameters']['epochs']}"
+        f"{_chosen_weights(training)} "
         f"({training['seconds']:.0f} s on {training['threads']} CPU threads).",
         "",
         "## Calibration and flags",
