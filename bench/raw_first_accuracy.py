@@ -9,7 +9,8 @@ Groups reported (n and accuracy each, and with the ``ok`` flag only):
 - never seen: sources not in firstgalaxydata at all (nor in its test split), confident codes;
 - never seen, uncertain MiraBest codes (x1x);
 - seen: sources whose data-set image was in train/valid (the agreement of the two paths).
-Also given: the FR-family accuracy, which accepts BENT for a MiraBest FRI (MiraBest classes
+For the seen group, also the agreement between the label of the raw FITS and the label of the
+data set's 8-bit image of the same source (the two preprocessing paths). Also given: the FR-family accuracy, which accepts BENT for a MiraBest FRI (MiraBest classes
 wide-angle and head-tail sources as FRI; firstgalaxydata moved some of them to Bent).
 
     python bench/raw_first_accuracy.py [--model DIR]
@@ -62,6 +63,23 @@ def main():
         print(f"{name}: n={len(members)}  accuracy {correct.mean():.3f}  FR family (BENT accepted for MiraBest "
               f"FRI) {family.mean():.3f}  flagged ok n={ok.sum()}: accuracy "
               f"{correct[ok].mean() if ok.any() else float('nan'):.3f}  flags {counts}")
+    print(f"raw FITS vs data-set image of the same source (seen group): same label "
+          f"{dataset_agreement(classifier, groups['seen (train/valid source, raw FITS)'], labels):.3f}")
+
+
+def dataset_agreement(classifier, members, labels):
+    """Fraction of sources whose raw FITS gets the label their firstgalaxydata image gets."""
+    from hippo.morphology.classifier import CLASSES
+    from hippo.morphology.data import load_split
+
+    splits = {name: load_split(name) for name in ("train", "valid")}
+    same = []
+    for row in members:
+        labelled = splits[row["fgd_split"]]
+        index = int(np.argmin((labelled.ra - float(row["host_ra"])) ** 2 + (labelled.dec - float(row["host_dec"])) ** 2))
+        probabilities, _ = classifier.predict_arrays(labelled.images[index][None])
+        same.append(CLASSES[int(np.argmax(probabilities))] == labels[row["file"].removesuffix(".fits.fz")])
+    return float(np.mean(same))
 
 
 if __name__ == "__main__":
