@@ -10,8 +10,9 @@ Groups reported (n and accuracy each, and with the ``ok`` flag only):
 - never seen, uncertain MiraBest codes (x1x);
 - seen: sources whose data-set image was in train/valid (the agreement of the two paths).
 For the seen group, also the agreement between the label of the raw FITS and the label of the
-data set's 8-bit image of the same source (the two preprocessing paths). Also given: the FR-family accuracy, which accepts BENT for a MiraBest FRI (MiraBest classes
-wide-angle and head-tail sources as FRI; firstgalaxydata moved some of them to Bent).
+data set's 8-bit image of the same source (the two preprocessing paths). Also given: the
+FR-family accuracy, which accepts BENT for a MiraBest FRI (MiraBest classes wide-angle and
+head-tail sources as FRI; firstgalaxydata moved some of them to Bent).
 
     python bench/raw_first_accuracy.py [--model DIR]
 """
@@ -76,7 +77,8 @@ def dataset_agreement(classifier, members, labels):
     same = []
     for row in members:
         labelled = splits[row["fgd_split"]]
-        index = int(np.argmin((labelled.ra - float(row["host_ra"])) ** 2 + (labelled.dec - float(row["host_dec"])) ** 2))
+        distance = (labelled.ra - float(row["host_ra"])) ** 2 + (labelled.dec - float(row["host_dec"])) ** 2
+        index = int(np.argmin(distance))
         probabilities, _ = classifier.predict_arrays(labelled.images[index][None])
         same.append(CLASSES[int(np.argmax(probabilities))] == labels[row["file"].removesuffix(".fits.fz")])
     return float(np.mean(same))

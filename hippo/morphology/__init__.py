@@ -220,8 +220,9 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
           quiet=False, name=None):
     """Train a classifier on the labelled FIRST data set and write it to ``output``.
 
-    Trains on ``train``, keeps the epoch with the best ``valid`` accuracy, fits the temperature,
-    the uncertain threshold and the OOD thresholds on ``valid``, and writes ``model.pt``,
+    Trains on ``train``, keeps the epoch (raw or moving-average weights) with the best ``valid``
+    accuracy, fits the temperature, the uncertain threshold and the OOD thresholds on ``valid``,
+    and writes ``model.pt``,
     ``model.json`` (the machine-readable card) and ``README.md`` (the model card).
 
     Parameters

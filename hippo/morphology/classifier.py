@@ -1,8 +1,8 @@
 """A trained classifier on disk (weights + JSON card) and the batched inference that uses it.
 
 Loading imports torch; everything else in ``hippo`` stays torch-free. One ``Classifier`` serves
-any number of images: the model is loaded once, images are read and preprocessed on a pool of
-workers and go through the network in batches.
+any number of images: the model is loaded once, and batches of files are read, preprocessed and
+classified by a pool of forked workers (one network pass per batch).
 """
 
 import json
@@ -94,8 +94,8 @@ class Classifier:
             self.network.load_state_dict(state)
         except Exception as exc:
             raise InputError(self.model_dir / WEIGHTS_FILE, f"weights do not load ({exc})") from None
-        # Batch norms folded into the convolutions and channels-last memory: ~2.5x faster on CPU
-        # (oneDNN), the same probabilities to ~1e-6.
+        # Batch norms folded into the convolutions and channels-last memory: ~2x faster on CPU
+        # (oneDNN), the same probabilities to ~1e-6 (logits to ~1e-5).
         self.network.fuse_for_inference().to(memory_format=torch.channels_last)
 
     def predict_arrays(self, arrays):
@@ -169,9 +169,9 @@ class Classifier:
         """Classify FITS files; yields one output row (dict) per path, in order.
 
         With ``workers`` > 1 and more files than one batch, the files are split into batches (of
-        at most ``batch_size``, about 8 per worker) that forked worker processes classify whole (read, preprocess, one network pass on one
-        torch thread each): FITS decoding holds the GIL, and a pool that only read files left
-        the cores idle while the network ran.
+        at most ``batch_size``, about 8 per worker) that forked worker processes classify whole:
+        read, preprocess and one network pass on one torch thread each. (FITS decoding holds the
+        GIL; a pool that only read files left a core idle while this process ran the network.)
         """
         paths = [str(path) for path in paths]
         use_pool = workers > 1 and len(paths) > batch_size and "fork" in multiprocessing.get_all_start_methods()

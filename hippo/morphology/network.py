@@ -96,7 +96,7 @@ class MorphologyNet(nn.Module):
         return self.head(self.dropout(self.embed(canonical_pose(x))))
 
     def fuse_for_inference(self):
-        """Fold each batch norm into the convolution before it (eval only; same outputs to ~1e-6).
+        """Fold each batch norm into the convolution before it (eval only; the same logits to ~1e-5).
 
         Inference then skips a quarter of its work; the model can no longer be trained. Returns self.
         """
