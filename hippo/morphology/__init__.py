@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hippo.errors import InputError, UsageError
-from hippo.provenance import add_provenance
+from hippo.provenance import add_provenance, software_versions
 from hippo.morphology.classifier import (CLASSES, FITS_SUFFIXES, Classifier, default_threads,
                                          error_row, load_classifier, rows_to_table)
 
@@ -246,7 +246,7 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
     from hippo.morphology import ood
     from hippo.morphology.calibration import (choose_uncertain_threshold, classification_metrics,
                                               fit_temperature, probabilities, reliability)
-    from hippo.morphology.card import environment, preprocessing_description, save_model
+    from hippo.morphology.card import preprocessing_description, save_model
     from hippo.morphology.data import load_split
     from hippo.morphology.training import DEFAULTS, fit, predict_logits
 
@@ -292,7 +292,7 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
             "train_accuracy": round(float((train_logits.argmax(1) == train_set.labels).mean()), 4),
         },
         "metrics": {"valid": valid_metrics},
-        "software": environment(),
+        "software": software_versions(),
     }
     save_model(output, network, card)
     log.info("model written to %s (valid accuracy %.3f, temperature %.2f)", output, valid_metrics["accuracy"],

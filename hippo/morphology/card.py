@@ -1,12 +1,10 @@
 """Writing a trained model to disk: weights, the machine-readable card (JSON) and the README card."""
 
 import json
-import platform
 from pathlib import Path
 
 from hippo.io import atomic_path, atomic_write_text
 from hippo.morphology.preprocess import CLIP_SIGMA, GRID_ARCSEC, GRID_PIXELS
-from hippo.provenance import software_versions
 
 
 def save_model(model_dir, network, card):
@@ -36,12 +34,6 @@ def preprocessing_description():
             "steps": "resample to a north-up TAN grid at 1.8\"/px centred on the source; zero pixels below "
                      "median + 3 sigma (sigma-clipped, on the original pixels); scale the rest linearly to "
                      "(0, 1] by the peak; canonical D4 pose from the moments"}
-
-
-def environment():
-    versions = software_versions()
-    versions["python"] = platform.python_version()
-    return versions
 
 
 def _chosen_weights(training):
