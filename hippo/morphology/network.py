@@ -14,7 +14,7 @@ Training still draws random D4 copies, so that a tie resolved differently costs 
 import torch
 from torch import nn
 
-CLASSES = ("FRI", "FRII", "BENT", "COMP")
+from hippo.morphology.classifier import CLASSES
 
 
 def canonical_pose(x):

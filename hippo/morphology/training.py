@@ -10,7 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from hippo.morphology.network import CLASSES, MorphologyNet, random_dihedral
+from hippo.morphology.classifier import CLASSES
+from hippo.morphology.network import MorphologyNet, random_dihedral
 
 log = logging.getLogger("hippo.morphology")
 
