@@ -14,7 +14,7 @@ from astropy import units as u
 from astropy.io import fits
 
 from hippo.archive.base import Survey, cache_dir
-from hippo.cutouts.cut import Cutout, cut_pixels, no_coverage
+from hippo.cutouts.cut import cut_pixels, no_coverage
 from hippo.cutouts.geometry import centred_tan_wcs, odd_pixels
 from hippo.errors import HippoError
 from hippo.overlays.beams import is_radio_survey
@@ -281,23 +281,16 @@ def _check_answer(content):
 
 
 def _cut_answer(content, coord, n_pixels, origin, name):
-    from hippo.io.images import Image, _celestial_wcs, _clean_header, _drop_degenerate_axes
+    from hippo.io.images import image_from_hdul
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        hdul = fits.open(io.BytesIO(content))
-        hdu = next(h for h in hdul if h.is_image and h.data is not None)
-        header = _clean_header(hdu.header)
-        data, header = _drop_degenerate_axes(origin, np.asarray(hdu.data, dtype=np.float32), header)
-        wcs = _celestial_wcs(origin, header, hdul)
-    if wcs is None:
+        image = image_from_hdul(fits.open(io.BytesIO(content)), origin, require_wcs=False, check_finite=False)
+    if image.wcs is None:
         raise RemoteError(f"{name}: the service's image has no celestial WCS")
-    image = Image(data=data, wcs=wcs, header=header, path=origin)
-    x, y = wcs.world_to_pixel(coord)
-    cutout = cut_pixels(image, float(x), float(y), n_pixels, n_pixels)
-    if isinstance(cutout, Cutout):
-        cutout.origin = origin
-    return cutout
+    image.data = image.data.astype(np.float32, copy=False)
+    x, y = image.wcs.world_to_pixel(coord)
+    return cut_pixels(image, float(x), float(y), n_pixels, n_pixels)
 
 
 def _describe_failure(exc):

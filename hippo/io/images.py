@@ -82,7 +82,12 @@ def read_image(path, *, require_wcs=True, memmap=True, check_finite=True):
         raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
     except Exception as exc:  # astropy raises assorted errors on garbage
         raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
+    return image_from_hdul(hdul, path, require_wcs=require_wcs, check_finite=check_finite)
 
+
+def image_from_hdul(hdul, path, *, require_wcs=True, check_finite=True):
+    """The first image of an open HDUList (a file ``read_image`` opened, or a download held in
+    memory), as ``read_image`` returns it; ``path`` names it in errors and in ``Image.path``."""
     for index, hdu in enumerate(hdul):
         if _holds_image(hdu):
             break
