@@ -13,7 +13,7 @@ from astropy.table import Table
 
 from hippo.errors import InputError, UsageError
 from hippo.io.atomic import atomic_path
-from hippo.io.columns import DEC_NAMES, ID_NAMES, RA_NAMES, find_position_columns  # noqa: F401 (re-exported)
+from hippo.io.columns import find_position_columns
 from hippo.io.coords import iau_name, validate_radec
 
 _FORMATS = {
