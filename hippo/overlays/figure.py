@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import SkyCoord
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from hippo.errors import InputError, UsageError
@@ -480,9 +479,7 @@ def _read_markers(catalogue, columns):
     from hippo.io import read_positions
 
     positions = read_positions(catalogue, *columns)
-    table = positions.table
-    return SkyCoord(np.asarray(table["ra"], dtype=float) * u.deg, np.asarray(table["dec"], dtype=float) * u.deg), \
-        [str(name) for name in table["name"]]
+    return positions.coords, [str(name) for name in positions.table["name"]]
 
 
 def _draw_markers(axes, image, limits, markers):
