@@ -221,8 +221,6 @@ def _center(ra, dec):
 def _size(size):
     if size is None:
         return None
-    from astropy import units as u
-
     from hippo.quantities import parse_angle
 
-    return parse_angle(size, "--size", default_unit=u.arcsec)
+    return parse_angle(size, "--size")  # plain numbers in arcsec, parse_angle's default
