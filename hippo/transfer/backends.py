@@ -429,28 +429,6 @@ def _file_chunks(source, size, throttle, url):
         yield chunk
 
 
-class _QuietBar:
-    """What a progress bar offers, doing nothing: ``--quiet`` runs never import tqdm."""
-
-    def update(self, n=1):
-        pass
-
-    def close(self):
-        pass
-
-
-def progress_bar(total, desc, unit, quiet=False):
-    """A progress bar over ``total`` units (bytes scaled to KB, MB...), shown on a terminal
-    unless ``quiet``."""
-    if quiet:
-        return _QuietBar()
-    from hippo.progress import progress
-
-    bar = progress(total=total, desc=desc, unit=unit)
-    bar.unit_scale = unit == "B"
-    return bar
-
-
 def open_backend(destination, endpoint_url=None, retries=4, bwlimit=None, create=False):
     """The backend for ``destination``: ``s3://bucket/prefix`` or a local directory path.
 

@@ -12,8 +12,9 @@ import threading
 from pathlib import Path
 
 from hippo.errors import UsageError
+from hippo.progress import progress
 from hippo.provenance import sha256_file, software_versions, utc_now
-from hippo.transfer.backends import TransferError, open_backend, progress_bar
+from hippo.transfer.backends import TransferError, open_backend
 from hippo.transfer.lock import WriterLock
 from hippo.transfer.manifest import (DATA, MANIFESTS, SQLITE_HEADER, BackupState, encode, is_sqlite,
                                      journal_key, journal_record, new_run_id, scan)
@@ -94,11 +95,10 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         if dry_run:
             return summary
 
-        run_id = new_run_id()
         existing = {o.key: o for o in backend.list(DATA)}
         sent_entries, objects = {}, {}
         lock = threading.Lock()
-        bar = progress_bar(summary["send_bytes"], "backup", "B", quiet)
+        bar = progress(total=summary["send_bytes"], desc="backup", unit="B", unit_scale=True, quiet=quiet)
 
         def stored(key, info, object_entries, was_sent):
             # Journal first, then count: the journal entry is what makes the work survive a kill.

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from hippo.errors import InputError, UsageError
 from hippo.io.atomic import atomic_path
+from hippo.progress import progress
 from hippo.provenance import sha256_file
-from hippo.transfer.backends import open_backend, progress_bar
+from hippo.transfer.backends import open_backend
 from hippo.transfer.manifest import (ZIP_DAMAGE, BackupState, choose_manifest, manifest_keys, read_header,
                                      run_started)
 
@@ -62,7 +63,7 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
             by_object[entry["key"]].append(entry)
     failures = []
     total = sum(e["size"] for e in chosen if e["type"] == "file")
-    bar = progress_bar(total, "restore", "B", quiet)
+    bar = progress(total=total, desc="restore", unit="B", unit_scale=True, quiet=quiet)
 
     def restore_object(key):
         entries = by_object[key]

@@ -9,8 +9,9 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
+from hippo.progress import progress
 from hippo.provenance import sha256_file
-from hippo.transfer.backends import TransferError, open_backend, progress_bar
+from hippo.transfer.backends import TransferError, open_backend
 from hippo.transfer.backup import _sqlite_snapshot
 from hippo.transfer.manifest import DATA, ZIP_DAMAGE, BackupState, scan
 
@@ -53,7 +54,7 @@ def verify(src, dest, *, deep=False, endpoint_url=None, workers=8, exclude=(), r
             problems.append((key, f"object ETag {found.etag} differs from manifest {recorded['etag']}"))
     if deep:
         keys = [k for k in sorted(by_object) if k in present]
-        bar = progress_bar(len(keys), "verify --deep", "obj", quiet)
+        bar = progress(total=len(keys), desc="verify --deep", unit="obj", quiet=quiet)
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             for found in pool.map(lambda k: _deep_check(backend, k, by_object[k]), keys):
                 problems.extend(found)
