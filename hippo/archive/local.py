@@ -17,7 +17,8 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
 
 from hippo.archive.base import Survey, cache_dir
-from hippo.cutouts.cut import Cutout, coverage_status, cut_image, cut_pixels, no_coverage, resample_image, survey_header
+from hippo.cutouts.cut import (Cutout, coverage_status, cut_image, cut_native_at, cut_pixels, no_coverage, resample_image,
+                               survey_header)
 from hippo.cutouts.geometry import centred_tan_wcs, odd_pixels, pixel_positions, shifted_wcs, source_bounding_box
 from hippo.errors import InputError
 from hippo.io import read_image
@@ -93,10 +94,7 @@ class LocalImageSurvey(Survey):
         size_arcsec = parse_angle(size, "--size").to_value(u.arcsec)
         xs, ys, scales_x, scales_y = pixel_positions(image.wcs, coords)
         for x, y, scale_x, scale_y in zip(xs, ys, scales_x, scales_y):
-            if not (np.isfinite(x) and np.isfinite(y) and np.isfinite(scale_x) and np.isfinite(scale_y)):
-                yield no_coverage(str(self.path), "the position does not project onto this image")
-                continue
-            yield cut_pixels(image, x, y, odd_pixels(size_arcsec, scale_x), odd_pixels(size_arcsec, scale_y))
+            yield cut_native_at(image, x, y, scale_x, scale_y, size_arcsec)
 
 
 class TileDirectorySurvey(Survey):

@@ -147,11 +147,15 @@ def cut_image(image, coord, size, pixel_scale=None, resampling="interp"):
 
 
 def _cut_native(image, coord, size_arcsec):
-    x, y, scale_x, scale_y = (float(v[0]) for v in pixel_positions(image.wcs, coord))
+    return cut_native_at(image, *(float(v[0]) for v in pixel_positions(image.wcs, coord)), size_arcsec)
+
+
+def cut_native_at(image, x, y, scale_x, scale_y, size_arcsec):
+    """Native cut of ``size_arcsec`` at pixel (x, y) where the pixels measure ``scale_x`` x ``scale_y``
+    arcsec (as ``pixel_positions`` gives them); ``no_coverage`` where those are not finite."""
     if not np.all(np.isfinite([x, y, scale_x, scale_y])):
         return no_coverage(image.path, "the position does not project onto this image")
-    n_x, n_y = odd_pixels(size_arcsec, scale_x), odd_pixels(size_arcsec, scale_y)
-    return cut_pixels(image, x, y, n_x, n_y)
+    return cut_pixels(image, x, y, odd_pixels(size_arcsec, scale_x), odd_pixels(size_arcsec, scale_y))
 
 
 def cut_pixels(image, x, y, n_x, n_y):
