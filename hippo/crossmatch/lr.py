@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hippo.crossmatch.positional import first_per_group
-from hippo.crossmatch.zones import unit_vectors
+from hippo.crossmatch.zones import tangent_basis, unit_vectors
 
 _MAG_BIN_WIDTH = 0.5
 _RANDOM_OFFSET_ARCSEC = (60.0, 180.0)
@@ -57,9 +57,7 @@ def offsets_arcsec(radio_ra, radio_dec, optical_ra, optical_dec):
     plane at each radio position (exact enough for arcsec separations, and at the poles)."""
     radio = unit_vectors(radio_ra, radio_dec)
     optical = unit_vectors(optical_ra, optical_dec)
-    ra, dec = np.radians(radio_ra), np.radians(radio_dec)
-    east = np.column_stack([-np.sin(ra), np.cos(ra), np.zeros_like(ra)])
-    north = np.column_stack([-np.sin(dec) * np.cos(ra), -np.sin(dec) * np.sin(ra), np.cos(dec)])
+    east, north = tangent_basis(radio_ra, radio_dec)
     scale = np.degrees(1.0) * 3600.0 / np.einsum("ij,ij->i", optical, radio)
     return np.einsum("ij,ij->i", optical, east) * scale, np.einsum("ij,ij->i", optical, north) * scale
 

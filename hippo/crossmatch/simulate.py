@@ -13,7 +13,7 @@ source finder does.
 
 import numpy as np
 
-from hippo.crossmatch.zones import unit_vectors
+from hippo.crossmatch.zones import tangent_basis, unit_vectors
 
 
 def simulate_field(n_radio=2000, area_deg2=1.0, centre=(150.0, 2.0), optical_limit=24.0,
@@ -109,9 +109,7 @@ def _offset(ra_deg, dec_deg, offsets_arcsec):
     """Positions moved by (east, north) offsets in arcsec, on the tangent plane."""
     east, north = np.radians(offsets_arcsec / 3600.0)
     xyz = unit_vectors(ra_deg, dec_deg)
-    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
-    east_vector = np.column_stack([-np.sin(ra), np.cos(ra), np.zeros_like(ra)])
-    north_vector = np.column_stack([-np.sin(dec) * np.cos(ra), -np.sin(dec) * np.sin(ra), np.cos(dec)])
+    east_vector, north_vector = tangent_basis(ra_deg, dec_deg)
     moved = xyz + east[:, None] * east_vector + north[:, None] * north_vector
     moved /= np.linalg.norm(moved, axis=1)[:, None]
     return np.degrees(np.arctan2(moved[:, 1], moved[:, 0])) % 360, np.degrees(np.arcsin(moved[:, 2]))

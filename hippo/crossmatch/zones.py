@@ -24,6 +24,14 @@ def unit_vectors(ra_deg, dec_deg):
     return np.column_stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)])
 
 
+def tangent_basis(ra_deg, dec_deg):
+    """(N, 3) unit vectors pointing east and north on the tangent plane at RA/Dec in degrees."""
+    ra, dec = np.radians(ra_deg), np.radians(dec_deg)
+    east = np.column_stack([-np.sin(ra), np.cos(ra), np.zeros_like(ra)])
+    north = np.column_stack([-np.sin(dec) * np.cos(ra), -np.sin(dec) * np.sin(ra), np.cos(dec)])
+    return east, north
+
+
 def chord_to_arcsec(chord):
     return np.degrees(2 * np.arcsin(np.clip(chord / 2, 0, 1))) * 3600.0
 
