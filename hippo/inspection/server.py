@@ -258,8 +258,6 @@ class InspectionHandler(BaseHTTPRequestHandler):
         if layout is None:
             raise RequestError(404, f"no radio cutout of {name!r} in the store to contour")
         background, contours, _ = layout
-        with self.server.open_store() as store:
-            details = source_details(store, name) or {}
         # hashed, so nothing from the request becomes part of a path, and a new cutout makes a new overlay
         digest = hashlib.sha1("\n".join([name, background, *contours]).encode()).hexdigest()[:16]
         cached = self.server.cache_dir / f"overlay_{digest}_z{zoom}.png"
@@ -267,6 +265,9 @@ class InspectionHandler(BaseHTTPRequestHandler):
         with self.server.image_lock:
             if not cached.exists() or cached.stat().st_mtime < newest_input:
                 from hippo.inspection.render import render_overlay_png
+
+                with self.server.open_store() as store:  # the source's position, needed only to draw
+                    details = source_details(store, name) or {}
                 try:
                     render_overlay_png(background, contours, cached, zoom=zoom, ra=details.get("ra"),
                                        dec=details.get("dec"), title=name)
