@@ -31,15 +31,8 @@ def fit_temperature(logits, labels):
 
 def expected_calibration_error(probs, labels, bins=ECE_BINS):
     """Top-label ECE: |accuracy - mean confidence| averaged over equal-width confidence bins, weighted by count."""
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        chosen = which == b
-        if chosen.any():
-            total += chosen.sum() * abs(correct[chosen].mean() - confidence[chosen].mean())
+    total = sum(row["count"] * abs(row["accuracy"] - row["confidence"])
+                for row in reliability(probs, labels, bins) if row["count"])
     return float(total / len(labels))
 
 
