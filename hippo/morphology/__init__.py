@@ -14,8 +14,8 @@ import numpy as np
 
 from hippo.errors import InputError, UsageError
 from hippo.provenance import add_provenance, software_versions
-from hippo.morphology.classifier import (CLASSES, FITS_SUFFIXES, Classifier, default_threads,
-                                         error_row, load_classifier, rows_to_table)
+from hippo.morphology.classifier import (CLASSES, FITS_SUFFIXES, Classifier, default_threads, error_row,
+                                         load_classifier, prepare_or_reason, rows_to_table)
 
 __all__ = ["CLASSES", "Classifier", "classify", "evaluate", "load_classifier", "train"]
 
@@ -129,34 +129,22 @@ def _classify_positions(classifier, survey, catalogue, size, ra_col, dec_col, id
 
     positions = read_positions(catalogue, ra_col, dec_col, id_col)
     chosen = get_survey(survey)
+    reason_no_data = f"survey {chosen.name or survey} has no data here"
     names = [str(n) for n in positions.table["name"]]
     ra = np.asarray(positions.table["ra"], dtype=float)
     dec = np.asarray(positions.table["dec"], dtype=float)
     rows = []
     for start in range(0, len(names), batch_size):
-        images, image_names, image_positions, order = [], [], [], []
         chunk = slice(start, start + batch_size)
-        for name, ra_deg, dec_deg, cut in zip(names[chunk], ra[chunk], dec[chunk],
-                                              chosen.cutouts(positions.coords[chunk], size)):
-            if cut.status == "no_coverage":
-                order.append(error_row(name, f"survey {chosen.name or survey} has no data here"))
-                continue
-            images.append(_image_of(cut))
-            image_names.append(name)
-            image_positions.append((float(ra_deg), float(dec_deg)))
-            order.append(None)
-        classified = classifier.classify_images(images, names=image_names, positions=image_positions) \
-            if images else []
-        produced = iter(_row_dict(row) for row in classified)
-        rows.extend(row if row is not None else next(produced) for row in order)
+        results = [reason_no_data if cut.status == "no_coverage"
+                   else prepare_or_reason(_image_of(cut), (float(ra_deg), float(dec_deg)))
+                   for ra_deg, dec_deg, cut in zip(ra[chunk], dec[chunk],
+                                                   chosen.cutouts(positions.coords[chunk], size))]
+        rows.extend(classifier.rows_or_errors(results, names[chunk]))
     table = rows_to_table(rows)
     table["ra"] = np.where(np.isfinite(np.asarray(table["ra"], float)), table["ra"], ra)
     table["dec"] = np.where(np.isfinite(np.asarray(table["dec"], float)), table["dec"], dec)
     return table, [str(survey)] * len(table)
-
-
-def _row_dict(row):
-    return {name: row[name] for name in row.colnames}
 
 
 def _image_of(cut):
@@ -247,14 +235,14 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
     from hippo.morphology.calibration import (choose_uncertain_threshold, classification_metrics,
                                               fit_temperature, probabilities, reliability)
     from hippo.morphology.card import preprocessing_description, save_model
-    from hippo.morphology.data import load_split
+    from hippo.morphology.data import load_splits
     from hippo.morphology.training import DEFAULTS, fit, predict_logits
 
     if epochs < 1:
         raise UsageError("--epochs must be at least 1")
     torch.set_num_threads(threads or default_threads())
     started = time.perf_counter()
-    train_set, valid_set = load_split("train"), load_split("valid")
+    train_set, valid_set = load_splits("train", "valid")
     if per_class:
         rng = np.random.default_rng(seed)
         chosen = np.concatenate([rng.permutation(np.flatnonzero(train_set.labels == c))[:per_class]

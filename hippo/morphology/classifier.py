@@ -150,20 +150,18 @@ class Classifier:
         """
         names = names or [source_name(image.path) for image in images]
         positions = positions or [None] * len(images)
-        rows, ready, ready_names = [], [], []
-        order = []
-        for image, name, position in zip(images, names, positions):
-            try:
-                prepared = _prepare_image(image, position)
-            except InputError as exc:
-                rows.append(error_row(name, exc.reason))
-                order.append(("row", len(rows) - 1))
-                continue
-            ready.append(prepared)
-            ready_names.append(name)
-            order.append(("ready", len(ready) - 1))
-        classified = self.rows_for(ready, ready_names)
-        return rows_to_table([rows[i] if kind == "row" else classified[i] for kind, i in order])
+        return rows_to_table(self.rows_or_errors([prepare_or_reason(image, position)
+                                                  for image, position in zip(images, positions)], names))
+
+    def rows_or_errors(self, results, names, error_names=None):
+        """Output rows for ``results`` (each a Prepared, or the reason (str) its input failed), in
+        order: one network pass over the prepared ones, an error row (named by ``error_names``,
+        default ``names``) for each failure."""
+        error_names = error_names or names
+        ready = [index for index, item in enumerate(results) if not isinstance(item, str)]
+        classified = iter(self.rows_for([results[i] for i in ready], [names[i] for i in ready]))
+        return [error_row(error_name, item) if isinstance(item, str) else next(classified)
+                for error_name, item in zip(error_names, results)]
 
     def classify_files(self, paths, batch_size=64, workers=2, progress=None):
         """Classify FITS files; yields one output row (dict) per path, in order.
@@ -200,12 +198,9 @@ class Classifier:
 
     def _classify_batch(self, paths):
         """Output rows of one batch of FITS files: each read and preprocessed, one network pass."""
-        results = [_prepare_path(path) for path in paths]
-        ready = [(path, item) for path, item in zip(paths, results) if not isinstance(item, str)]
-        classified = iter(self.rows_for([item for _, item in ready], [source_name(path) for path, _ in ready]))
         # A failed input is named by its path: that is what the user has to go and fix.
-        return [error_row(path, item) if isinstance(item, str) else next(classified)
-                for path, item in zip(paths, results)]
+        return self.rows_or_errors([_prepare_path(path) for path in paths], [source_name(path) for path in paths],
+                                   error_names=paths)
 
 
 _FORKED_CLASSIFIER = None
@@ -231,6 +226,14 @@ def _prepare_image(image, position):
         return prepare(image, ra, dec)
     except (ValueError, np.linalg.LinAlgError) as exc:
         raise InputError(image.path, f"cannot be resampled to the model's grid ({exc})") from None
+
+
+def prepare_or_reason(image, position=None):
+    """Prepared input of one image, or the reason (str) it cannot be used."""
+    try:
+        return _prepare_image(image, position)
+    except InputError as exc:
+        return exc.reason
 
 
 def _prepare_path(path):
