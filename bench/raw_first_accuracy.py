@@ -71,9 +71,9 @@ def main():
 def dataset_agreement(classifier, members, labels):
     """Fraction of sources whose raw FITS gets the label their firstgalaxydata image gets."""
     from hippo.morphology.classifier import CLASSES
-    from hippo.morphology.data import load_split
+    from hippo.morphology.data import load_splits
 
-    splits = {name: load_split(name) for name in ("train", "valid")}
+    splits = dict(zip(("train", "valid"), load_splits("train", "valid")))
     same = []
     for row in members:
         labelled = splits[row["fgd_split"]]

@@ -65,13 +65,14 @@ def package_file(name=ARCHIVE):
 
 def load_split(split):
     """The preprocessed images of one split (``train``, ``valid`` or ``test``)."""
-    if split not in SPLITS:
-        raise HippoError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
-    everything = _load_all()
-    return everything[split]
+    return load_splits(split)[0]
 
 
-def _load_all():
+def load_splits(*splits):
+    """The preprocessed images of several splits, read from the cache once (a tuple, in order)."""
+    unknown = [split for split in splits if split not in SPLITS]
+    if unknown:
+        raise HippoError(f"unknown split {unknown[0]!r}; use one of {', '.join(SPLITS)}")
     archive = package_file()
     stat = archive.stat()
     key = hashlib.sha256(f"{stat.st_size}:{int(stat.st_mtime)}:{_CACHE_VERSION}:{GRID_PIXELS}".encode()).hexdigest()[:16]
@@ -82,15 +83,15 @@ def _load_all():
             np.savez_compressed(partial, **arrays)
     with np.load(cached, allow_pickle=False) as stored:
         arrays = {name: stored[name] for name in stored.files}
-    result = {}
-    for split in SPLITS:
+    result = []
+    for split in splits:
         chosen = arrays["split"] == split
-        result[split] = LabelledSet(
+        result.append(LabelledSet(
             images=arrays["images"][chosen].astype(np.float32), labels=arrays["labels"][chosen],
             ra=arrays["ra"][chosen], dec=arrays["dec"][chosen], catalogue=arrays["catalogue"][chosen],
             occupied_fraction=arrays["occupied_fraction"][chosen],
-            core_fwhm_arcsec=arrays["core_fwhm_arcsec"][chosen])
-    return result
+            core_fwhm_arcsec=arrays["core_fwhm_arcsec"][chosen]))
+    return tuple(result)
 
 
 def _preprocess_archive(archive):

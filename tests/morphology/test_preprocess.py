@@ -16,9 +16,9 @@ from hippo.morphology.preprocess import GRID_PIXELS, clip_and_scale, clipped_sta
 @pytest.fixture(scope="module")
 def labelled_pairs(shared_data):
     """(raw FITS path, data-set model input) for every 12th source present in both."""
-    from hippo.morphology.data import load_split
+    from hippo.morphology.data import load_splits
 
-    splits = {name: load_split(name) for name in ("train", "valid")}
+    splits = dict(zip(("train", "valid"), load_splits("train", "valid")))
     rows = [r for r in csv.DictReader(open(shared_data / "first_mirabest" / "index.csv")) if r["fgd_split"]]
     pairs = []
     for row in rows[::12]:
