@@ -20,7 +20,6 @@ from hippo.errors import InputError, UsageError
 from hippo.io.atomic import atomic_path
 from hippo.quantities import parse_angle
 
-STATUSES = ("ok", "partial", "no_coverage")
 RESAMPLING = ("interp", "exact")
 
 # Header cards that describe the array layout or the WCS: rewritten for each cutout, never copied.

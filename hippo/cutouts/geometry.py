@@ -75,21 +75,17 @@ def shifted_wcs(wcs, x0, y0, shape=None):
     return shifted
 
 
-def centred_tan_wcs(coord, n_pixels, pixel_arcsec, frame="icrs"):
-    """A north-up TAN WCS of ``n_pixels`` x ``n_pixels`` whose central pixel centre is ``coord``.
+def centred_tan_wcs(coord, n_pixels, pixel_arcsec):
+    """A north-up ICRS TAN WCS of ``n_pixels`` x ``n_pixels`` whose central pixel centre is ``coord``.
 
     With an odd ``n_pixels`` the reference pixel (n+1)/2 is the centre of the central pixel,
     so the requested position is exactly at the cutout's geometric centre.
     """
-    coord = coord.transform_to(frame) if isinstance(coord, SkyCoord) else coord
+    coord = coord.transform_to("icrs")
     wcs = WCS(naxis=2)
-    if frame == "galactic":
-        wcs.wcs.ctype = ["GLON-TAN", "GLAT-TAN"]
-        wcs.wcs.crval = [coord.l.deg, coord.b.deg]
-    else:
-        wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-        wcs.wcs.crval = [coord.ra.deg, coord.dec.deg]
-        wcs.wcs.radesys = "ICRS"
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [coord.ra.deg, coord.dec.deg]
+    wcs.wcs.radesys = "ICRS"
     wcs.wcs.crpix = [(n_pixels + 1) / 2.0, (n_pixels + 1) / 2.0]
     wcs.wcs.cdelt = [-pixel_arcsec / 3600.0, pixel_arcsec / 3600.0]
     wcs.wcs.cunit = ["deg", "deg"]
