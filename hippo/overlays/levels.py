@@ -1,6 +1,7 @@
 """Contour levels from a robust noise estimate: k x sigma x step^n, with a dashed negative contour."""
 
 import math
+import warnings
 
 import numpy as np
 
@@ -29,16 +30,23 @@ def estimate_noise(data):
     float
         The noise rms in the image's units (NaN when fewer than 10 finite pixels).
     """
-    from astropy.stats import sigma_clipped_stats
-
     values = np.asarray(data, dtype=float).ravel()
     if values.size > _NOISE_SAMPLE_PIXELS:
         values = values[:: values.size // _NOISE_SAMPLE_PIXELS + 1]
     values = values[np.isfinite(values)]
     if values.size < 10:
         return float("nan")
-    _, _, rms = sigma_clipped_stats(values, sigma=3.0, maxiters=10, cenfunc="median", stdfunc="mad_std")
-    return float(rms)
+    return float(sky_and_noise(values)[1])
+
+
+def sky_and_noise(values):
+    """Sky level (3-sigma-clipped median) and noise (clipped MAD rms) of finite ``values``."""
+    from astropy.stats import sigma_clipped_stats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # numpy: partition ignores the clipping mask (harmless)
+        _, sky, noise = sigma_clipped_stats(values, sigma=3.0, maxiters=10, stdfunc="mad_std")
+    return sky, noise
 
 
 def local_noise_map(data, box_pixels):

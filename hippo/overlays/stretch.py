@@ -1,10 +1,9 @@
 """Display stretches for optical/IR and radio backgrounds, and Lupton RGB composites of three bands."""
 
-import warnings
-
 import numpy as np
 
 from hippo.errors import UsageError
+from hippo.overlays.levels import sky_and_noise
 
 STRETCHES = ("asinh", "zscale", "percentile", "sqrt", "log", "linear")
 
@@ -53,18 +52,8 @@ def normalisation(data, stretch="asinh", percentile=99.5):
 def _sky_to_bright_limits(values, percentile):
     """(sky - 2 sigma, max(percentile, sky + 50 sigma)) with a robust sky level and noise."""
     sample = values[:: max(1, values.size // 1_000_000)]
-    sky, noise = _sky_and_noise(sample)
+    sky, noise = sky_and_noise(sample)
     return sky - 2 * noise, max(float(np.percentile(sample, percentile)), sky + 50 * noise)
-
-
-def _sky_and_noise(values):
-    """Sky level (3-sigma-clipped median) and noise (clipped MAD rms) of finite ``values``."""
-    from astropy.stats import sigma_clipped_stats
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # numpy: partition ignores the clipping mask (harmless)
-        _, sky, noise = sigma_clipped_stats(values, sigma=3.0, maxiters=10, stdfunc="mad_std")
-    return sky, noise
 
 
 def lupton_rgb(red, green, blue, stretch_sigma=8.0, q=8.0):
@@ -83,7 +72,7 @@ def lupton_rgb(red, green, blue, stretch_sigma=8.0, q=8.0):
     scaled = []
     for band in (red, green, blue):
         band = np.asarray(band, dtype=float)
-        sky, noise = _sky_and_noise(band[np.isfinite(band)])
+        sky, noise = sky_and_noise(band[np.isfinite(band)])
         noise = noise if noise > 0 else 1.0
         scaled.append(np.nan_to_num((band - sky) / noise, nan=0.0))
     return make_lupton_rgb(*scaled, minimum=0.0, stretch=stretch_sigma, Q=q)
