@@ -77,6 +77,5 @@ def render_overlay_png(background, contours, png_path, zoom=1, ra=None, dec=None
         ny, nx = image.shape
         centre = image.wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
         ra, dec = centre.ra.deg, centre.dec.deg
-    png_path.parent.mkdir(parents=True, exist_ok=True)
     return overlay(image=background, contours=contours, output=png_path, ra=ra, dec=dec, size=f"{field:.1f}arcsec",
                    title=title, dpi=100, panel_inches=3.6)
