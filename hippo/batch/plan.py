@@ -90,9 +90,6 @@ class BatchPlan:
         """Finished and its output written (the output is renamed into place only when whole)."""
         return self.exit_status(index) is not None and self.shard_output(index).exists()
 
-    def done_shards(self):
-        return [i for i in range(self.shard_count) if self.is_done(i)]
-
     def forget(self, index):
         """Remove what an earlier, failed or killed attempt left, before the shard runs again.
 
