@@ -3,6 +3,7 @@
 import contextlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 from hippo.errors import InputError
@@ -39,9 +40,15 @@ def atomic_path(path, suffix=None):
         raise
 
 
+_UMASK_LOCK = threading.Lock()
+
+
 def _current_umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
+    # umask can only be read by setting it: the lock keeps parallel writers (cutout workers) from
+    # reading each other's temporary value and giving their files the wrong mode.
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
     return mask
 
 
