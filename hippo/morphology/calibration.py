@@ -4,7 +4,6 @@ Pure numpy/scipy (no torch): ``hippo evaluate`` and the model card use these on 
 """
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
 
 ECE_BINS = 15
@@ -19,6 +18,8 @@ def probabilities(logits, temperature=1.0):
 
 def fit_temperature(logits, labels):
     """The temperature minimising the negative log-likelihood of ``labels`` (Guo et al. 2017)."""
+    from scipy.optimize import minimize_scalar  # ~1 s to import; only training needs it
+
     logits = np.asarray(logits, dtype=np.float64)
     rows = np.arange(len(labels))
 
