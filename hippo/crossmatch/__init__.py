@@ -113,15 +113,14 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
         columns, meta = _match(radio_catalogue, optical_catalogue, method, radius_arcsec, floor_arcsec,
                                lr_threshold, mag_col, radio_err, optical_err, group, flux_col, size_col)
         meta = {**parameters, **meta}
+        pairs = None  # the Table is built only when needed (as_columns=True may never need it)
         if output is not None and str(output).lower().endswith((".fits", ".fit")):
             _write_fits(columns, meta, output)
-            pairs = None
-        else:
-            pairs = pairs_table(columns, meta)
-            if output is not None:
-                from hippo.io import write_table
+        elif output is not None:
+            from hippo.io import write_table
 
-                write_table(pairs, output)
+            pairs = pairs_table(columns, meta)
+            write_table(pairs, output)
         return pairs, columns, meta
 
     if store is None:
