@@ -1,5 +1,6 @@
 """``hippo surveys`` and ``hippo cutout``: what can be cut, and cutting it."""
 
+import math
 import sys
 
 from hippo.cli._common import add_store_option, add_table_columns_options, common_options
@@ -52,14 +53,12 @@ def run_surveys(args):
     if args.output:
         write_table(table, args.output)
         return 0
-    widths = {"name": 14, "kind": 18, "pixel_scale_arcsec": 8}
     print(f"{'name':14s} {'kind':18s} {'arcsec/px':>9s}  coverage")
     for row in table:
-        scale = f"{row['pixel_scale_arcsec']:9.3f}" if row["pixel_scale_arcsec"] == row["pixel_scale_arcsec"] else " " * 9
+        scale = " " * 9 if math.isnan(row["pixel_scale_arcsec"]) else f"{row['pixel_scale_arcsec']:9.3f}"
         radio = " [radio]" if row["radio"] else ""
         location = f" ({row['location']})" if row["kind"] in ("local", "tiles") else ""
-        print(f"{row['name'][:widths['name']]:14s} {row['kind'][:widths['kind']]:18s} {scale}  "
-              f"{row['coverage']}{radio}{location}")
+        print(f"{row['name'][:14]:14s} {row['kind'][:18]:18s} {scale}  {row['coverage']}{radio}{location}")
     return 0
 
 
