@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "batch"))
 from conftest import SlurmCluster  # noqa: E402  (the tests' single-node Slurm, same slurm.conf)
+from _timing import timed  # noqa: E402
 
 DATA = Path(os.environ.get("HIPPO_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -49,11 +50,9 @@ def per_source_array(images, model_arguments, work, env):
 
 
 def hippo_batch(images, model_arguments, work, env):
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "hippo", "batch", "classify", *map(str, images), *model_arguments,
-                    "-o", str(work / "hippo.csv"), "--slurm", "--array-size", str(os.cpu_count()), "--mem", "1G",
-                    "--scratch", str(work / "scratch"), "--wait", "--quiet"], env=env, check=True)
-    return time.perf_counter() - start
+    return timed([sys.executable, "-m", "hippo", "batch", "classify", *images, *model_arguments,
+                  "-o", work / "hippo.csv", "--slurm", "--array-size", os.cpu_count(), "--mem", "1G",
+                  "--scratch", work / "scratch", "--wait", "--quiet"], env=env)
 
 
 def main():
