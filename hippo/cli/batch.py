@@ -2,7 +2,7 @@
 
 import sys
 
-from hippo.cli._common import add_store_option, common_options, print_failures
+from hippo.cli._common import add_store_option, add_table_columns_options, common_options, print_failures
 
 
 def register(subparsers):
@@ -30,8 +30,7 @@ def register(subparsers):
     cutout.add_argument("--pixel-scale", default=None, help="resample to this pixel scale (arcsec)")
     cutout.add_argument("--reproject-to", default=None, help="reproject to this survey's grid")
     cutout.add_argument("--overlay", action="store_true", help="also write DIR/<name>/overlay.png")
-    for what in ("ra", "dec", "id"):
-        cutout.add_argument(f"--{what}-col", default=None, help=f"{what} column of the catalogue")
+    add_table_columns_options(cutout)
     cutout.add_argument("-o", "--output", required=True, help="cutout directory (DIR/<name>/<survey>.fits)")
     _scheduling_options(cutout)
     cutout.set_defaults(func=run_cutout)
