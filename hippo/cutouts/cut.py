@@ -284,8 +284,9 @@ def _shifted_header_text(image, x0, y0):
     return kept + "".join(cards)
 
 
-def render_card(keyword, value, comment=""):
-    """One 80-character FITS card for a str, bool, int or float value (fixed format).
+def render_card(keyword, value, comment=None):
+    """One 80-character FITS card for a str, bool, int or float value (fixed format); no comment
+    when ``comment`` is empty or None.
 
     Much faster than ``astropy.io.fits.Card`` for the few cards written per cutout; COMMENT and
     HISTORY cards take ``value`` as their text.
@@ -345,8 +346,7 @@ def write_cutout(cutout, path, cards=()):
             render_card("BITPIX", -64 if big_endian == ">f8" else -32, "IEEE floating point"),
             render_card("NAXIS", 2, "number of data axes"), render_card("NAXIS1", nx, "length of data axis 1"),
             render_card("NAXIS2", ny, "length of data axis 2"), cutout.header_text()]
-    text.extend(card if isinstance(card, str) else render_card(*card) if card[2] is not None
-                else render_card(card[0], card[1]) for card in cards)
+    text.extend(card if isinstance(card, str) else render_card(*card) for card in cards)
     text.append("END".ljust(80))
     header_bytes = "".join(text).encode("ascii")
     header_bytes += b" " * (-len(header_bytes) % 2880)

@@ -253,7 +253,7 @@ class _Job:
             if self.pixel_arcsec is not None:
                 cards.append(("HIPPOPXS", self.pixel_arcsec, "[arcsec] resampled pixel size"))
                 cards.append(("HIPPORES", self.resampling, "resampling: interp or exact (flux-conserving)"))
-            self._constant_cards[survey_obj.name] = [render_card(k, v, c or "")
+            self._constant_cards[survey_obj.name] = [render_card(k, v, c)
                                                      for k, v, c in cards + list(self.provenance)]
         return self._constant_cards[survey_obj.name]
 
