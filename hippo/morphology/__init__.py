@@ -1,9 +1,9 @@
 """Radio morphology FRI / FRII / BENT / COMP: classify images, evaluate and train the model.
 
 ``classify``, ``evaluate`` and ``train`` are the Python twins of ``hippo classify``,
-``hippo evaluate`` and ``hippo train``; ``load_classifier`` gives the loaded model itself (the
-batch and demo code call its ``classify_images``). Torch is imported only when a model is
-loaded or trained.
+``hippo evaluate`` and ``hippo train``; ``load_classifier`` gives the loaded model itself (its
+``classify_images`` takes ``hippo.io.Image`` objects; the benches pass it to ``classify``).
+Torch is imported only when a model is loaded or trained.
 """
 
 import logging
@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hippo.errors import InputError, UsageError
+from hippo.morphology import ood
 from hippo.provenance import add_provenance, software_versions
 from hippo.morphology.classifier import (CLASSES, FITS_SUFFIXES, Classifier, default_threads, error_row,
                                          load_classifier, prepare_or_reason, rows_to_table)
@@ -195,8 +196,6 @@ def evaluate(split="valid", model=None, threads=None, classifier=None):
     metrics["uncertain_fraction"] = round(float(1 - confident.mean()), 4)
     metrics["accuracy_when_ok"] = round(float((probs.argmax(1) == labelled.labels)[confident].mean()), 4) \
         if confident.any() else None
-    from hippo.morphology import ood
-
     distances = ood.feature_distance(classifier.ood_state, features)
     metrics["ood_fraction"] = round(float((distances > classifier.ood_state["feature_distance_max"]).mean()), 4)
     metrics["split"] = split
@@ -231,7 +230,6 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
     """
     import torch
 
-    from hippo.morphology import ood
     from hippo.morphology.calibration import (choose_uncertain_threshold, classification_metrics,
                                               fit_temperature, probabilities, reliability)
     from hippo.morphology.card import preprocessing_description, save_model
