@@ -22,22 +22,13 @@ from hippo.cutouts.cut import (Cutout, coverage_status, cut_image, cut_native_at
 from hippo.cutouts.geometry import centred_tan_wcs, odd_pixels, pixel_positions, shifted_wcs, source_bounding_box
 from hippo.errors import InputError
 from hippo.io import read_image
+from hippo.io.fitsfiles import fits_stem, is_fits_name
 from hippo.overlays.beams import is_radio_header
 from hippo.quantities import parse_angle
 
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fits.fz", ".fit.gz")
 _INDEX_VERSION = 1
 _OPEN_TILES = 16  # tiles kept open (memory-mapped) at once
 _BLOCK = 256  # positions sorted by tile together
-
-
-def fits_stem(path):
-    """File name without its FITS suffix: ``P205+55-mosaic.fits`` -> ``P205+55-mosaic``."""
-    name = Path(path).name
-    for suffix in sorted(FITS_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(path).stem
 
 
 class LocalImageSurvey(Survey):
@@ -323,7 +314,7 @@ class TileIndex:
 def _fits_files(directory):
     for root, _, files in os.walk(directory):
         for name in files:
-            if name.lower().endswith(FITS_SUFFIXES) and not name.startswith("."):
+            if is_fits_name(name) and not name.startswith("."):
                 yield Path(root) / name
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hippo.errors import InputError, UsageError
+from hippo.io.fitsfiles import find_fits_files
 from hippo.io import atomic_write_text, read_positions, read_table, write_table
 from hippo.provenance import sha256_file
 
@@ -124,8 +125,6 @@ def expand_fits_inputs(inputs):
 
     A path that is neither is an input error here, before anything is submitted.
     """
-    from hippo.morphology import find_fits_files
-
     if not inputs:
         raise UsageError("no inputs given")
     files, missing = find_fits_files(inputs)

@@ -12,6 +12,8 @@ _LAZY = {
     "iau_name": "coords", "parse_coordinate": "coords", "validate_radec": "coords",
     "Image": "images", "read_image": "images",
     "find_position_columns": "columns",
+    "FITS_SUFFIXES": "fitsfiles", "find_fits_files": "fitsfiles", "fits_stem": "fitsfiles",
+    "is_fits_name": "fitsfiles",
     "Positions": "tables", "read_positions": "tables", "read_table": "tables", "write_table": "tables",
 }
 

@@ -15,32 +15,13 @@ import numpy as np
 from hippo.errors import InputError, UsageError
 from hippo.morphology import ood
 from hippo.provenance import add_provenance, software_versions
-from hippo.morphology.classifier import (CLASSES, FITS_SUFFIXES, Classifier, default_threads, error_row,
+from hippo.io.fitsfiles import find_fits_files
+from hippo.morphology.classifier import (CLASSES, Classifier, default_threads, error_row,
                                          load_classifier, prepare_or_reason, rows_to_table)
 
 __all__ = ["CLASSES", "Classifier", "classify", "evaluate", "load_classifier", "train"]
 
 log = logging.getLogger("hippo.morphology")
-
-
-def find_fits_files(inputs):
-    """FITS files named by ``inputs`` (files, or directories searched recursively), in order.
-
-    Returns (files, missing): ``missing`` lists (input, reason) for inputs that are neither.
-    """
-    files, missing = [], []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(FITS_SUFFIXES))
-            if not found:
-                missing.append((str(path), "directory holds no FITS files (.fits, .fits.gz, .fits.fz)"))
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            missing.append((str(path), "no such file or directory"))
-    return files, missing
 
 
 def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, size="4.8arcmin", batch_size=64,

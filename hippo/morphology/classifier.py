@@ -14,6 +14,7 @@ import numpy as np
 from astropy.table import Table
 
 from hippo.errors import HippoError, InputError
+from hippo.io.fitsfiles import fits_stem
 from hippo.morphology import ood
 from hippo.morphology.calibration import probabilities
 from hippo.morphology.preprocess import prepare
@@ -21,7 +22,6 @@ from hippo.morphology.preprocess import prepare
 CLASSES = ("FRI", "FRII", "BENT", "COMP")
 WEIGHTS_FILE = "model.pt"
 CARD_FILE = "model.json"
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz")
 OUTPUT_COLUMNS = ("source", "ra", "dec", "label", "p_fri", "p_frii", "p_bent", "p_comp", "confidence", "flag",
                   "message")
 
@@ -148,7 +148,7 @@ class Classifier:
         positions : list of (ra, dec) in degrees or None, optional
             Where the source is in each image (default: the image centre).
         """
-        names = names or [source_name(image.path) for image in images]
+        names = names or [fits_stem(image.path) for image in images]
         positions = positions or [None] * len(images)
         return rows_to_table(self.rows_or_errors([prepare_or_reason(image, position)
                                                   for image, position in zip(images, positions)], names))
@@ -199,7 +199,7 @@ class Classifier:
     def _classify_batch(self, paths):
         """Output rows of one batch of FITS files: each read and preprocessed, one network pass."""
         # A failed input is named by its path: that is what the user has to go and fix.
-        return self.rows_or_errors([_prepare_path(path) for path in paths], [source_name(path) for path in paths],
+        return self.rows_or_errors([_prepare_path(path) for path in paths], [fits_stem(path) for path in paths],
                                    error_names=paths)
 
 
@@ -244,15 +244,6 @@ def _prepare_path(path):
         return _prepare_image(read_for_classification(path), None)
     except InputError as exc:
         return exc.reason
-
-
-def source_name(path):
-    """The file name without its FITS suffix(es): ``J1512+4540.fits.fz`` -> ``J1512+4540``."""
-    name = Path(str(path)).name
-    for suffix in sorted(FITS_SUFFIXES, key=len, reverse=True):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def error_row(name, reason):

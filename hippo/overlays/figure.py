@@ -14,6 +14,7 @@ from astropy import units as u
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from hippo.errors import InputError, UsageError
+from hippo.io.fitsfiles import fits_stem
 from hippo.overlays.beams import beam_of, survey_of
 from hippo.overlays.levels import (contour_levels, estimate_noise, flux_unit_scale, format_levels, level_ratio,
                                    local_noise_map)
@@ -81,7 +82,7 @@ def load_contour_layers(paths):
     layers = []
     for path, colour in zip(paths, CONTOUR_COLOURS):
         image = read_image(path)
-        layers.append(ContourLayer(image=image, label=survey_of(image) or _short_name(path), colour=colour,
+        layers.append(ContourLayer(image=image, label=survey_of(image) or fits_stem(path), colour=colour,
                                    noise_rms=float("nan"), levels=[], negative=float("nan"), beam=beam_of(image)))
     return layers
 
@@ -226,15 +227,7 @@ def _image_label(image):
     band = header.get("BAND")
     if telescope.upper() == "WISE" and band is not None:
         return f"WISE W{band}"
-    return telescope or _short_name(image.path)
-
-
-def _short_name(path):
-    name = Path(path).name
-    for suffix in (".fits.fz", ".fits.gz", ".fits", ".fit"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name
+    return telescope or fits_stem(image.path)
 
 
 # -- contours -----------------------------------------------------------------------------------
