@@ -82,15 +82,14 @@ def _backup(args, bwlimit, common):
 def _recorded_backup(args, bwlimit, common):
     """The backup wrapped in a store run; the transfer layer itself knows nothing of the store."""
     from hippo.store import Store
+    from hippo.transfer.backup import backups_row
 
     parameters = {"src": args.src, "dest": args.dest, "exclude": args.exclude, "bwlimit": bwlimit,
                   "dry_run": args.dry_run, "workers": args.workers}
     with Store.open(args.store) as store, store.run("backup", parameters) as recorded:
         recorded.exit_status, result = _backup(args, bwlimit, common)
         if not args.dry_run:
-            store.insert("backups", [{"source_dir": args.src, "destination": args.dest,
-                                      "manifest": result["manifest"], "files": result["files"],
-                                      "bytes": result["send_bytes"]}], run_id=recorded.id)
+            store.insert("backups", [backups_row(args.src, args.dest, result)], run_id=recorded.id)
     return recorded.exit_status
 
 

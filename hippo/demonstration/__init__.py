@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hippo.errors import UsageError
+from hippo.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 
 MARKER = ".hippo-demo"          # marks a directory written by the demo (safe to replace)
 IMAGES_PER_CLASS = 2            # FIRST images written as FITS, classified and cut
@@ -264,19 +264,15 @@ def _overlay(step, context):
 
 def _backup(step, context):
     from hippo.transfer import backup, verify
+    from hippo.transfer.backup import backups_row
 
     store, products, destination = context["store"], context["products"], context["backup"]
     with store.run("backup", {"src": str(products), "dest": str(destination)}) as recorded:
         first = backup(products, destination, quiet=True)
-        store.insert("backups", [{"source_dir": str(products), "destination": str(destination),
-                                  "manifest": first["manifest"], "files": first["files"],
-                                  "bytes": first["send_bytes"]}], run_id=recorded.id)
-        recorded.exit_status = 3 if first["failures"] else 0
-    # Recording the backup changed the store; an incremental pass sends just that, so that the
-    # backup holds the store with its own record and `hippo verify` agrees after the demo. The
-    # checkpoint moves the new rows from the WAL into hippo.db itself: the transfer layer judges
-    # a file changed by its size and mtime, and the WAL side file is not looked at.
-    store.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.insert("backups", [backups_row(products, destination, first)], run_id=recorded.id)
+        recorded.exit_status = EXIT_PARTIAL if first["failures"] else EXIT_OK
+    # Recording the backup changed the store (in its WAL); an incremental pass sends just that, so
+    # that the backup holds the store with its own record and `hippo verify` agrees after the demo.
     second = backup(products, destination, quiet=True)
     check = verify(products, destination, deep=True, quiet=True)
     failures = first["failures"] + second["failures"]

@@ -227,6 +227,12 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         return summary
 
 
+def backups_row(source, destination, result):
+    """The store's ``backups`` row for a finished backup (its run id is added by Store.insert)."""
+    return {"source_dir": str(source), "destination": str(destination), "manifest": result["manifest"],
+            "files": result["files"], "bytes": result["send_bytes"]}
+
+
 def _plan(src, entries, state):
     """Split the tree's files into those the last backup already holds and those to send."""
     reused, to_send = {}, []
