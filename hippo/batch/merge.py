@@ -172,20 +172,15 @@ def _insert_results(store, plan, rows, run_id, settings):
         rows["input"] = [line for i in range(plan.shard_count)
                          for line in plan.shard_inputs(i).read_text().splitlines()]
         return store.insert("classifications", rows, run_id=run_id)
-    # The rows a local ``hippo cutout --store`` writes: its sources, and its cutouts with their size
-    # and pixel scale as the cutout files' headers record them.
-    good = rows[rows["status"] != "error"]
+    # The rows a local ``hippo cutout --store`` writes, with the size and pixel scale the cutout
+    # files' headers record.
+    from hippo.cutouts.driver import store_cutout_rows
+
     scales = {"HIPPOSIZ": None, "HIPPOPXS": None}
-    for path in good["path"]:
-        if path and Path(str(path)).exists():
-            header = fits.getheader(str(path))
+    for row in rows[rows["status"] != "error"]:
+        if row["path"] and Path(str(row["path"])).exists():
+            header = fits.getheader(str(row["path"]))
             scales = {key: header.get(key) for key in scales}
             break
-    sources = {}
-    for row in good:
-        sources.setdefault(row["name"], {"source": row["name"], "ra": row["ra"], "dec": row["dec"],
-                                         "origin": plan.description["catalogue"]})
-    store.insert("sources", list(sources.values()), run_id=run_id, replace_on="source")
-    return store.insert("cutouts", [{"source": row["name"], "survey": row["survey"], "ra": row["ra"], "dec": row["dec"],
-                                     "path": row["path"], "status": row["status"], "size_arcsec": scales["HIPPOSIZ"],
-                                     "pixel_scale_arcsec": scales["HIPPOPXS"]} for row in good], run_id=run_id)
+    return store_cutout_rows(store, rows, run_id, plan.description["catalogue"], scales["HIPPOSIZ"],
+                             scales["HIPPOPXS"])

@@ -152,18 +152,23 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
             "cutout", {**parameters, "surveys": [str(s) for s in surveys_given], "output": str(output)},
             inputs=inputs) as recorded:
         table = run()
-        good = table[table["status"] != "error"]
-        sources = {}
-        for row in good:
-            sources.setdefault(row["name"], {"source": row["name"], "ra": row["ra"], "dec": row["dec"],
-                                             "origin": source_inputs})
-        database.insert("sources", list(sources.values()), run_id=recorded.id, replace_on="source")
-        database.insert("cutouts", [{"source": row["name"], "survey": row["survey"], "ra": row["ra"],
-                                     "dec": row["dec"], "path": row["path"] or None, "status": row["status"],
-                                     "size_arcsec": size_arcsec, "pixel_scale_arcsec": pixel_arcsec}
-                                    for row in good], run_id=recorded.id)
+        store_cutout_rows(database, table, recorded.id, source_inputs, size_arcsec, pixel_arcsec)
         recorded.exit_status = 3 if table.meta["failed"] else 0
     return table
+
+
+def store_cutout_rows(database, table, run_id, origin, size_arcsec, pixel_arcsec):
+    """The store rows of a cutout run (local or a merged batch): its sources, and every cutout
+    that did not fail with its size and pixel scale."""
+    good = table[table["status"] != "error"]
+    sources = {}
+    for row in good:
+        sources.setdefault(row["name"], {"source": row["name"], "ra": row["ra"], "dec": row["dec"], "origin": origin})
+    database.insert("sources", list(sources.values()), run_id=run_id, replace_on="source")
+    return database.insert("cutouts", [{"source": row["name"], "survey": row["survey"], "ra": row["ra"],
+                                        "dec": row["dec"], "path": row["path"] or None, "status": row["status"],
+                                        "size_arcsec": size_arcsec, "pixel_scale_arcsec": pixel_arcsec}
+                                       for row in good], run_id=run_id)
 
 
 class _Job:
