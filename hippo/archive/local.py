@@ -23,6 +23,7 @@ from hippo.cutouts.geometry import centred_tan_wcs, odd_pixels, pixel_positions,
 from hippo.errors import InputError
 from hippo.io import read_image
 from hippo.io.fitsfiles import fits_stem, is_fits_name
+from hippo.io.images import printable
 from hippo.overlays.beams import is_radio_header
 from hippo.quantities import parse_angle
 
@@ -354,7 +355,7 @@ def _index_entry(path, relative, stat):
             "ra": float(lon[0] % 360.0), "dec": float(lat[0]), "radius": radius,
             "nx": nx, "ny": ny, "scale": float(np.sqrt(scales[0] * scales[1])),
             "radio": is_radio_header(header),
-            "wcs": _CLEAN.sub(" ", wcs.to_header_string(relax=True))}
+            "wcs": printable(wcs.to_header_string(relax=True))}
 
 
 _WCS_OR_IMAGE_CARD = re.compile(
@@ -394,9 +395,6 @@ def _image_header(path):
             size = bits // 8 * int(raw.get("GCOUNT", 1)) * (int(raw.get("PCOUNT", 0)) + count)
             stream.seek(size + (-size % 2880), 1)
     return None
-
-
-_CLEAN = re.compile(r"[^\x20-\x7e]")
 
 
 def _unit_vectors(ra_deg, dec_deg):

@@ -18,6 +18,7 @@ from hippo.cutouts.geometry import (
 )
 from hippo.errors import InputError, UsageError
 from hippo.io.atomic import atomic_path
+from hippo.io.images import printable
 from hippo.quantities import parse_angle
 
 RESAMPLING = ("interp", "exact")
@@ -292,7 +293,7 @@ def render_card(keyword, value, comment=None):
     HISTORY cards take ``value`` as their text.
     """
     if keyword in ("COMMENT", "HISTORY"):
-        return f"{keyword:8s}{_printable(str(value))}"[:80].ljust(80)
+        return f"{keyword:8s}{printable(str(value))}"[:80].ljust(80)
     if isinstance(value, (bool, np.bool_)):
         text = f"{'T' if value else 'F':>20s}"
     elif isinstance(value, (int, np.integer)):
@@ -300,11 +301,11 @@ def render_card(keyword, value, comment=None):
     elif isinstance(value, (float, np.floating)):
         text = f"{_float_text(float(value)):>20s}"
     else:
-        quoted = _printable(str(value)).replace("'", "''")[:68]
+        quoted = printable(str(value)).replace("'", "''")[:68]
         text = f"'{quoted:<8s}'".ljust(20)
     card = f"{keyword.upper():8s}= {text}"
     if comment:
-        card += f" / {_printable(comment)}"
+        card += f" / {printable(comment)}"
     return card[:80].ljust(80)
 
 
@@ -323,11 +324,6 @@ def _float_text(value):
     return text
 
 
-def _printable(text):
-    return _NONPRINTABLE.sub(" ", text)
-
-
-_NONPRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 def write_cutout(cutout, path, cards=()):

@@ -17,6 +17,11 @@ _FULL_NAN_CHECK_MAX_PIXELS = 50_000_000
 _NONPRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
+def printable(text):
+    """``text`` with every character a FITS header may not hold (outside ASCII 32-126) as a space."""
+    return _NONPRINTABLE.sub(" ", str(text))
+
+
 @dataclass
 class Image:
     """A 2-D image with its celestial WCS, as every HIPPO command sees it.
@@ -135,15 +140,15 @@ def _clean_header(header):
     for card in header.cards:
         key = card.keyword
         if key in ("COMMENT", "HISTORY", ""):
-            clean.add_comment(_NONPRINTABLE.sub(" ", str(card.value))) if key == "COMMENT" else (
-                clean.add_history(_NONPRINTABLE.sub(" ", str(card.value))) if key == "HISTORY" else None
+            clean.add_comment(printable(card.value)) if key == "COMMENT" else (
+                clean.add_history(printable(card.value)) if key == "HISTORY" else None
             )
             continue
         value = card.value
         if isinstance(value, str):
-            value = _NONPRINTABLE.sub(" ", value)
+            value = printable(value)
         try:
-            clean.append(fits.Card(key, value, _NONPRINTABLE.sub(" ", card.comment or "")))
+            clean.append(fits.Card(key, value, printable(card.comment or "")))
         except (ValueError, fits.VerifyError):
             continue  # a card astropy cannot even represent carries nothing we need
     return clean
