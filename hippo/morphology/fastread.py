@@ -7,9 +7,9 @@ pixels, the celestial WCS, BUNIT and the beam, so this reader parses the few car
 straight from the header blocks and decompresses the tiles with astropy's own C codecs
 (``decompress_rice_1_c``, ``unquantize_float_c``: the same calls in the same order as astropy,
 so the pixels are identical). It handles plain images (``.fits``, ``.fits.gz``) and the usual
-fpack layout (RICE_1, float32 quantized per row); anything else (other codecs, blank values,
-large mosaics, odd headers) goes to ``hippo.io.read_image``, which also gives the one-line error
-for bad files. A test checks that both readers give the same pixels and sky positions.
+fpack layout (RICE_1, float32 quantized per row, blank pixels flagged by ZBLANK); anything else
+(other codecs, BLANK, large mosaics, odd headers) goes to ``hippo.io.read_image``, which also
+gives the one-line error for bad files. A test checks that both readers give the same pixels and sky positions.
 """
 
 import gzip
@@ -145,7 +145,7 @@ def _rice_rows(raw, start, cards):
     nx, ny = cards.get("ZNAXIS1"), cards.get("ZNAXIS2")
     if not (cards.get("ZCMPTYPE", "").strip() == "RICE_1" and cards.get("ZBITPIX") == -32
             and cards.get("ZNAXIS") == 2 and cards.get("ZTILE1", nx) == nx and cards.get("ZTILE2", 1) == 1
-            and cards.get("ZQUANTIZ", "NO_DITHER") in _DITHER and "ZBLANK" not in cards and "BLANK" not in cards):
+            and cards.get("ZQUANTIZ", "NO_DITHER") in _DITHER and "BLANK" not in cards):
         return None
     columns, offset = {}, 0
     for index in range(1, cards["TFIELDS"] + 1):
@@ -179,14 +179,19 @@ def _rice_rows(raw, start, cards):
     # Python lists: indexing numpy scalars row by row costs more than the decompression.
     sizes, offsets = descriptors[:, 0].tolist(), descriptors[:, 1].tolist()
     scales, zeros = scales.tolist(), zeros.tolist()
-    rows = (decompress_rice_1_c(raw[heap + offset: heap + offset + size], blocksize, bytepix, nx)
-            for offset, size in zip(offsets, sizes))
+    rows = [decompress_rice_1_c(raw[heap + offset: heap + offset + size], blocksize, bytepix, nx)
+            for offset, size in zip(offsets, sizes)]
     if method == -1:
         quantized = np.frombuffer(b"".join(rows), dtype=integer_type).reshape(ny, nx)
-        return (quantized * np.array(scales)[:, None] + np.array(zeros)[:, None]).astype(np.float32)
-    pixels = b"".join(unquantize_float_c(quantized, row + seed, nx, scale, zero, method, 0, 0, 0.0, bytepix)
-                      for row, (quantized, scale, zero) in enumerate(zip(rows, scales, zeros)))
-    return np.frombuffer(pixels, dtype=np.float32).reshape(ny, nx).copy()
+        pixels = (quantized * np.array(scales)[:, None] + np.array(zeros)[:, None]).astype(np.float32)
+    else:
+        pixels = b"".join(unquantize_float_c(quantized, row + seed, nx, scale, zero, method, 0, 0, 0.0, bytepix)
+                          for row, (quantized, scale, zero) in enumerate(zip(rows, scales, zeros)))
+        pixels = np.frombuffer(pixels, dtype=np.float32).reshape(ny, nx).copy()
+    if "ZBLANK" in cards:
+        # Blank pixels (NaN in the original) are stored as the integer ZBLANK, as astropy reads them.
+        pixels[np.frombuffer(b"".join(rows), dtype=integer_type).reshape(ny, nx) == cards["ZBLANK"]] = np.nan
+    return pixels
 
 
 def _image(path, data, cards):

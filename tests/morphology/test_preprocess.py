@@ -114,6 +114,7 @@ def test_a_first_cutout_centred_on_the_source_is_copied_not_interpolated(shared_
 
 @pytest.mark.parametrize("relative", [
     "first_mirabest/100_010.451-009.284_0.0529_0080.60.fits.fz",
+    "first_mirabest/100_016.732+000.523_0.1538_0026.95.fits.fz",  # blank (NaN) pixels, ZBLANK
     "first_nvss_pairs/NVSS_1408+0050_II.fits.fz",
     "first_wise/FIRSTJ151227.2+454026_8.fits",
     "first_wise/2279p454_ac51-w1-int-3_ra228.11333333333332_dec45.67388888888889_asec480.000.fits",
