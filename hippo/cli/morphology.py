@@ -101,6 +101,9 @@ def run_evaluate(args):
         return EXIT_OK
     print(f"{metrics['model']} on {args.split}: n={metrics['n']} accuracy {metrics['accuracy']:.3f} "
           f"macro-F1 {metrics['macro_f1']:.3f} ECE {metrics['ece']:.3f}")
+    reference = metrics["ece_if_calibrated"]
+    print(f"  ECE of a perfectly calibrated model with these confidences on {metrics['n']} images: "
+          f"{reference['mean']:.3f} (95th percentile {reference['p95']:.3f}); p = {reference['p_value']:.2f}")
     for name, values in metrics["per_class"].items():
         print(f"  {name:5s} precision {values['precision']:.3f} recall {values['recall']:.3f} "
               f"F1 {values['f1']:.3f} (n={values['support']})")

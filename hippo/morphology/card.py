@@ -92,7 +92,8 @@ def render_readme(card):
         if metrics:
             parts += ["", f"## Metrics on {split} (`hippo evaluate --split {split}`)", "",
                       f"n = {metrics['n']}, accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro_f1']:.3f}, "
-                      f"ECE {metrics['ece']:.3f} (15 bins).", "", _metrics_table(metrics, classes)]
+                      f"ECE {metrics['ece']:.3f} (15 bins){_ece_reference_text(metrics)}.", "",
+                      _metrics_table(metrics, classes)]
             if metrics.get("reliability"):
                 parts += ["", "Reliability diagram (bins of confidence):", "",
                           "| confidence bin | n | mean confidence | accuracy |", "|---|---|---|---|"]
@@ -104,3 +105,12 @@ def render_readme(card):
         parts += ["", extra]
     parts += ["", "## Software", "", ", ".join(f"{k} {v}" for k, v in sorted(card["software"].items())), ""]
     return "\n".join(parts)
+
+
+def _ece_reference_text(metrics):
+    reference = metrics.get("ece_if_calibrated")
+    if not reference:
+        return ""
+    return (f"; a perfectly calibrated model with these confidences would show {reference['mean']:.3f} on "
+            f"{metrics['n']} images (95th percentile {reference['p95']:.3f}; p = {reference['p_value']:.2f} for "
+            f"an ECE this large)")

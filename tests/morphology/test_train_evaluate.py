@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from hippo.morphology.calibration import (choose_uncertain_threshold, classification_metrics,
+from hippo.morphology.calibration import (choose_uncertain_threshold, classification_metrics, ece_reference,
                                           expected_calibration_error, fit_temperature, probabilities)
 
 
@@ -30,7 +30,7 @@ def test_evaluate_json_has_the_documented_keys(hippo_cli):
     result = hippo_cli("evaluate", "--split", "valid", "--json", "--threads", "1")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
-    assert {"n", "accuracy", "macro_f1", "ece", "per_class", "confusion"} <= set(metrics)
+    assert {"n", "accuracy", "macro_f1", "ece", "ece_if_calibrated", "per_class", "confusion"} <= set(metrics)
     assert metrics["n"] == 200 and np.sum(metrics["confusion"]) == 200
     assert set(metrics["per_class"]) == {"FRI", "FRII", "BENT", "COMP"}
     assert metrics["accuracy"] == pytest.approx(np.trace(metrics["confusion"]) / 200, abs=1e-4)
@@ -54,6 +54,31 @@ def test_temperature_scaling_fixes_overconfident_logits():
     after = expected_calibration_error(probabilities(overconfident, temperature), labels)
     assert temperature > 2.0  # the logits were sharpened four-fold
     assert before > 0.1 and after < 0.03
+
+
+def _calibrated_draw(rng, n, spread):
+    """Probabilities whose top label is right exactly as often as its confidence says."""
+    confidence = rng.uniform(1 - spread, 1.0, n)
+    probs = np.column_stack([confidence, (1 - confidence) / 3, (1 - confidence) / 3, (1 - confidence) / 3])
+    labels = np.where(rng.random(n) < confidence, 0, rng.integers(1, 4, n))
+    return probs, labels
+
+
+def test_a_calibrated_model_on_200_images_shows_the_ece_its_reference_predicts():
+    rng = np.random.default_rng(1)
+    # Confidences spread over 0.5-1 as a 0.85-accurate classifier's are: on 200 images even a
+    # perfectly calibrated model shows an ECE of ~0.05, on 20,000 almost none.
+    small = [ece_reference(*_calibrated_draw(rng, 200, 0.5)[:1], 0.0) for _ in range(3)]
+    assert all(0.04 < reference["mean"] < 0.07 for reference in small)
+    probs, labels = _calibrated_draw(rng, 20000, 0.5)
+    assert ece_reference(probs, 0.0)["mean"] < 0.01
+    probs, labels = _calibrated_draw(rng, 200, 0.5)
+    observed = expected_calibration_error(probs, labels)
+    assert ece_reference(probs, observed)["p_value"] > 0.01
+    # The same confidences on labels right only half the time: far above the reference.
+    wrong = np.where(rng.random(200) < 0.5, labels, (labels + 1) % 4)
+    overconfident = expected_calibration_error(probs, wrong)
+    assert overconfident > 0.15 and ece_reference(probs, overconfident)["p_value"] == 0.0
 
 
 def test_metrics_on_a_known_confusion():
