@@ -118,14 +118,32 @@ def _grid_to_source_affine(wcs, ra, dec):
     better than a hundredth of a pixel, so it is fitted on a 5 x 5 grid of points and checked;
     None where it is not (a pole, a strongly distorted projection).
     """
-    grid = target_wcs(ra, dec)
-    ticks = np.linspace(0, GRID_PIXELS - 1, 5)
-    gx, gy = np.meshgrid(ticks, ticks)
-    source = np.column_stack(wcs.world_to_pixel_values(*grid.pixel_to_world_values(gx.ravel(), gy.ravel())))
-    design = np.column_stack([gx.ravel(), gy.ravel(), np.ones(gx.size)])
-    coefficients, *_ = np.linalg.lstsq(design, source, rcond=None)
-    residual = np.abs(design @ coefficients - source).max()
+    source = np.column_stack(wcs.world_to_pixel_values(*_grid_world(ra, dec, _FIT_X, _FIT_Y)))
+    coefficients = _FIT_SOLVER @ source
+    residual = np.abs(_FIT_DESIGN @ coefficients - source).max()
     return coefficients.T if np.isfinite(residual) and residual < 0.01 else None
+
+
+def _grid_world(ra, dec, x, y):
+    """(ra, dec) in degrees of model-grid pixels (x, y): ``target_wcs(ra, dec)`` without building it.
+
+    The gnomonic (TAN) projection written out (Calabretta & Greisen 2002), the same numbers as
+    wcslib's to ~1e-12 deg; building a WCS object costs more than the rest of the affine fit.
+    """
+    centre = (GRID_PIXELS - 1) / 2.0
+    xi = np.radians(-(np.asarray(x, dtype=np.float64) - centre) * GRID_ARCSEC / 3600.0)  # east left
+    eta = np.radians((np.asarray(y, dtype=np.float64) - centre) * GRID_ARCSEC / 3600.0)
+    dec0 = np.radians(dec)
+    denominator = np.cos(dec0) - eta * np.sin(dec0)
+    world_ra = np.degrees(np.arctan2(xi, denominator)) + ra
+    world_dec = np.degrees(np.arctan2(np.sin(dec0) + eta * np.cos(dec0), np.hypot(xi, denominator)))
+    return np.mod(world_ra, 360.0), world_dec
+
+
+# The affine fit's 5 x 5 points on the grid and its least-squares solver (fixed: computed once).
+_FIT_X, _FIT_Y = (a.ravel() for a in np.meshgrid(np.linspace(0, GRID_PIXELS - 1, 5), np.linspace(0, GRID_PIXELS - 1, 5)))
+_FIT_DESIGN = np.column_stack([_FIT_X, _FIT_Y, np.ones(_FIT_X.size)])
+_FIT_SOLVER = np.linalg.pinv(_FIT_DESIGN)
 
 
 def _source_pixel_coordinates(wcs, ra, dec, affine):
@@ -270,6 +288,31 @@ def prepare(image, ra=None, dec=None):
                     beam_arcsec=None if beam is None else float(beam[0]) * 3600.0,
                     bunit=str(image.header.get("BUNIT", "")).strip(), peak_snr=float(peak_snr),
                     occupied_fraction=occupied, core_fwhm_arcsec=core_fwhm_arcsec(array), coverage=coverage)
+
+
+def rows_read_by_prepare(shape, wcs, scale):
+    """Which rows of an image ``prepare`` (source at the centre) looks at, or None for all of them.
+
+    For the common case, an image on the model's own pixel grid (a FIRST cutout: the grid is
+    copied at a whole-pixel offset), that is the grid's rows plus the rows of the noise sample,
+    about two thirds of a 300-row cutout; a reader can skip decoding the rest. Anything else
+    (resampling, block averaging, a large mosaic, an image small enough to be measured whole)
+    reads every row. ``scale`` is the pixel size in arcsec (``Image.pixel_scale_arcsec``).
+    """
+    ny, nx = shape
+    if not scale > 0:
+        return None
+    half = int(np.ceil(GRID_PIXELS * GRID_ARCSEC / scale))
+    if int(np.floor(GRID_ARCSEC / scale * 1.0001)) >= 2 or ny * nx > (4 * half) ** 2 or ny * nx <= _NOISE_SAMPLE_PIXELS:
+        return None
+    ra, dec = (float(v) for v in wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0))
+    shift = _integer_shift(_grid_to_source_affine(wcs, ra, dec))
+    if shift is None:
+        return None
+    rows = np.zeros(ny, dtype=bool)
+    rows[max(shift[1], 0): max(shift[1] + GRID_PIXELS, 0)] = True
+    rows[_symmetric_sample(ny)] = True
+    return rows
 
 
 def _noise_region(data, wcs, ra, dec, scale):

@@ -132,6 +132,35 @@ def test_the_fast_reader_gives_the_pixels_wcs_units_and_beam_of_read_image(share
     assert fast.beam_deg == thorough.beam_deg
 
 
+def test_classification_reads_give_prepare_what_full_reads_give(shared_data):
+    # read_for_classification leaves the rows prepare() never looks at undecoded; the model input
+    # and every statistic the OOD check uses must not notice (FIRST cutouts: rows skipped;
+    # NVSS at 15"/px: resampled, all rows read).
+    paths = sorted((shared_data / "first_mirabest").glob("*.fits.fz"))[::40]
+    paths += sorted((shared_data / "first_nvss_pairs").glob("*.fits*"))[:6]
+    skipped = 0
+    for path in paths:
+        fast = read_for_classification(path)
+        skipped += int(np.isnan(fast.data).all(axis=1).sum())
+        quick, full = prepare(fast), prepare(read_image(path))
+        np.testing.assert_array_equal(quick.array, full.array, err_msg=str(path))
+        for name in ("ra", "dec", "peak_snr", "occupied_fraction", "core_fwhm_arcsec", "coverage", "beam_arcsec"):
+            assert getattr(quick, name) == getattr(full, name), (path, name)
+    assert skipped > 0.25 * 300 * 30  # about a third of each 300-row FIRST cutout was not decoded
+
+
+def test_the_model_grid_positions_are_wcslibs():
+    from hippo.morphology.preprocess import _grid_world, target_wcs
+
+    x, y = np.meshgrid(np.linspace(-40, GRID_PIXELS + 40, 9), np.linspace(-40, GRID_PIXELS + 40, 9))
+    for ra, dec in [(10.4, -9.3), (359.999, 0.01), (0.0005, 45.0), (180.0, -89.7), (230.0, 89.95)]:
+        ours = np.array(_grid_world(ra, dec, x, y))
+        theirs = np.array(target_wcs(ra, dec).pixel_to_world_values(x, y))
+        dra = (ours[0] - theirs[0] + 180.0) % 360.0 - 180.0
+        assert np.abs(dra * np.cos(np.radians(theirs[1]))).max() < 1e-10
+        assert np.abs(ours[1] - theirs[1]).max() < 1e-10
+
+
 def test_the_fast_reader_hands_bad_files_to_read_image_for_the_error(tmp_path):
     from hippo.errors import InputError
 
