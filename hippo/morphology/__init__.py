@@ -41,7 +41,7 @@ def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, si
         Instead of files: cut ``size`` around each position of ``catalogue`` from ``survey``
         (anything ``hippo.archive.get_survey`` accepts).
     batch_size : int
-        Images per network pass.
+        Most images per network pass (files go 8 at a time: more leave the CPU cache).
     threads : int, optional
         Torch threads (default: available cores, at most 4).
     workers : int, optional

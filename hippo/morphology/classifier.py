@@ -166,19 +166,18 @@ class Classifier:
     def classify_files(self, paths, batch_size=64, workers=2, progress=None):
         """Classify FITS files; yields one output row (dict) per path, in order.
 
-        With ``workers`` > 1 and more files than one batch, the files are split into batches (of
-        at most ``batch_size``, about 8 per worker) that forked worker processes classify whole:
-        read, preprocess and one network pass on one torch thread each. (FITS decoding holds the
-        GIL; a pool that only read files left a core idle while this process ran the network.)
+        Files go through in batches of ``min(batch_size, 8)``: each read, preprocessed and
+        classified in one network pass. On 25 or more at once the pixels just prepared and the
+        activations leave the CPU cache (~30 % more time per file on one core); small batches
+        also let the workers finish together. With ``workers`` > 1 the batches are shared by
+        forked worker processes, each classifying whole batches on one torch thread (FITS
+        decoding holds the GIL; a pool that only read files left a core idle while this
+        process ran the network).
         """
         paths = [str(path) for path in paths]
-        use_pool = workers > 1 and len(paths) > batch_size and "fork" in multiprocessing.get_all_start_methods()
-        if use_pool:
-            # Several batches per worker, so that the last one to finish waits for little: the
-            # network is as fast per image on 16 images as on 64.
-            batch_size = min(batch_size, max(-(-len(paths) // (_BATCHES_PER_WORKER * workers)), 16))
-        batches = [paths[start:start + batch_size] for start in range(0, len(paths), batch_size)]
-        if not use_pool:
+        size = min(batch_size, _NETWORK_CHUNK)
+        batches = [paths[start:start + size] for start in range(0, len(paths), size)]
+        if workers < 2 or len(batches) < 2 or "fork" not in multiprocessing.get_all_start_methods():
             for batch in batches:
                 yield from self._classify_batch(batch)
                 if progress is not None:
@@ -197,24 +196,14 @@ class Classifier:
             _FORKED_CLASSIFIER = None
 
     def _classify_batch(self, paths):
-        """Output rows of one batch of FITS files, read, preprocessed and classified a few at a time.
-
-        Network passes of ``_NETWORK_CHUNK`` images keep the pixels just prepared and the
-        activations in the CPU cache: on 25 or more images at once the same work took ~30 %
-        longer per file (measured on 400 FIRST files, one core).
-        """
-        rows = []
-        for start in range(0, len(paths), _NETWORK_CHUNK):
-            chunk = paths[start:start + _NETWORK_CHUNK]
-            # A failed input is named by its path: that is what the user has to go and fix.
-            rows.extend(self.rows_or_errors([_prepare_path(path) for path in chunk],
-                                            [fits_stem(path) for path in chunk], error_names=chunk))
-        return rows
+        """Output rows of one batch of FITS files: each read and preprocessed, one network pass."""
+        # A failed input is named by its path: that is what the user has to go and fix.
+        return self.rows_or_errors([_prepare_path(path) for path in paths], [fits_stem(path) for path in paths],
+                                   error_names=paths)
 
 
 _FORKED_CLASSIFIER = None
-_BATCHES_PER_WORKER = 8
-_NETWORK_CHUNK = 8
+_NETWORK_CHUNK = 8  # files per batch (and network pass) in classify_files
 
 
 def _one_torch_thread():
