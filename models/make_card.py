@@ -6,10 +6,12 @@ shipped, evaluates the shipped model and every seed's model on valid and test wi
 ``hippo.evaluate`` (the code behind ``hippo evaluate``), and adds to ``model.json`` (then
 regenerates ``README.md``):
 
-- ``metrics.test``: the shipped model's test metrics;
-- ``seeds``: accuracy, macro F1 and ECE on valid and test for each seed, mean and std;
+- ``metrics.valid`` and ``metrics.test``: the shipped model's metrics (recomputed, so that a card
+  gains whatever ``hippo evaluate`` reports now);
+- ``seeds``: accuracy, macro F1 and ECE on valid and test for each seed, mean and std (kept as
+  recorded when ``--seed-models`` is not given: the seeds' directories are not shipped);
 - ``notes``: Markdown sections from ``--notes`` files (how the model was chosen, goals) and the
-  output of the bench scripts (``--bench``), quoted verbatim.
+  output of the bench scripts (``--bench``), quoted verbatim (kept when neither is given).
 
     python models/make_card.py --shipped models --seed-models DIR0 DIR1 DIR2 \\
         --notes notes.md --bench "Raw FIRST FITS (bench/raw_first_accuracy.py)" raw.txt
@@ -30,7 +32,8 @@ def summary(values):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shipped", required=True, help="the shipped model directory (its card is updated)")
-    parser.add_argument("--seed-models", nargs="+", required=True, help="one model directory per seed")
+    parser.add_argument("--seed-models", nargs="+", default=[],
+                        help="one model directory per seed (default: keep the seed summary in the card)")
     parser.add_argument("--notes", nargs="*", default=[], help="Markdown files added as sections")
     parser.add_argument("--bench", nargs=2, action="append", default=[], metavar=("TITLE", "FILE"),
                         help="a bench script's output, quoted under TITLE")
@@ -49,7 +52,31 @@ def main():
         print(f"seed {per_seed[-1][0]}: " + "  ".join(
             f"{split} accuracy {m['accuracy']:.3f} macro F1 {m['macro_f1']:.3f} ECE {m['ece']:.3f}"
             for split, m in scores.items()))
+    card["metrics"]["valid"] = hippo.evaluate("valid", model=shipped)
     card["metrics"]["test"] = hippo.evaluate("test", model=shipped)
+    if per_seed:
+        seeds_note = _seed_summary(card, per_seed)
+    elif card.get("seeds") and card.get("notes"):
+        seeds_note = card["notes"][0]  # as recorded when the seeds' models were evaluated
+    else:
+        parser.error("--seed-models is needed: the card has no seed summary yet")
+    notes = [seeds_note]
+    if args.notes or args.bench:
+        notes += [Path(path).read_text().strip() for path in args.notes]
+        for title, path in args.bench:
+            quoted = "\n".join("    " + line for line in Path(path).read_text().strip().splitlines())
+            notes.append(f"## {title}\n\n{quoted}")
+    else:
+        notes += card.get("notes", [])[1:]
+    card["notes"] = notes
+    write_card(shipped, card)
+    test = card["metrics"]["test"]
+    print(f"shipped {card['name']}: test accuracy {test['accuracy']:.3f}, macro F1 {test['macro_f1']:.3f}, "
+          f"ECE {test['ece']:.3f}; card written to {shipped}")
+
+
+def _seed_summary(card, per_seed):
+    """Records the seeds' metrics in ``card["seeds"]``; returns the Markdown paragraph about them."""
     hyper = card["training"]["hyperparameters"]
     card["seeds"] = {
         "seeds": [seed for seed, _ in per_seed],
@@ -68,16 +95,7 @@ def main():
                      f"({', '.join(f'{v:.3f}' for v in stats['accuracy']['values'])}), macro F1 "
                      f"{stats['macro_f1']['mean']:.3f} ± {stats['macro_f1']['std']:.3f}, ECE "
                      f"{stats['ece']['mean']:.3f} ± {stats['ece']['std']:.3f} (mean ± std).")
-    notes = ["\n".join(lines)]
-    notes += [Path(path).read_text().strip() for path in args.notes]
-    for title, path in args.bench:
-        quoted = "\n".join("    " + line for line in Path(path).read_text().strip().splitlines())
-        notes.append(f"## {title}\n\n{quoted}")
-    card["notes"] = notes
-    write_card(shipped, card)
-    test = card["metrics"]["test"]
-    print(f"shipped {card['name']}: test accuracy {test['accuracy']:.3f}, macro F1 {test['macro_f1']:.3f}, "
-          f"ECE {test['ece']:.3f}; card written to {shipped}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
