@@ -3,6 +3,9 @@
 import os
 from pathlib import Path
 
+from hippo.cutouts.cut import cut_failed
+from hippo.errors import UsageError
+
 
 def cache_dir(*parts):
     """HIPPO's cache directory (``$HIPPO_CACHE_DIR``, else the user cache dir), created on use."""
@@ -45,13 +48,34 @@ class Survey:
         -------
         hippo.cutouts.Cutout
             With ``.data``, ``.wcs``, ``.header`` and ``.status`` (``ok``, ``partial``, ``no_coverage``).
+
+        Raises
+        ------
+        Exception
+            When the cut fails: an unreadable file (InputError), a failed download (RemoteError)...;
+            ``cutouts`` hands such a failure back as a Cutout of status ``error`` instead.
         """
         raise NotImplementedError
 
     def cutouts(self, coords, size, pixel_scale=None, resampling="interp"):
-        """Cutouts at many positions, in order (subclasses vectorise where they can)."""
+        """Cutouts at many positions, in order (subclasses vectorise where they can).
+
+        One Cutout per position, always: a cut that fails (an unreadable or truncated file, a
+        failed download, any exception) is yielded with status ``error`` and a message naming the
+        input and the reason, and the positions after it are still cut. Usage errors (a bad
+        ``size``, ``pixel_scale`` or ``resampling``) raise UsageError.
+        """
         for coord in coords:
-            yield self.cutout(coord, size, pixel_scale, resampling)
+            yield self.cutout_or_error(coord, size, pixel_scale, resampling)
+
+    def cutout_or_error(self, coord, size, pixel_scale=None, resampling="interp"):
+        """``cutout``, with a failure (other than a usage error) as a Cutout of status ``error``."""
+        try:
+            return self.cutout(coord, size, pixel_scale, resampling)
+        except UsageError:
+            raise
+        except Exception as exc:
+            return cut_failed(exc, self.name)
 
     def describe(self):
         """One row for ``hippo surveys``: name, kind, location, coverage, pixel scale, radio."""

@@ -17,8 +17,8 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
 
 from hippo.archive.base import Survey, cache_dir
-from hippo.cutouts.cut import (Cutout, coverage_status, cut_image, cut_native_at, cut_pixels, no_coverage, resample_image,
-                               survey_header)
+from hippo.cutouts.cut import (Cutout, coverage_status, cut_failed, cut_image, cut_native_at, cut_pixels, no_coverage,
+                               resample_image, survey_header)
 from hippo.cutouts.geometry import centred_tan_wcs, odd_pixels, pixel_positions, shifted_wcs, source_bounding_box
 from hippo.errors import InputError
 from hippo.io import read_image
@@ -82,11 +82,20 @@ class LocalImageSurvey(Survey):
         if pixel_scale is not None:
             yield from super().cutouts(coords, size, pixel_scale, resampling)
             return
-        image = self.image
         size_arcsec = parse_angle(size, "--size").to_value(u.arcsec)
-        xs, ys, scales_x, scales_y = pixel_positions(image.wcs, coords)
+        try:
+            image = self.image
+            xs, ys, scales_x, scales_y = pixel_positions(image.wcs, coords)
+        except Exception as exc:  # an unreadable image fails every position, each reported
+            for _ in range(len(coords)):
+                yield cut_failed(exc, self.path)
+            return
         for x, y, scale_x, scale_y in zip(xs, ys, scales_x, scales_y):
-            yield cut_native_at(image, x, y, scale_x, scale_y, size_arcsec)
+            try:
+                cut = cut_native_at(image, x, y, scale_x, scale_y, size_arcsec)
+            except Exception as exc:
+                cut = cut_failed(exc, self.path)
+            yield cut
 
 
 class TileDirectorySurvey(Survey):
@@ -146,19 +155,15 @@ class TileDirectorySurvey(Survey):
 
     def cutouts(self, coords, size, pixel_scale=None, resampling="interp"):
         """Cutouts at many positions, in order; each block of positions is cut tile by tile,
-        so a tile is opened once for all the positions it holds."""
+        so a tile is opened once for all the positions it holds. A position whose tile cannot be
+        read is a Cutout of status ``error`` naming that tile; the others are cut as usual."""
         for start in range(0, len(coords), _BLOCK):
             block = coords[start:start + _BLOCK]
             nearest = self.index.nearest(block)
             results = {}
             for position in np.argsort(nearest, kind="stable"):
-                try:
-                    results[position] = self.cutout(block[position], size, pixel_scale, resampling)
-                except Exception as exc:  # handed back in order, where the caller can report it
-                    results[position] = exc
+                results[position] = self.cutout_or_error(block[position], size, pixel_scale, resampling)
             for position in range(len(block)):
-                if isinstance(results[position], Exception):
-                    raise results[position]
                 yield results[position]
 
     def cutout(self, coord, size, pixel_scale=None, resampling="interp"):

@@ -16,7 +16,7 @@ from hippo.cutouts.geometry import (
     shifted_wcs,
     source_bounding_box,
 )
-from hippo.errors import InputError, UsageError
+from hippo.errors import HippoError, InputError, UsageError
 from hippo.io.atomic import atomic_path
 from hippo.io.images import printable
 from hippo.quantities import parse_angle
@@ -39,14 +39,15 @@ class Cutout:
     ----------
     data : numpy.ndarray
         2-D float array; NaN where the survey has no data (padding beyond its edge).
-        Empty (shape (0, 0)) when ``status`` is ``no_coverage``.
+        Empty (shape (0, 0)) when ``status`` is ``no_coverage`` or ``error``.
     wcs : astropy.wcs.WCS or None
-        Celestial WCS of ``data`` (None for ``no_coverage``).
+        Celestial WCS of ``data`` (None for ``no_coverage`` and ``error``).
     header : astropy.io.fits.Header
         The survey's own cards (BUNIT, beam, telescope...) plus the cutout's WCS.
     status : str
-        ``ok`` (fully covered), ``partial`` (some pixels NaN: image edge or survey edge) or
-        ``no_coverage`` (the survey has no data there).
+        ``ok`` (fully covered), ``partial`` (some pixels NaN: image edge or survey edge),
+        ``no_coverage`` (the survey has no data there) or ``error`` (the cut failed: an unreadable
+        tile, a failed download; ``message`` names the input and says why).
     origin : str
         Where the pixels came from (file path or service URL).
     message : str
@@ -100,6 +101,22 @@ class Cutout:
 def no_coverage(origin="", message="the survey has no data at this position"):
     """A ``no_coverage`` Cutout (no pixels, no file)."""
     return Cutout(np.empty((0, 0), dtype=np.float32), None, fits.Header(), "no_coverage", origin, message)
+
+
+def cut_failed(exc, origin):
+    """An ``error`` Cutout (no pixels, no file) for a cut that raised ``exc``.
+
+    The message names the input and says why: an InputError's own text (``tile.fits: image data
+    cannot be read...``), another HIPPO error's text (a remote survey's, which names the survey),
+    else ``origin: ExceptionType: text``.
+    """
+    if isinstance(exc, InputError):
+        origin, message = exc.source, str(exc)
+    elif isinstance(exc, HippoError):
+        message = str(exc)
+    else:
+        message = f"{origin}: {type(exc).__name__}: {exc}"
+    return Cutout(np.empty((0, 0), dtype=np.float32), None, fits.Header(), "error", str(origin), message)
 
 
 def cut_image(image, coord, size, pixel_scale=None, resampling="interp"):

@@ -198,16 +198,13 @@ class _Job:
         coords = self.coords[todo]
         pixel_scale = None if self.pixel_arcsec is None else self.pixel_arcsec * u.arcsec
         size = self.size_arcsec * u.arcsec
-        results = survey_obj.cutouts(coords, size, pixel_scale, self.resampling)
-        for position, index in enumerate(todo):
+        # cutouts() hands a failed cut (bad tile, failed download) back as status "error", in order
+        for index, result in zip(todo, survey_obj.cutouts(coords, size, pixel_scale, self.resampling)):
             try:
-                row = self._write(survey_obj, index, next(results))
-            except Exception as exc:  # one failed cutout (download, bad file) must not end the batch
+                row = self._write(survey_obj, index, result)
+            except Exception as exc:  # the cutout could not be written: that row fails, the batch goes on
                 reason = str(exc) if isinstance(exc, HippoError) else f"{type(exc).__name__}: {exc}"
                 row = self._row(survey_obj, index, "", "error", reason)
-                # a generator that raised is finished: go on position by position
-                results = (survey_obj.cutout(coord, size, pixel_scale, self.resampling)
-                           for coord in coords[position + 1:])
             yield index, row
             if bar is not None:
                 bar.update(1)
@@ -235,8 +232,8 @@ class _Job:
         return self._row(survey_obj, index, path, header["CUTSTAT"], "kept from an earlier run")
 
     def _write(self, survey_obj, index, result):
-        if result.status == "no_coverage":
-            return self._row(survey_obj, index, "", "no_coverage", result.message)
+        if result.status in ("no_coverage", "error"):
+            return self._row(survey_obj, index, "", result.status, result.message)
         cards = [render_card("OBJECT", self.names[index], "source name"),
                  render_card("HIPPORA", float(self.ra[index]), "[deg] requested RA (ICRS)"),
                  render_card("HIPPODEC", float(self.dec[index]), "[deg] requested Dec (ICRS)"),

@@ -118,7 +118,9 @@ def _classify_positions(classifier, survey, catalogue, size, ra_col, dec_col, id
     rows = []
     for start in range(0, len(names), batch_size):
         chunk = slice(start, start + batch_size)
-        results = [reason_no_data if cut.status == "no_coverage"
+        # a cut that failed (unreadable tile, failed download) comes back as status "error" with
+        # the input and the reason: that source's row is an error row, the others are classified
+        results = [reason_no_data if cut.status == "no_coverage" else cut.message if cut.status == "error"
                    else prepare_or_reason(_image_of(cut), (float(ra_deg), float(dec_deg)))
                    for ra_deg, dec_deg, cut in zip(ra[chunk], dec[chunk],
                                                    chosen.cutouts(positions.coords[chunk], size))]

@@ -13,6 +13,7 @@ from astropy.wcs import WCS
 
 from hippo.archive import TileDirectorySurvey, get_survey
 from hippo.archive import local as local_module
+from hippo.errors import UsageError
 from hippo.io import read_image
 
 
@@ -172,3 +173,55 @@ def test_real_four_axis_first_images_as_a_tile_directory(shared_data, tmp_path):
     cx, cy = int(np.floor(tx + 0.5)), int(np.floor(ty + 0.5))
     np.testing.assert_array_equal(cut.data, largest.data[cy - 83:cy + 84, cx - 83:cx + 84])
     assert cut.header["BMAJ"] == pytest.approx(0.0015)
+
+
+def test_cutouts_hand_back_a_bad_tiles_positions_as_errors_in_order(tmp_path):
+    wcs, data = split_into_tiles(tmp_path / "tiles")
+    broken = tmp_path / "tiles" / "tile_00.fits"
+    broken.write_bytes(broken.read_bytes()[:2880 * 3])  # header intact, data cut short
+    survey = get_survey(tmp_path / "tiles")
+    xs, ys = [500, 60, 500, 80, 60], [500, 60, 60, 70, 500]  # good, bad, good, bad, good tiles
+    cuts = list(survey.cutouts(wcs.pixel_to_world(xs, ys), "30arcsec"))
+    assert [cut.status for cut in cuts] == ["ok", "error", "ok", "error", "ok"]
+    for cut in (cuts[1], cuts[3]):
+        assert cut.message.startswith(f"{broken}: ") and "truncated" in cut.message
+        assert cut.origin == str(broken) and cut.data.shape == (0, 0) and cut.wcs is None
+    for cut, x, y in zip(cuts, xs, ys):  # the good ones are the right pixels, in input order
+        if cut.status == "ok":
+            np.testing.assert_array_equal(cut.data, data[y - 8:y + 9, x - 8:x + 9])
+    with pytest.raises(UsageError, match="--size"):  # usage errors still raise
+        list(survey.cutouts(wcs.pixel_to_world(xs, ys), "wide"))
+
+
+def test_cutouts_of_an_unreadable_image_are_errors_naming_it(tmp_path):
+    wcs, _ = split_into_tiles(tmp_path / "tiles")
+    broken = tmp_path / "tiles" / "tile_00.fits"
+    broken.write_bytes(broken.read_bytes()[:2880 * 3])
+    coords = wcs.pixel_to_world([60, 80], [60, 70])
+    for pixel_scale in (None, "2arcsec"):  # native pixels and resampled
+        cuts = list(get_survey(broken).cutouts(coords, "30arcsec", pixel_scale))
+        assert [cut.status for cut in cuts] == ["error", "error"]
+        assert all(cut.message.startswith(f"{broken}: ") and "truncated" in cut.message for cut in cuts)
+
+
+def test_cli_cutout_across_a_bad_tile_writes_the_good_ones_and_reports_the_bad_rows(tmp_path, hippo_cli):
+    wcs, _ = split_into_tiles(tmp_path / "tiles")
+    broken = tmp_path / "tiles" / "tile_00.fits"
+    broken.write_bytes(broken.read_bytes()[:2880 * 3])
+    coords = wcs.pixel_to_world([500, 60, 500, 80, 60], [500, 60, 60, 70, 500])
+    names = ["A", "BAD1", "B", "BAD2", "C"]
+    catalogue = tmp_path / "sources.csv"
+    catalogue.write_text("name,ra,dec\n" + "".join(f"{name},{coord.ra.deg:.8f},{coord.dec.deg:.8f}\n"
+                                                    for name, coord in zip(names, coords)))
+    out = tmp_path / "out"
+    result = hippo_cli("cutout", "--catalogue", catalogue, "--survey", tmp_path / "tiles", "--size", "30arcsec",
+                       "-o", out)
+    assert result.returncode == 3, result.stderr
+    index = Table.read(out / "cutouts.csv")
+    assert list(index["name"]) == names
+    assert list(index["status"]) == ["ok", "error", "ok", "error", "ok"]
+    assert all((out / name / "tiles.fits").exists() for name in ("A", "B", "C"))
+    assert not (out / "BAD1").exists() and not (out / "BAD2").exists()
+    for name in ("BAD1", "BAD2"):
+        assert f"error: {name} (tiles): {broken}: image data cannot be read" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -161,3 +161,26 @@ def test_worker_processes_give_the_rows_of_one_process_in_input_order(classifier
     for one, other in zip(alone, forked):
         assert one["label"] == other["label"] and one["flag"] == other["flag"]
         assert one["p_fri"] == pytest.approx(other["p_fri"], abs=1e-6, nan_ok=True)
+
+
+def test_positions_on_a_truncated_tile_are_error_rows_and_the_rest_are_classified(shared_data, hippo_cli, tmp_path):
+    rows = list(csv.DictReader(open(shared_data / "first_mirabest" / "index.csv")))[:4]
+    tiles = tmp_path / "first_tiles"
+    tiles.mkdir()
+    for row in rows[1:]:
+        (tiles / row["file"]).symlink_to(shared_data / "first_mirabest" / row["file"])
+    broken = tiles / rows[0]["file"]  # headers intact (it is indexed), compressed data cut short
+    content = (shared_data / "first_mirabest" / rows[0]["file"]).read_bytes()
+    broken.write_bytes(content[:len(content) // 2])
+    catalogue = tmp_path / "positions.csv"
+    catalogue.write_text("name,ra,dec\n" + "".join(f"S{i},{row['host_ra']},{row['host_dec']}\n"
+                                                    for i, row in enumerate(rows)))
+    result = hippo_cli("classify", "--survey", tiles, "--catalogue", catalogue, "--json", "--threads", "1",
+                       env={"HIPPO_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 3, result.stderr
+    out = json.loads(result.stdout)
+    assert [row["source"] for row in out] == ["S0", "S1", "S2", "S3"]
+    assert out[0]["flag"] == "error" and out[0]["message"].startswith(f"{broken}: ")
+    assert out[0]["ra"] == pytest.approx(float(rows[0]["host_ra"]))
+    assert all(row["flag"] != "error" and row["label"] in CLASSES for row in out[1:])
+    assert f"error: S0: {broken}: " in result.stderr and "Traceback" not in result.stderr
