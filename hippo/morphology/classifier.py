@@ -185,7 +185,7 @@ class Classifier:
             return
         global _FORKED_CLASSIFIER
         _FORKED_CLASSIFIER = self  # inherited by the forked workers, never pickled
-        pool = multiprocessing.get_context("fork").Pool(min(workers, len(batches)), initializer=_one_torch_thread)
+        pool = multiprocessing.get_context("fork").Pool(min(workers, len(batches)), initializer=_worker_start)
         try:
             for batch, rows in zip(batches, pool.imap(_classify_batch_in_worker, batches)):
                 yield from rows
@@ -206,11 +206,29 @@ _FORKED_CLASSIFIER = None
 _NETWORK_CHUNK = 8  # files per batch (and network pass) in classify_files
 
 
-def _one_torch_thread():
-    """Worker start: one torch thread per worker process, so that the workers share the cores."""
+def _worker_start():
+    """Worker start: one torch thread per worker process, so that the workers share the cores,
+    and glibc's malloc told to keep freed memory for reuse.
+
+    Left to itself, glibc returns each freed image and activation buffer (hundreds of kB) to the
+    kernel and faults fresh zeroed pages in for the next file: ~330 page faults and 1-3 ms of
+    system time per file in a worker (measured; none once the memory is kept). The workers are
+    HIPPO's own processes, so changing their allocator touches no one else's.
+    """
+    import ctypes
+
     import torch
 
     torch.set_num_threads(1)
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(_M_MMAP_THRESHOLD, 256 << 20)
+        libc.mallopt(_M_TRIM_THRESHOLD, 512 << 20)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): the default allocator it is
+        pass
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
 
 
 def _classify_batch_in_worker(paths):
