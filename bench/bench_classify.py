@@ -1,8 +1,11 @@
 """FITS files per second through ``hippo classify`` (start-up excluded) and through an anchor-style loop.
 
 HIPPO: ``hippo.classify(files, classifier=...)``, the function behind ``hippo classify`` (the
-model is loaded once before the clock starts; forked reader processes and batched network
-passes, ``--threads`` cores).
+model is loaded once before the clock starts; ``--threads`` forked worker processes, each
+reading, preprocessing and classifying 8 files per network pass).
+
+This VM's speed drifts by a third within an hour and its two vCPUs slow each other by ~25 %
+when both are busy: compare runs by the ratio, which both sides see alike, not by files/s.
 
 Peer, in the style of the FIRST Classifier (Alhassan et al. 2018) without its SkyView download:
 for each file, ``astropy.io.fits`` reads it, ``astropy.stats.sigma_clipped_stats`` measures the
@@ -82,7 +85,7 @@ def main():
     hippo_median, peer_median = statistics.median(hippo_rates), statistics.median(peer_rates)
     print(f"files: {len(files)} FIRST .fits.fz (300x300) for hippo, {len(peer_files)} for the loop; "
           f"{errors} errors; model load {startup:.2f} s (excluded)")
-    print(f"hippo classify ({args.threads} threads, batch {args.batch_size}): median {hippo_median:.0f} files/s "
+    print(f"hippo classify ({args.threads} worker processes): median {hippo_median:.0f} files/s "
           f"({', '.join(f'{r:.0f}' for r in hippo_rates)})")
     print(f"anchor-style loop (1 thread, astropy read + sigma_clipped_stats + one image per pass): "
           f"median {peer_median:.0f} files/s ({', '.join(f'{r:.0f}' for r in peer_rates)})")
