@@ -45,8 +45,7 @@ class Image:
     @property
     def pixel_scale_arcsec(self):
         """Mean pixel size in arcsec (geometric mean of the two axes at the reference pixel)."""
-        scales = proj_plane_pixel_scales(self.wcs) * 3600.0
-        return float(np.sqrt(scales[0] * scales[1]))
+        return pixel_scale_arcsec(self.wcs)
 
     @property
     def beam_deg(self):
@@ -54,6 +53,12 @@ class Image:
         if all(key in self.header for key in ("BMAJ", "BMIN")):
             return (float(self.header["BMAJ"]), float(self.header["BMIN"]), float(self.header.get("BPA", 0.0)))
         return None
+
+
+def pixel_scale_arcsec(wcs):
+    """Mean pixel size in arcsec of a celestial WCS (geometric mean of the two axes at the reference pixel)."""
+    scales = proj_plane_pixel_scales(wcs) * 3600.0
+    return float(np.sqrt(scales[0] * scales[1]))
 
 
 def read_image(path, *, require_wcs=True, memmap=True, check_finite=True):

@@ -9,7 +9,8 @@ straight from the header blocks and decompresses the tiles with astropy's own C 
 so the pixels are identical). It handles plain images (``.fits``, ``.fits.gz``) and the usual
 fpack layout (RICE_1, float32 quantized per row, blank pixels flagged by ZBLANK); anything else
 (other codecs, BLANK, large mosaics, odd headers) goes to ``hippo.io.read_image``, which also
-gives the one-line error for bad files. A test checks that both readers give the same pixels and sky positions.
+gives the one-line error for bad files. A test checks that both readers give the same pixels and
+sky positions.
 """
 
 import gzip
@@ -18,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 from astropy.wcs import WCS
-from astropy.wcs.utils import proj_plane_pixel_scales
 
 from hippo.io import Image, read_image
 from hippo.morphology.preprocess import rows_read_by_prepare
@@ -68,21 +68,17 @@ def _fast_read(path, only_rows_prepare_reads=False):
         size = _data_bytes(cards)
         data = None
         if cards.get("ZIMAGE") is True:
-            rows = wcs = None
-            if only_rows_prepare_reads:
-                wcs = _celestial_wcs_or_none(cards)
-                if wcs is None:
-                    return None
-                rows = rows_read_by_prepare((cards.get("ZNAXIS2", 0), cards.get("ZNAXIS1", 0)), wcs,
-                                            float(np.sqrt(np.prod(proj_plane_pixel_scales(wcs)))) * 3600.0)
-            data = _rice_rows(raw, data_start, cards, rows)
-            if data is None:
+            wcs = _celestial_wcs_or_none(cards)
+            if wcs is None:
                 return None
-            return _image(path, data, cards, wcs)
+            rows = rows_read_by_prepare((cards.get("ZNAXIS2", 0), cards.get("ZNAXIS1", 0)), wcs) \
+                if only_rows_prepare_reads else None
+            data = _rice_rows(raw, data_start, cards, rows)
+            return None if data is None else _image(path, data, cards, wcs)
         elif cards.get("NAXIS", 0) >= 2 and cards.get("XTENSION", "IMAGE").strip() == "IMAGE" and size:
             data = _plain_image(raw, data_start, cards)
         if data is not None:
-            return _image(path, data, cards)
+            return _image(path, data, cards, _celestial_wcs_or_none(cards))
         position = data_start + -(-size // BLOCK) * BLOCK
     return None
 
@@ -200,8 +196,10 @@ def _rice_rows(raw, start, cards, rows=None):
     scales, zeros, row_numbers = scales[chosen].tolist(), zeros[chosen].tolist(), chosen.tolist()
     decoded = [decompress_rice_1_c(raw[heap + offset: heap + offset + size], blocksize, bytepix, nx)
                for offset, size in zip(offsets, sizes)]
-    if method == -1:
+    quantized = None
+    if method == -1 or "ZBLANK" in cards:
         quantized = np.frombuffer(b"".join(decoded), dtype=integer_type).reshape(len(chosen), nx)
+    if method == -1:
         values = (quantized * np.array(scales)[:, None] + np.array(zeros)[:, None]).astype(np.float32)
     else:
         values = b"".join(unquantize_float_c(quantized, row + seed, nx, scale, zero, method, 0, 0, 0.0, bytepix)
@@ -214,24 +212,21 @@ def _rice_rows(raw, start, cards, rows=None):
         pixels[chosen] = values
     if "ZBLANK" in cards:
         # Blank pixels (NaN in the original) are stored as the integer ZBLANK, as astropy reads them.
-        blank = np.frombuffer(b"".join(decoded), dtype=integer_type).reshape(len(chosen), nx) == cards["ZBLANK"]
-        pixels[chosen] = np.where(blank, np.nan, pixels[chosen])
+        pixels[chosen] = np.where(quantized == cards["ZBLANK"], np.nan, pixels[chosen])
     return pixels
 
 
 def _celestial_wcs_or_none(cards):
-    header = {keyword: cards[keyword] for keyword in _WANTED if keyword in cards}
-    if not str(header.get("CTYPE1", "")).startswith(("RA", "GLON", "ELON")):
+    if not str(cards.get("CTYPE1", "")).startswith(("RA", "GLON", "ELON")):
         return None
-    wcs = _celestial_wcs(header)
+    wcs = _celestial_wcs(cards)
     return wcs if wcs.has_celestial else None
 
 
-def _image(path, data, cards, wcs=None):
-    header = {keyword: cards[keyword] for keyword in _WANTED if keyword in cards}
-    wcs = wcs or _celestial_wcs_or_none(cards)
+def _image(path, data, cards, wcs):
     if wcs is None or not np.isfinite(data).any():
         return None
+    header = {keyword: cards[keyword] for keyword in _WANTED if keyword in cards}
     # The header is a dict of the cards read (all the classifier looks at): building an
     # astropy Header and parsing it again into a WCS cost more than decoding the pixels.
     return Image(data=data, wcs=wcs, header=header, path=str(path))

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from hippo.io.images import pixel_scale_arcsec
+
 GRID_ARCSEC = 1.8
 GRID_PIXELS = 160
 CLIP_SIGMA = 3.0
@@ -106,9 +108,18 @@ def target_wcs(ra, dec, pixels=GRID_PIXELS, arcsec=GRID_ARCSEC):
 
 def image_centre(image):
     """World coordinates (deg) of the geometric centre of an image."""
-    ny, nx = image.data.shape
-    ra, dec = image.wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0)
+    return _centre(image.data.shape, image.wcs)
+
+
+def _centre(shape, wcs):
+    ny, nx = shape
+    ra, dec = wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0)
     return float(ra), float(dec)
+
+
+def _block_factor(pixel_scale_arcsec):
+    """How many input pixels a side ``resample_to_grid`` averages into one before sampling (1: none)."""
+    return max(int(np.floor(GRID_ARCSEC / pixel_scale_arcsec * 1.0001)), 1)
 
 
 def _grid_to_source_affine(wcs, ra, dec):
@@ -164,7 +175,7 @@ def resample_to_grid(data, wcs, ra, dec, pixel_scale_arcsec):
     on the source) is copied, as bilinear sampling at whole pixels would give. Finer images are
     block-averaged first so that bilinear sampling does not alias.
     """
-    factor = int(np.floor(GRID_ARCSEC / pixel_scale_arcsec * 1.0001))
+    factor = _block_factor(pixel_scale_arcsec)
     if factor >= 2:
         ny, nx = data.shape
         data = np.asarray(data[: ny - ny % factor, : nx - nx % factor], dtype=np.float32)
@@ -290,23 +301,21 @@ def prepare(image, ra=None, dec=None):
                     occupied_fraction=occupied, core_fwhm_arcsec=core_fwhm_arcsec(array), coverage=coverage)
 
 
-def rows_read_by_prepare(shape, wcs, scale):
+def rows_read_by_prepare(shape, wcs):
     """Which rows of an image ``prepare`` (source at the centre) looks at, or None for all of them.
 
     For the common case, an image on the model's own pixel grid (a FIRST cutout: the grid is
     copied at a whole-pixel offset), that is the grid's rows plus the rows of the noise sample,
     about two thirds of a 300-row cutout; a reader can skip decoding the rest. Anything else
     (resampling, block averaging, a large mosaic, an image small enough to be measured whole)
-    reads every row. ``scale`` is the pixel size in arcsec (``Image.pixel_scale_arcsec``).
+    reads every row.
     """
     ny, nx = shape
-    if not scale > 0:
+    scale = pixel_scale_arcsec(wcs)
+    if not scale > 0 or _block_factor(scale) > 1 or not _noise_measured_whole(shape, scale) \
+            or ny * nx <= _NOISE_SAMPLE_PIXELS:  # clipped_stats then uses every pixel
         return None
-    half = int(np.ceil(GRID_PIXELS * GRID_ARCSEC / scale))
-    if int(np.floor(GRID_ARCSEC / scale * 1.0001)) >= 2 or ny * nx > (4 * half) ** 2 or ny * nx <= _NOISE_SAMPLE_PIXELS:
-        return None
-    ra, dec = (float(v) for v in wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0))
-    shift = _integer_shift(_grid_to_source_affine(wcs, ra, dec))
+    shift = _integer_shift(_grid_to_source_affine(wcs, *_centre(shape, wcs)))
     if shift is None:
         return None
     rows = np.zeros(ny, dtype=bool)
@@ -318,10 +327,9 @@ def rows_read_by_prepare(shape, wcs, scale):
 def _noise_region(data, wcs, ra, dec, scale):
     """The original pixels the noise is measured on: the whole image, or for a large mosaic the
     box of twice the model grid around the source (so a 10 GB mosaic is never read whole)."""
-    ny, nx = data.shape
-    half = int(np.ceil(GRID_PIXELS * GRID_ARCSEC / scale))
-    if ny * nx <= (4 * half) ** 2:
+    if _noise_measured_whole(data.shape, scale):
         return data
+    half = _noise_box_half(scale)
     cx, cy = wcs.world_to_pixel_values(ra, dec)
     x0, y0 = max(int(cx) - half, 0), max(int(cy) - half, 0)
     return data[y0: y0 + 2 * half, x0: x0 + 2 * half]
@@ -340,3 +348,13 @@ def prepare_labelled(image_uint8):
     median, std = clipped_stats(data)
     array, occupied = clip_and_scale(values, median, std)
     return array, occupied, core_fwhm_arcsec(array)
+
+
+def _noise_box_half(scale):
+    """Half the side, in input pixels, of the box the noise of a large mosaic is measured in."""
+    return int(np.ceil(GRID_PIXELS * GRID_ARCSEC / scale))
+
+
+def _noise_measured_whole(shape, scale):
+    """Whether ``_noise_region`` measures the noise on the whole image (anything but a large mosaic)."""
+    return shape[0] * shape[1] <= (4 * _noise_box_half(scale)) ** 2
