@@ -46,8 +46,7 @@ def ece_if_calibrated(probs, bins=ECE_BINS, draws=2000, seed=0):
     with the same bins. Returns the ECE of each draw.
     """
     confidence = np.asarray(probs, dtype=np.float64).max(axis=1)
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    _, which = _confidence_bins(confidence, bins)
     in_bin = np.zeros((len(confidence), bins))
     in_bin[np.arange(len(confidence)), which] = 1.0
     rng = np.random.default_rng(seed)
@@ -69,8 +68,7 @@ def reliability(probs, labels, bins=10):
     """Rows (low, high, count, mean confidence, accuracy) per confidence bin, for the reliability diagram."""
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    edges, which = _confidence_bins(confidence, bins)
     rows = []
     for b in range(bins):
         chosen = which == b
@@ -78,6 +76,12 @@ def reliability(probs, labels, bins=10):
                      "confidence": float(confidence[chosen].mean()) if chosen.any() else None,
                      "accuracy": float(correct[chosen].mean()) if chosen.any() else None})
     return rows
+
+
+def _confidence_bins(confidence, bins):
+    """Edges of ``bins`` equal-width bins over [0, 1] and the bin of each confidence (right-closed)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return edges, np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
 
 
 def choose_uncertain_threshold(probs, labels, target=TARGET_SELECTIVE_ACCURACY, floor=0.5):
@@ -114,12 +118,13 @@ def classification_metrics(probs, labels, class_names):
         f1s.append(f1)
         per_class[name] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
                            "f1": round(float(f1), 4), "support": int(confusion[index].sum())}
+    ece = expected_calibration_error(probs, labels)
     return {
         "n": int(len(labels)),
         "accuracy": round(float((predicted == labels).mean()), 4),
         "macro_f1": round(float(np.mean(f1s)), 4),
-        "ece": round(expected_calibration_error(probs, labels), 4),
-        "ece_if_calibrated": ece_reference(probs, expected_calibration_error(probs, labels)),
+        "ece": round(ece, 4),
+        "ece_if_calibrated": ece_reference(probs, ece),
         "per_class": per_class,
         "confusion": confusion.tolist(),
     }
