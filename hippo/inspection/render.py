@@ -67,15 +67,16 @@ def render_overlay_png(background, contours, png_path, zoom=1, ra=None, dec=None
     """
     from hippo.overlays import overlay
 
-    def width_arcsec(path):
-        image = read_image(path)
-        return min(image.shape) * image.pixel_scale_arcsec, image
+    # each file read once: the field is sized from the same images the overlay draws
+    images = {path: read_image(path) for path in dict.fromkeys([background, *contours])}
 
-    background_width, image = width_arcsec(background)
-    field = min(background_width, max(width_arcsec(path)[0] for path in contours)) / zoom
+    def width_arcsec(path):
+        return min(images[path].shape) * images[path].pixel_scale_arcsec
+
+    field = min(width_arcsec(background), max(width_arcsec(path) for path in contours)) / zoom
     if ra is None or dec is None:
-        ny, nx = image.shape
-        centre = image.wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
+        ny, nx = images[background].shape
+        centre = images[background].wcs.pixel_to_world((nx - 1) / 2, (ny - 1) / 2)
         ra, dec = centre.ra.deg, centre.dec.deg
-    return overlay(image=background, contours=contours, output=png_path, ra=ra, dec=dec, size=f"{field:.1f}arcsec",
-                   title=title, dpi=100, panel_inches=3.6)
+    return overlay(image=images[background], contours=[images[path] for path in contours], output=png_path, ra=ra,
+                   dec=dec, size=f"{field:.1f}arcsec", title=title, dpi=100, panel_inches=3.6)

@@ -10,7 +10,7 @@ import importlib
 _LAZY = {
     "atomic_path": "atomic", "atomic_write_bytes": "atomic", "atomic_write_text": "atomic",
     "iau_name": "coords", "parse_coordinate": "coords", "validate_radec": "coords",
-    "Image": "images", "read_image": "images",
+    "Image": "images", "as_image": "images", "read_image": "images",
     "find_position_columns": "columns",
     "FITS_SUFFIXES": "fitsfiles", "find_fits_files": "fitsfiles", "fits_stem": "fitsfiles",
     "is_fits_name": "fitsfiles",

@@ -95,6 +95,14 @@ def read_image(path, *, require_wcs=True, memmap=True, check_finite=True):
     return image_from_hdul(hdul, path, require_wcs=require_wcs, check_finite=check_finite)
 
 
+def as_image(value, **read_options):
+    """``value`` itself when it is already an Image, else ``read_image(value, **read_options)``.
+
+    Lets a caller that already holds an image hand it on instead of having the file read again.
+    """
+    return value if isinstance(value, Image) else read_image(value, **read_options)
+
+
 def image_from_hdul(hdul, path, *, require_wcs=True, check_finite=True):
     """The first image of an open HDUList (a file ``read_image`` opened, or a download held in
     memory), as ``read_image`` returns it; ``path`` names it in errors and in ``Image.path``."""

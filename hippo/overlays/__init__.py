@@ -20,12 +20,12 @@ def overlay(image=None, contours=None, levels=3, level_step="sqrt2", regions=Non
 
     Parameters
     ----------
-    image : str, Path, or list of them
+    image : str, Path, Image, or list of them
         Background image(s) with a celestial WCS (optical/IR or radio). Several images make a
         multi-panel figure (one source, many surveys), each panel with the same contours. May be
         None when ``rgb`` is given, or when only contours are wanted (drawn over the first
         contour image).
-    contours : str, Path, or list of them
+    contours : str, Path, Image, or list of them
         Radio image(s) to contour (up to five, each in its own colour).
     levels : float or sequence of float
         First contour in units of the noise (default 3), or explicit levels in image units.
@@ -79,7 +79,7 @@ def overlay(image=None, contours=None, levels=3, level_step="sqrt2", regions=Non
         raise UsageError(f"-o {output}: the figure must be .png or .pdf")
     parameters = {"levels": levels, "level_step": level_step, "noise": noise, "stretch": stretch,
                   "redshift": redshift, "size": None if size is None else str(size)}
-    inputs = [p for p in [*_as_list(image), *_as_list(contours), *_as_list(rgb), regions] if p is not None]
+    inputs = [p for p in [*_names(image), *_names(contours), *_names(rgb), regions] if p is not None]
     if isinstance(catalogue, (str, Path)):
         inputs.append(catalogue)
     arguments = dict(image=image, contours=contours, levels=levels, level_step=level_step, regions=regions,
@@ -93,8 +93,8 @@ def overlay(image=None, contours=None, levels=3, level_step="sqrt2", regions=Non
     with store_session(store) as database, database.run("overlay", parameters, inputs=inputs) as recorded:
         path = _save(draw(**arguments), output, dpi, arguments)
         database.insert("overlays", [{"source": source or title or output.name.split(".")[0], "path": str(path),
-                                      "image": ";".join(map(str, _as_list(image) or _as_list(rgb))),
-                                      "contours": ";".join(map(str, _as_list(contours)))}], run_id=recorded.id)
+                                      "image": ";".join(_names(image) or _names(rgb)),
+                                      "contours": ";".join(_names(contours))}], run_id=recorded.id)
     return path
 
 
@@ -109,16 +109,16 @@ def draw(image=None, contours=None, levels=3, level_step="sqrt2", regions=None, 
         The matplotlib Figure, and per panel its WCSAxes and the artists drawn (contour sets,
         beam patches, regions, markers), with each contour layer's noise and levels.
     """
-    from hippo.io import read_image
+    from hippo.io import as_image
     from hippo.overlays.figure import draw_overlay, load_contour_layers
 
     layers = load_contour_layers(_as_list(contours))
-    backgrounds = [read_image(path) for path in _as_list(image)]
+    backgrounds = [as_image(path) for path in _as_list(image)]
     bands = None
     if rgb is not None:
         if len(_as_list(rgb)) != 3:
             raise UsageError("--rgb: give exactly three images (red, green, blue)")
-        bands = tuple(read_image(path) for path in rgb)
+        bands = tuple(as_image(path) for path in _as_list(rgb))
     if not backgrounds and bands is None:
         if not layers:
             raise UsageError("nothing to draw: give --image, --rgb or --contours")
@@ -138,10 +138,12 @@ def _save(drawing, output, dpi, arguments):
     from hippo.io import atomic_path
     from hippo.provenance import utc_now
 
+    # images handed over already read are named by their files, as paths are
+    shown = {**arguments, **{name: _named(arguments[name]) for name in ("image", "contours", "rgb")}}
     description = "hippo overlay " + " ".join(
-        f"{name}={arguments[name]}" for name in ("image", "contours", "rgb", "levels", "level_step", "noise", "ra",
-                                                 "dec", "size")
-        if arguments[name] is not None)
+        f"{name}={shown[name]}" for name in ("image", "contours", "rgb", "levels", "level_step", "noise", "ra",
+                                             "dec", "size")
+        if shown[name] is not None)
     if output.suffix.lower() == ".png":
         metadata = {"Software": f"HIPPO {__version__}", "Description": description, "Creation Time": utc_now()}
     else:
@@ -173,11 +175,27 @@ def _save_png(figure, path, dpi, metadata):
 
 
 def _as_list(value):
+    """One image (a path or an already-read Image) or several, as a list."""
+    from hippo.io import Image
+
     if value is None:
         return []
-    if isinstance(value, (str, Path)):
+    if isinstance(value, (str, Path, Image)):
         return [value]
     return list(value)
+
+
+def _names(value):
+    """The file names of images given as paths or Images (what provenance and the store record)."""
+    from hippo.io import Image
+
+    return [item.path if isinstance(item, Image) else str(item) for item in _as_list(value)]
+
+
+def _named(value):
+    """An image argument as the figure's description shows it: the file name(s), one or a list as given."""
+    names = _names(value)
+    return names if isinstance(value, (list, tuple)) else (names[0] if names else None)
 
 
 def _levels(levels):

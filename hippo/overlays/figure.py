@@ -74,15 +74,16 @@ class OverlayFigure:
 
 
 def load_contour_layers(paths):
-    """Read the radio images to contour, each with its beam and colour (levels are set when drawn)."""
-    from hippo.io import read_image
+    """Read the radio images to contour (paths or Images already read), each with its beam and colour
+    (levels are set when drawn)."""
+    from hippo.io import as_image
 
     if len(paths) > len(CONTOUR_COLOURS):
         raise UsageError(f"--contours: at most {len(CONTOUR_COLOURS)} contour images in one figure")
     layers = []
     for path, colour in zip(paths, CONTOUR_COLOURS):
-        image = read_image(path)
-        layers.append(ContourLayer(image=image, label=survey_of(image) or fits_stem(path), colour=colour,
+        image = as_image(path)
+        layers.append(ContourLayer(image=image, label=survey_of(image) or fits_stem(image.path), colour=colour,
                                    noise_rms=float("nan"), levels=[], negative=float("nan"), beam=beam_of(image)))
     return layers
 

@@ -97,3 +97,25 @@ def test_the_page_shows_the_overlays_at_two_zooms_in_chromium(overlay_server, br
     assert all(300 < width <= 370 for width in browser.execute_script(loaded))  # 3.6" at 100 dpi, trimmed
     captions = [c.text for c in browser.find_elements(By.CSS_SELECTOR, "#images figure.overlay figcaption")]
     assert captions == ["FIRST contours on WISE 3.4 · zoom ×1", "FIRST contours on WISE 3.4 · zoom ×2"]
+
+
+def test_each_cutout_file_is_read_once_per_overlay_drawn(overlay_server, monkeypatch):
+    """Once to choose the layout (kept for the source), then once per zoom drawn: the field is sized
+    from the same images the overlay draws, not from a read of its own."""
+    from collections import Counter
+    from pathlib import Path
+
+    from astropy.io import fits
+
+    opened = Counter()
+    real_open = fits.open
+
+    def counting_open(name, *args, **kwargs):
+        opened[Path(name).name] += 1
+        return real_open(name, *args, **kwargs)
+
+    monkeypatch.setattr(fits, "open", counting_open)
+    quoted = SOURCE.replace("+", "%2B")
+    for zoom in (1, 2):
+        assert request(overlay_server, f"/api/overlay?source={quoted}&zoom={zoom}")[0] == 200
+    assert opened == {"radio.fits": 3, "optical.fits": 3}

@@ -247,3 +247,24 @@ def test_noise_given_as_a_number_or_as_a_local_rms_map(radio_image, optical_imag
     # contours of signal-to-noise: the 10 mJy source over 0.1 mJy noise reaches about 100 sigma
     assert 64 <= layer.levels[-1] <= 128
     assert "signal-to-noise from a local rms map" in drawing.caption
+
+
+def test_images_already_read_draw_the_same_figure_and_are_recorded_by_their_files(tmp_path, radio_image,
+                                                                                 optical_image):
+    from PIL import Image as PngImage
+
+    from hippo.io import read_image
+    from hippo.overlays import overlay
+    from hippo.store import Store
+
+    from_paths = draw(optical_image, contours=[radio_image]).panels[0].contour_sets[0][0]
+    from_images = draw(read_image(optical_image), contours=[read_image(radio_image)]).panels[0].contour_sets[0][0]
+    assert from_images.levels == from_paths.levels and from_images.noise_rms == from_paths.noise_rms
+    output = overlay(read_image(optical_image), contours=[read_image(radio_image)], output=tmp_path / "o.png",
+                     store=tmp_path / "hippo.db", source="S1")
+    with PngImage.open(output) as picture:
+        description = picture.text["Description"]
+    assert f"image={optical_image}" in description and f"contours=['{radio_image}']" in description
+    with Store.open(tmp_path / "hippo.db") as store:
+        row = store.connection.execute("SELECT image, contours FROM overlays").fetchone()
+    assert tuple(row) == (str(optical_image), str(radio_image))
