@@ -14,7 +14,10 @@ uses the same network and crop, so the ratio measures the pipeline, not the mode
 
 Both run in one process on the same files, alternating, ``--repeats`` times; medians printed.
 
-    python bench/bench_classify.py [--files 400] [--threads 2] [--repeats 3]
+With ``--versus MODEL_DIR`` a second model goes through ``hippo classify`` in the same loop
+(the two alternate), to compare models on the same machine minute.
+
+    python bench/bench_classify.py [--files 400] [--threads 2] [--repeats 3] [--model DIR] [--versus DIR]
 """
 
 import argparse
@@ -58,6 +61,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="cores for HIPPO (default 2)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--model", default=None, help="model folder (default: the shipped model)")
+    parser.add_argument("--versus", default=None, help="a second model folder timed alternately with --model")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"real data not found at {DATA}")
@@ -67,30 +72,38 @@ def main():
     from hippo.morphology import load_classifier
 
     started = time.perf_counter()
-    classifier = load_classifier(threads=args.threads)
+    classifiers = {"model": load_classifier(args.model, threads=args.threads)}
     startup = time.perf_counter() - started
-    peer_classifier = load_classifier(threads=1)
+    if args.versus:
+        classifiers["versus"] = load_classifier(args.versus, threads=args.threads)
+    peer_classifier = load_classifier(args.model, threads=1)
     peer_files = files[: max(len(files) // 4, 20)]  # the loop is slow: a quarter of the files is plenty
 
-    hippo_rates, peer_rates = [], []
+    hippo_rates, peer_rates = {kind: [] for kind in classifiers}, []
     for _ in range(args.repeats):
-        started = time.perf_counter()
-        table = hippo.classify(files, classifier=classifier, batch_size=args.batch_size, threads=args.threads,
-                               quiet=True)
-        hippo_rates.append(len(files) / (time.perf_counter() - started))
+        for kind, classifier in classifiers.items():
+            started = time.perf_counter()
+            table = hippo.classify(files, classifier=classifier, batch_size=args.batch_size, threads=args.threads,
+                                   quiet=True)
+            hippo_rates[kind].append(len(files) / (time.perf_counter() - started))
         started = time.perf_counter()
         anchor_style(peer_classifier, peer_files)
         peer_rates.append(len(peer_files) / (time.perf_counter() - started))
     errors = int(np.sum(np.asarray(table["flag"]) == "error"))
-    hippo_median, peer_median = statistics.median(hippo_rates), statistics.median(peer_rates)
+    peer_median = statistics.median(peer_rates)
     print(f"files: {len(files)} FIRST .fits.fz (300x300) for hippo, {len(peer_files)} for the loop; "
           f"{errors} errors; model load {startup:.2f} s (excluded)")
-    print(f"hippo classify ({args.threads} worker processes): median {hippo_median:.0f} files/s "
-          f"({', '.join(f'{r:.0f}' for r in hippo_rates)})")
+    medians = {}
+    for kind, classifier in classifiers.items():
+        medians[kind] = statistics.median(hippo_rates[kind])
+        print(f"hippo classify, {classifier.name} ({args.threads} worker processes): median {medians[kind]:.0f} "
+              f"files/s ({', '.join(f'{r:.0f}' for r in hippo_rates[kind])})")
     print(f"anchor-style loop (1 thread, astropy read + sigma_clipped_stats + one image per pass): "
           f"median {peer_median:.0f} files/s ({', '.join(f'{r:.0f}' for r in peer_rates)})")
-    print(f"ratio hippo / loop: {hippo_median / peer_median:.1f}")
-
+    print(f"ratio hippo / loop: {medians['model'] / peer_median:.1f}")
+    if "versus" in medians:
+        print(f"ratio {classifiers['versus'].name} / {classifiers['model'].name}: "
+              f"{medians['versus'] / medians['model']:.2f}")
 
 if __name__ == "__main__":
     main()
