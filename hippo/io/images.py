@@ -14,6 +14,7 @@ from hippo.errors import InputError
 
 # Above this many pixels an all-NaN check would read a whole (memory-mapped) mosaic: skip it there.
 _FULL_NAN_CHECK_MAX_PIXELS = 50_000_000
+FITS_BLOCK_BYTES = 2880  # every FITS file is a whole number of these
 _NONPRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
@@ -111,14 +112,15 @@ def image_from_hdul(hdul, path, *, require_wcs=True, check_finite=True):
             break
     else:
         kinds = ", ".join(type(h).__name__ for h in hdul)
-        raise InputError(path, f"no image HDU in the file (HDUs: {kinds})")
+        raise InputError(path, f"no image HDU in the file (HDUs: {kinds}){_truncation_hint(path)}")
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data = hdu.data
     except Exception as exc:
-        raise InputError(path, f"image data cannot be read, the file may be truncated ({_short(exc)})") from None
+        hint = _truncation_hint(path) or "; the file may be truncated"
+        raise InputError(path, f"image data cannot be read ({_short(exc)}){hint}") from None
     if data is None:
         raise InputError(path, "image HDU has no data")
     header = _clean_header(hdu.header)
@@ -132,6 +134,21 @@ def image_from_hdul(hdul, path, *, require_wcs=True, check_finite=True):
     if check_finite and data.size <= _FULL_NAN_CHECK_MAX_PIXELS and not np.isfinite(data).any():
         raise InputError(path, "every pixel is NaN or infinite")
     return Image(data=data, wcs=wcs, header=header, path=str(path), hdu_index=index)
+
+
+def _truncation_hint(path):
+    """'; the file is truncated ...' when a file on disk is not whole 2880-byte FITS blocks, else ''.
+
+    astropy drops an extension cut short (a compressed image's table, typically) without a word,
+    which would otherwise read as a file that never held an image.
+    """
+    try:
+        size = Path(path).stat().st_size
+    except (OSError, TypeError, ValueError):
+        return ""  # an image held in memory, named but not on disk
+    if size % FITS_BLOCK_BYTES:
+        return f"; the file is truncated ({size} bytes, not a whole number of {FITS_BLOCK_BYTES}-byte FITS blocks)"
+    return ""
 
 
 def _holds_image(hdu):

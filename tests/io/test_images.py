@@ -100,6 +100,17 @@ def test_truncated_fits_is_reported_not_read_as_garbage(tmp_path):
         read_image(path)
 
 
+@pytest.mark.parametrize("kept_bytes", [3000, 9000])
+def test_tile_compressed_file_cut_short_is_called_truncated_not_imageless(tmp_path, kept_bytes):
+    # astropy drops a compressed extension cut short without a word; the message says why it is missing
+    path = tmp_path / "cut.fits.fz"
+    data = np.random.default_rng(0).normal(size=(200, 200)).astype(np.float32)
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data=data, header=_wcs_header((200, 200)))]).writeto(path)
+    path.write_bytes(path.read_bytes()[:kept_bytes])
+    with pytest.raises(InputError, match=f"cut.fits.fz: .*truncated \\({kept_bytes} bytes"):
+        read_image(path)
+
+
 def test_table_only_fits_has_no_image(tmp_path):
     from astropy.table import Table
 
