@@ -5,9 +5,10 @@ median + 3 sigma (sigma-clipped) were set to zero and the rest scaled linearly t
 FIRST FITS cutout in Jy/beam goes through the same steps here, so both give the model the same
 input: resample onto a north-up TAN grid of ``GRID_PIXELS`` x ``GRID_PIXELS`` pixels at
 ``GRID_ARCSEC`` centred on the source, estimate the noise on the original pixels, zero
-everything below median + 3 sigma and scale the rest to [0, 1] by the crop's peak. An 8-bit
-image that is already clipped has a sigma-clipped noise of zero, so the same code leaves it as
-it is (divided by its peak).
+everything below median + 3 sigma and below one 8-bit grey level above it, and scale the rest to
+[0, 1] by the crop's peak. An 8-bit image that is already clipped has a sigma-clipped noise of
+zero and no pixel between 0 and one grey level, so the same code leaves it as it is (divided by
+its peak).
 
 Alongside the array each image yields the input statistics that the out-of-distribution check
 uses (pixel scale, beam, peak signal-to-noise, occupied fraction, size of the brightest
@@ -24,6 +25,7 @@ from hippo.io.images import pixel_scale_arcsec
 GRID_ARCSEC = 1.8
 GRID_PIXELS = 160
 CLIP_SIGMA = 3.0
+GREY_LEVEL = 1.0 / 255.0  # the faintest level of the data set's 8-bit images, as a fraction of the peak
 # Cap on the pixels the noise estimate looks at: a regular subsample is as good and much faster.
 _NOISE_SAMPLE_PIXELS = 20_000
 
@@ -228,9 +230,18 @@ def _shifted_copy(data, x0, y0):
 
 
 def clip_and_scale(values, median, std):
-    """Zero everything below median + 3 sigma and scale the rest linearly to (0, 1] by the peak.
+    """Zero everything below median + 3 sigma and scale the rest linearly to (0, 1] by the peak;
+    a pixel less than one grey level of an 8-bit image (``GREY_LEVEL`` of the way from the
+    threshold to the peak) is zeroed too.
 
-    Returns the scaled array and the fraction of finite pixels above the threshold.
+    The labelled images are 8-bit, where such a pixel is 0: cutting raw images the same way
+    keeps the same faint pixels on both paths (above 3 sigma alone, a raw FIRST cutout keeps 13 %
+    more pixels than the data set's image of the same source, most of it around bright sources).
+    An 8-bit image loses nothing: its faintest kept pixel is one grey level.
+
+    Returns the scaled array and the fraction of finite pixels above median + 3 sigma (the
+    out-of-distribution check's measure of how much of the field is emission: an optical image
+    is full of it even where its brightest star leaves most of it under one grey level).
     """
     threshold = median + CLIP_SIGMA * std if np.isfinite(std) else 0.0
     finite = np.isfinite(values)
@@ -238,8 +249,9 @@ def clip_and_scale(values, median, std):
     out = np.zeros(values.shape, dtype=np.float32)
     if peak > threshold:
         above = finite & (values > threshold)
-        out[above] = (values[above] - threshold) / (peak - threshold)
         occupied = float(above.sum() / max(finite.sum(), 1))
+        kept = above & (values >= threshold + GREY_LEVEL * (peak - threshold))
+        out[kept] = (values[kept] - threshold) / (peak - threshold)
     else:
         occupied = 0.0
     return out, occupied
