@@ -7,7 +7,7 @@ shipped, evaluates the shipped model and every seed's model on valid and test wi
 regenerates ``README.md``):
 
 - ``metrics.valid`` and ``metrics.test``: the shipped model's metrics (recomputed, so that a card
-  gains whatever ``hippo evaluate`` reports now);
+  gains whatever ``hippo evaluate`` reports now), and ``preprocessing`` as the code does it now;
 - ``seeds``: accuracy, macro F1 and ECE on valid and test for each seed, mean and std (kept as
   recorded when ``--seed-models`` is not given: the seeds' directories are not shipped);
 - ``notes``: Markdown sections from ``--notes`` files (how the model was chosen, goals) and the
@@ -40,7 +40,7 @@ def main():
     args = parser.parse_args()
 
     import hippo
-    from hippo.morphology.card import write_card
+    from hippo.morphology.card import preprocessing_description, write_card
 
     shipped = Path(args.shipped)
     card = json.loads((shipped / "model.json").read_text())
@@ -52,6 +52,8 @@ def main():
         print(f"seed {per_seed[-1][0]}: " + "  ".join(
             f"{split} accuracy {m['accuracy']:.3f} macro F1 {m['macro_f1']:.3f} ECE {m['ece']:.3f}"
             for split, m in scores.items()))
+    # the preprocessing the code applies now (the metrics below are recomputed with it)
+    card["preprocessing"] = preprocessing_description()
     card["metrics"]["valid"] = hippo.evaluate("valid", model=shipped)
     card["metrics"]["test"] = hippo.evaluate("test", model=shipped)
     if per_seed:

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from hippo.io import atomic_path, atomic_write_text
-from hippo.morphology.preprocess import CLIP_SIGMA, GRID_ARCSEC, GRID_PIXELS
+from hippo.morphology.preprocess import CLIP_SIGMA, GREY_LEVEL, GRID_ARCSEC, GRID_PIXELS
 
 
 def save_model(model_dir, network, card):
@@ -31,9 +31,11 @@ def write_card(model_dir, card):
 
 def preprocessing_description():
     return {"grid_arcsec": GRID_ARCSEC, "grid_pixels": GRID_PIXELS, "clip_sigma": CLIP_SIGMA,
+            "grey_level": round(GREY_LEVEL, 6),
             "steps": "resample to a north-up TAN grid at 1.8\"/px centred on the source; zero pixels below "
-                     "median + 3 sigma (sigma-clipped, on the original pixels); scale the rest linearly to "
-                     "(0, 1] by the peak; canonical D4 pose from the moments"}
+                     "median + 3 sigma (sigma-clipped, on the original pixels) and below one 8-bit grey level "
+                     "(1/255 of the way from there to the peak); scale the rest linearly to (0, 1] by the peak; "
+                     "canonical D4 pose from the moments"}
 
 
 def _chosen_weights(training):
