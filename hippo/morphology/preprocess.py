@@ -1,7 +1,9 @@
 """One preprocessing path for training and inference: any celestial image -> the model's 1.8"/px input.
 
 The labelled images of ``firstgalaxydata`` are FIRST cutouts (1.8"/px) whose pixels below
-median + 3 sigma (sigma-clipped) were set to zero and the rest scaled linearly to 1..255. A raw
+median + 3 sigma (sigma-clipped) were set to zero and the rest scaled linearly to 8 bits, so that
+a pixel less than one grey level above that threshold is zero too (measured: the threshold that
+reproduces their pixel counts from raw FITS rises with the peak's S/N as that predicts). A raw
 FIRST FITS cutout in Jy/beam goes through the same steps here, so both give the model the same
 input: resample onto a north-up TAN grid of ``GRID_PIXELS`` x ``GRID_PIXELS`` pixels at
 ``GRID_ARCSEC`` centred on the source, estimate the noise on the original pixels, zero
