@@ -32,7 +32,9 @@ def register(subparsers):
     classify.add_argument("--size", default="4.8arcmin", help="cutout size with --survey (default 4.8arcmin)")
     add_table_columns_options(classify)
     _add_runtime_options(classify)
-    classify.add_argument("--batch-size", type=_positive_int, default=64, help="images per network pass (default 64)")
+    classify.add_argument("--batch-size", type=_positive_int, default=64,
+                          help="most images per network pass (default 64; FITS files go 8 at a time, "
+                               "which keeps them in the CPU cache)")
     classify.add_argument("--json", action="store_true", help="print the rows as one JSON array on stdout")
     add_store_option(classify)
     classify.set_defaults(func=run_classify)
