@@ -105,5 +105,6 @@ def main():
         print(f"ratio {classifiers['versus'].name} / {classifiers['model'].name}: "
               f"{medians['versus'] / medians['model']:.2f}")
 
+
 if __name__ == "__main__":
     main()

@@ -23,7 +23,7 @@ from hippo.cutouts.geometry import centred_tan_wcs, odd_pixels, pixel_positions,
 from hippo.errors import InputError
 from hippo.io import read_image
 from hippo.io.fitsfiles import fits_stem, is_fits_name
-from hippo.io.images import printable
+from hippo.io.images import FITS_BLOCK_BYTES, printable
 from hippo.overlays.beams import is_radio_header
 from hippo.quantities import parse_angle
 
@@ -398,7 +398,7 @@ def _image_header(path):
             count = int(np.prod([int(raw.get(f"NAXIS{i}", 0)) for i in range(1, int(raw.get("NAXIS", 0)) + 1)])) \
                 if int(raw.get("NAXIS", 0)) else 0
             size = bits // 8 * int(raw.get("GCOUNT", 1)) * (int(raw.get("PCOUNT", 0)) + count)
-            stream.seek(size + (-size % 2880), 1)
+            stream.seek(size + (-size % FITS_BLOCK_BYTES), 1)
     return None
 
 

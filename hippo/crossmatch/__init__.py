@@ -32,7 +32,6 @@ DEFAULT_RADIO_SIGMA_ARCSEC = 1.0
 log = logging.getLogger("hippo.crossmatch")
 
 
-
 def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=None, store=None,
            radio_ra_col=None, radio_dec_col=None, radio_id_col=None,
            optical_ra_col=None, optical_dec_col=None, optical_id_col=None,

@@ -18,7 +18,7 @@ from hippo.cutouts.geometry import (
 )
 from hippo.errors import HippoError, InputError, UsageError
 from hippo.io.atomic import atomic_path
-from hippo.io.images import printable
+from hippo.io.images import FITS_BLOCK_BYTES, printable
 from hippo.quantities import parse_angle
 
 RESAMPLING = ("interp", "exact")
@@ -341,8 +341,6 @@ def _float_text(value):
     return text
 
 
-
-
 def write_cutout(cutout, path, cards=()):
     """Write a cutout as a single-HDU FITS file, atomically, with extra ``cards``.
 
@@ -362,9 +360,9 @@ def write_cutout(cutout, path, cards=()):
     text.extend(card if isinstance(card, str) else render_card(*card) for card in cards)
     text.append("END".ljust(80))
     header_bytes = "".join(text).encode("ascii")
-    header_bytes += b" " * (-len(header_bytes) % 2880)
+    header_bytes += b" " * (-len(header_bytes) % FITS_BLOCK_BYTES)
     data_bytes = np.ascontiguousarray(cutout.data, dtype=big_endian).tobytes()
-    data_bytes += b"\0" * (-len(data_bytes) % 2880)
+    data_bytes += b"\0" * (-len(data_bytes) % FITS_BLOCK_BYTES)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as stream:
             stream.write(header_bytes)

@@ -21,9 +21,9 @@ import numpy as np
 from astropy.wcs import WCS
 
 from hippo.io import Image, read_image
+from hippo.io.images import FITS_BLOCK_BYTES
 from hippo.morphology.preprocess import rows_read_by_prepare
 
-BLOCK = 2880
 # Files above this size are left to read_image, which memory-maps them.
 _MAX_BYTES = 64 << 20
 _WANTED = tuple(f"{key}{axis}" for key in ("CTYPE", "CRVAL", "CRPIX", "CDELT", "CROTA", "CUNIT") for axis in (1, 2)) + tuple(
@@ -79,7 +79,7 @@ def _fast_read(path, only_rows_prepare_reads=False):
             data = _plain_image(raw, data_start, cards)
         if data is not None:
             return _image(path, data, cards, _celestial_wcs_or_none(cards))
-        position = data_start + -(-size // BLOCK) * BLOCK
+        position = data_start + -(-size // FITS_BLOCK_BYTES) * FITS_BLOCK_BYTES
     return None
 
 
@@ -95,7 +95,7 @@ def _parse_header(raw, start):
             if _needed(keyword):
                 cards[keyword] = _card_value(card[10:].decode("ascii", errors="replace"))
         elif card[:8].rstrip() == b"END":
-            return cards, start + -(-(position - start) // BLOCK) * BLOCK
+            return cards, start + -(-(position - start) // FITS_BLOCK_BYTES) * FITS_BLOCK_BYTES
     return None, None
 
 
