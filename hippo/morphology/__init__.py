@@ -118,17 +118,28 @@ def _classify_positions(classifier, survey, catalogue, size, ra_col, dec_col, id
     rows = []
     for start in range(0, len(names), batch_size):
         chunk = slice(start, start + batch_size)
-        # a cut that failed (unreadable tile, failed download) comes back as status "error" with
-        # the input and the reason: that source's row is an error row, the others are classified
-        results = [reason_no_data if cut.status == "no_coverage" else cut.message if cut.status == "error"
-                   else prepare_or_reason(_image_of(cut), (float(ra_deg), float(dec_deg)))
-                   for ra_deg, dec_deg, cut in zip(ra[chunk], dec[chunk],
-                                                   chosen.cutouts(positions.coords[chunk], size))]
+        cuts = chosen.cutouts(positions.coords[chunk], size)
+        results = [_prepared_cut(cut, ra_deg, dec_deg, reason_no_data)
+                   for ra_deg, dec_deg, cut in zip(ra[chunk], dec[chunk], cuts)]
         rows.extend(classifier.rows_or_errors(results, names[chunk]))
     table = rows_to_table(rows)
     table["ra"] = np.where(np.isfinite(np.asarray(table["ra"], float)), table["ra"], ra)
     table["dec"] = np.where(np.isfinite(np.asarray(table["dec"], float)), table["dec"], dec)
     return table, [str(survey)] * len(table)
+
+
+def _prepared_cut(cut, ra_deg, dec_deg, reason_no_data):
+    """The model input of a survey cutout around (ra, dec), or the reason (str) there is none.
+
+    A cut that failed (an unreadable tile, a failed download) comes back from the survey with
+    status ``error`` and a message naming the input and the reason: that source gets an error
+    row, the others are classified.
+    """
+    if cut.status == "no_coverage":
+        return reason_no_data
+    if cut.status == "error":
+        return cut.message
+    return prepare_or_reason(_image_of(cut), (float(ra_deg), float(dec_deg)))
 
 
 def _image_of(cut):
