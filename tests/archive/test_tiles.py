@@ -175,10 +175,16 @@ def test_real_four_axis_first_images_as_a_tile_directory(shared_data, tmp_path):
     assert cut.header["BMAJ"] == pytest.approx(0.0015)
 
 
-def test_cutouts_hand_back_a_bad_tiles_positions_as_errors_in_order(tmp_path):
+def tiles_with_a_truncated_one(tmp_path):
+    """The tile directory of ``split_into_tiles`` with tile_00's data cut short (header intact)."""
     wcs, data = split_into_tiles(tmp_path / "tiles")
     broken = tmp_path / "tiles" / "tile_00.fits"
-    broken.write_bytes(broken.read_bytes()[:2880 * 3])  # header intact, data cut short
+    broken.write_bytes(broken.read_bytes()[:2880 * 3])
+    return wcs, data, broken
+
+
+def test_cutouts_hand_back_a_bad_tiles_positions_as_errors_in_order(tmp_path):
+    wcs, data, broken = tiles_with_a_truncated_one(tmp_path)
     survey = get_survey(tmp_path / "tiles")
     xs, ys = [500, 60, 500, 80, 60], [500, 60, 60, 70, 500]  # good, bad, good, bad, good tiles
     cuts = list(survey.cutouts(wcs.pixel_to_world(xs, ys), "30arcsec"))
@@ -194,9 +200,7 @@ def test_cutouts_hand_back_a_bad_tiles_positions_as_errors_in_order(tmp_path):
 
 
 def test_cutouts_of_an_unreadable_image_are_errors_naming_it(tmp_path):
-    wcs, _ = split_into_tiles(tmp_path / "tiles")
-    broken = tmp_path / "tiles" / "tile_00.fits"
-    broken.write_bytes(broken.read_bytes()[:2880 * 3])
+    wcs, _, broken = tiles_with_a_truncated_one(tmp_path)
     coords = wcs.pixel_to_world([60, 80], [60, 70])
     for pixel_scale in (None, "2arcsec"):  # native pixels and resampled
         cuts = list(get_survey(broken).cutouts(coords, "30arcsec", pixel_scale))
@@ -205,9 +209,7 @@ def test_cutouts_of_an_unreadable_image_are_errors_naming_it(tmp_path):
 
 
 def test_cli_cutout_across_a_bad_tile_writes_the_good_ones_and_reports_the_bad_rows(tmp_path, hippo_cli):
-    wcs, _ = split_into_tiles(tmp_path / "tiles")
-    broken = tmp_path / "tiles" / "tile_00.fits"
-    broken.write_bytes(broken.read_bytes()[:2880 * 3])
+    wcs, _, broken = tiles_with_a_truncated_one(tmp_path)
     coords = wcs.pixel_to_world([500, 60, 500, 80, 60], [500, 60, 60, 70, 500])
     names = ["A", "BAD1", "B", "BAD2", "C"]
     catalogue = tmp_path / "sources.csv"
