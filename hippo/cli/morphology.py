@@ -39,9 +39,21 @@ def register(subparsers):
     add_store_option(classify)
     classify.set_defaults(func=run_classify)
 
-    evaluate = subparsers.add_parser("evaluate", parents=[common_options()],
-                                     help="metrics of a model on the labelled FIRST data set")
-    evaluate.add_argument("--split", default="valid", choices=("valid", "test"), help="split (default valid)")
+    evaluate = subparsers.add_parser(
+        "evaluate", parents=[common_options()],
+        help="metrics of a model on the labelled FIRST data set, or on your own labelled FITS files")
+    evaluate.add_argument("inputs", nargs="*", metavar="INPUT",
+                          help="with --labels: FITS files or directories, matched to the table's rows by name")
+    evaluate.add_argument("--split", default=None, choices=("valid", "test"), help="split (default valid)")
+    evaluate.add_argument("--labels", default=None, metavar="TABLE",
+                          help="instead of a split: a table of FITS files (column file, relative to the table) "
+                               "and their true class (column label: FRI, FRII, BENT, COMP)")
+    evaluate.add_argument("--file-col", default=None, help="file column of --labels (default: file, path, ...)")
+    evaluate.add_argument("--label-col", default=None, help="true-class column of --labels (default: label, class, ...)")
+    evaluate.add_argument("--id-col", default=None,
+                          help="source-name column of --labels, matched to INPUT file names (default: source, name, ...)")
+    evaluate.add_argument("-o", "--output", default=None,
+                          help="with --labels: write each file's classification with true_label and correct")
     evaluate.add_argument("--model", default=None, help="model directory (default: the shipped model)")
     evaluate.add_argument("--json", action="store_true",
                           help="one JSON object: n, accuracy, macro_f1, ece, per_class, confusion, ...")
@@ -97,12 +109,27 @@ def _json_value(value):
 def run_evaluate(args):
     from hippo.morphology import evaluate
 
-    metrics = evaluate(split=args.split, model=args.model, threads=args.threads)
+    metrics = evaluate(split=args.split, model=args.model, threads=args.threads, labels=args.labels,
+                       inputs=args.inputs, file_col=args.file_col, label_col=args.label_col, id_col=args.id_col,
+                       output=args.output, quiet=args.quiet)
+    skipped = [(item["input"], item["reason"]) for item in metrics.get("skipped", [])]
+    status = EXIT_PARTIAL if skipped else EXIT_OK
     if args.json:
         print(json.dumps(metrics))
-        return EXIT_OK
-    print(f"{metrics['model']} on {args.split}: n={metrics['n']} accuracy {metrics['accuracy']:.3f} "
-          f"macro-F1 {metrics['macro_f1']:.3f} ECE {metrics['ece']:.3f}")
+        print_failures(skipped)
+        return status
+    print(f"{metrics['model']} on {args.labels or args.split or 'valid'}: n={metrics['n']} "
+          f"accuracy {metrics['accuracy']:.3f} macro-F1 {metrics['macro_f1']:.3f} ECE {metrics['ece']:.3f}")
+    if "flags" in metrics:
+        flags = metrics["flags"]
+        when_ok = metrics["accuracy_when_ok"]
+        print(f"  flags: {flags['ok']} ok (accuracy {'-' if when_ok is None else f'{when_ok:.3f}'}), "
+              f"{flags['uncertain']} uncertain, {flags['ood']} ood (scored by the network's own answer); "
+              f"{len(skipped)} not scored, {metrics['unlabelled']} input files without a label")
+    elif metrics.get("accuracy_when_ok") is not None:
+        print(f"  {1 - metrics['uncertain_fraction']:.0%} of the labels above the uncertain threshold, right "
+              f"{metrics['accuracy_when_ok']:.3f} of the time; {metrics['ood_fraction']:.0%} far from the training "
+              f"features (ood)")
     reference = metrics["ece_if_calibrated"]
     print(f"  ECE of a perfectly calibrated model with these confidences on {metrics['n']} images: "
           f"{reference['mean']:.3f} (95th percentile {reference['p95']:.3f}); p = {reference['p_value']:.2f}")
@@ -112,7 +139,8 @@ def run_evaluate(args):
     print("  confusion (rows true, columns labelled; FRI FRII BENT COMP):")
     for row in metrics["confusion"]:
         print("   " + " ".join(f"{v:4d}" for v in row))
-    return EXIT_OK
+    print_failures(skipped)
+    return status
 
 
 def run_train(args):

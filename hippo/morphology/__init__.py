@@ -160,22 +160,45 @@ def _record(store, table, classifier, row_inputs, parameters):
         recorded.exit_status = 3 if np.any(np.asarray(table["flag"]) == "error") else 0
 
 
-def evaluate(split="valid", model=None, threads=None, classifier=None):
-    """Metrics of a model on a split of the labelled FIRST data set.
+def evaluate(split=None, model=None, threads=None, classifier=None, labels=None, inputs=(), file_col=None,
+             label_col=None, id_col=None, output=None, workers=None, quiet=True):
+    """Metrics of a model on a split of the labelled FIRST data set, or on labelled FITS files.
 
     Parameters
     ----------
-    split : {"valid", "test"}
+    split : {"valid", "test"}, optional
+        Split of the data set (default valid).
     model : str or Path, optional
         Model directory (default: the shipped model).
+    labels : str or Path, optional
+        Instead of a split: a table of FITS files and their true classes (``FRI``, ``FRII``,
+        ``BENT``, ``COMP``; ``Compact``, ``FR1``, ``WAT``, ``HT``... are understood), e.g. a
+        held-out sample of real cutouts. Each file goes through ``classify`` as any input would.
+    inputs : list of str or Path, optional
+        With ``labels``: FITS files or directories, matched to the table's rows by name
+        (``id_col``, else the file column without its suffix). Without them the table's file
+        column gives each file, relative to the table's folder.
+    output : str or Path, optional
+        With ``labels``: write the classification rows with ``true_label`` and ``correct``.
 
     Returns
     -------
     dict
         ``n``, ``accuracy``, ``macro_f1``, ``ece``, ``per_class`` (precision, recall, f1, support),
         ``confusion`` (rows true, columns predicted, order FRI FRII BENT COMP), ``reliability``
-        (per confidence bin), ``flags`` (counts of ok/uncertain/ood) and ``model``.
+        (per confidence bin) and ``model``; on a split also ``uncertain_fraction``,
+        ``accuracy_when_ok`` and ``ood_fraction``; on labelled files also ``flags`` (counts),
+        ``accuracy_when_ok``, ``skipped`` (input, reason: files that could not be read, rows
+        without a usable label) and ``unlabelled`` (input files without a row).
     """
+    if labels is not None:
+        if split is not None:
+            raise UsageError("--split and --labels exclude each other (a split of the data set, or your files)")
+        return _evaluate_labelled_files(labels, inputs, model, threads, classifier, file_col, label_col, id_col,
+                                        output, workers, quiet)
+    if inputs:
+        raise UsageError("FITS inputs need --labels TABLE (their true classes)")
+    split = split or "valid"
     from hippo.morphology.calibration import classification_metrics, reliability
     from hippo.morphology.data import load_split
 
@@ -194,6 +217,55 @@ def evaluate(split="valid", model=None, threads=None, classifier=None):
     metrics["ood_fraction"] = round(float((distances > classifier.ood_state["feature_distance_max"]).mean()), 4)
     metrics["split"] = split
     metrics["model"] = classifier.name
+    return metrics
+
+
+def _evaluate_labelled_files(labels, inputs, model, threads, classifier, file_col, label_col, id_col, output,
+                             workers, quiet):
+    """``evaluate(labels=...)``: classify the table's files as ``classify`` would and score the rows.
+
+    An ``ood`` row is scored by the label it gives (the network's own answer) at the confidence it
+    reports (uniform, 0.25): "don't know" is a wrong answer, not an abstention that flatters the
+    accuracy. Files that cannot be read are reported in ``skipped`` and not scored.
+    """
+    from hippo.morphology.calibration import classification_metrics, reliability
+    from hippo.morphology.labels import read_labelled_files, true_class_indices
+
+    labelled = read_labelled_files(labels, inputs, file_col=file_col, label_col=label_col, id_col=id_col)
+    threads = threads or default_threads()
+    classifier = classifier or load_classifier(model, threads=threads)
+    from hippo.progress import progress
+
+    with progress(total=len(labelled.paths), desc="evaluate", quiet=quiet, unit="image") as bar:
+        # classify_files keeps the order and gives an unreadable or missing file an error row.
+        table = rows_to_table(list(classifier.classify_files(labelled.paths, workers=workers or threads,
+                                                             progress=bar.update)))
+    table["source"] = labelled.names
+    table["true_label"] = labelled.labels
+    flags = np.asarray(table["flag"]).astype(str)
+    scored = flags != "error"
+    unreadable = [(str(path), message) for path, message, bad in zip(labelled.paths, table["message"], ~scored) if bad]
+    if not scored.any():
+        raise InputError(labels, f"none of its {len(table)} files could be classified "
+                                 f"(first: {unreadable[0][0]}: {unreadable[0][1]})")
+    given = np.array([CLASSES.index(label) if flag != "error" else -1 for label, flag in zip(table["label"], flags)])
+    truth = true_class_indices(labelled.labels, CLASSES)
+    table["correct"] = given == truth
+    probs = np.stack([np.asarray(table[f"p_{name.lower()}"], dtype=float) for name in CLASSES], axis=1)[scored]
+    metrics = classification_metrics(probs, truth[scored], CLASSES, predicted=given[scored])
+    metrics["reliability"] = reliability(probs, truth[scored], predicted=given[scored])
+    ok = flags[scored] == "ok"
+    metrics["flags"] = {flag: int((flags == flag).sum()) for flag in ("ok", "uncertain", "ood", "error")}
+    metrics["accuracy_when_ok"] = round(float((given == truth)[scored][ok].mean()), 4) if ok.any() else None
+    metrics["skipped"] = [{"input": item, "reason": reason} for item, reason in labelled.skipped + unreadable]
+    metrics["unlabelled"] = labelled.unlabelled
+    metrics["labels"] = str(labels)
+    metrics["model"] = classifier.name
+    if output is not None:
+        from hippo.io import write_table
+
+        add_provenance(table, "evaluate", {"model": classifier.name, "labels": str(labels), "files": len(table)})
+        write_table(table, output)
     return metrics
 
 

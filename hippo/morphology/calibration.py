@@ -30,10 +30,10 @@ def fit_temperature(logits, labels):
     return float(np.exp(found.x))
 
 
-def expected_calibration_error(probs, labels, bins=ECE_BINS):
+def expected_calibration_error(probs, labels, bins=ECE_BINS, predicted=None):
     """Top-label ECE: |accuracy - mean confidence| averaged over equal-width confidence bins, weighted by count."""
     total = sum(row["count"] * abs(row["accuracy"] - row["confidence"])
-                for row in reliability(probs, labels, bins) if row["count"])
+                for row in reliability(probs, labels, bins, predicted) if row["count"])
     return float(total / len(labels))
 
 
@@ -64,10 +64,14 @@ def ece_reference(probs, observed, bins=ECE_BINS):
             "p_value": round(float((eces >= observed).mean()), 4)}
 
 
-def reliability(probs, labels, bins=10):
-    """Rows (low, high, count, mean confidence, accuracy) per confidence bin, for the reliability diagram."""
+def reliability(probs, labels, bins=10, predicted=None):
+    """Rows (low, high, count, mean confidence, accuracy) per confidence bin, for the reliability diagram.
+
+    ``predicted``: the class given to each image, when it is not the most probable one (an ``ood``
+    row reports uniform probabilities beside the network's own answer).
+    """
     confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
+    correct = (probs.argmax(axis=1) if predicted is None else np.asarray(predicted)) == labels
     edges, which = _confidence_bins(confidence, bins)
     rows = []
     for b in range(bins):
@@ -99,13 +103,15 @@ def choose_uncertain_threshold(probs, labels, target=TARGET_SELECTIVE_ACCURACY, 
     return float(max(confidence.max(), floor))
 
 
-def classification_metrics(probs, labels, class_names):
+def classification_metrics(probs, labels, class_names, predicted=None):
     """Accuracy, macro F1, per-class precision/recall/F1/support, confusion matrix, ECE and the
     ECE a perfectly calibrated model would show on as many images (``ece_reference``).
 
-    ``confusion[i][j]`` counts images of true class i labelled j.
+    ``confusion[i][j]`` counts images of true class i labelled j. ``predicted`` as in
+    ``reliability``. The macro F1 averages the classes that occur among the true or the given
+    labels (as scikit-learn does): a sample without COMP sources is not marked down for them.
     """
-    predicted = probs.argmax(axis=1)
+    predicted = probs.argmax(axis=1) if predicted is None else np.asarray(predicted)
     n_classes = len(class_names)
     confusion = np.zeros((n_classes, n_classes), dtype=int)
     np.add.at(confusion, (labels, predicted), 1)
@@ -118,11 +124,12 @@ def classification_metrics(probs, labels, class_names):
         f1s.append(f1)
         per_class[name] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
                            "f1": round(float(f1), 4), "support": int(confusion[index].sum())}
-    ece = expected_calibration_error(probs, labels)
+    occurring = (confusion.sum(axis=0) + confusion.sum(axis=1)) > 0
+    ece = expected_calibration_error(probs, labels, predicted=predicted)
     return {
         "n": int(len(labels)),
         "accuracy": round(float((predicted == labels).mean()), 4),
-        "macro_f1": round(float(np.mean(f1s)), 4),
+        "macro_f1": round(float(np.mean(np.asarray(f1s)[occurring])), 4),
         "ece": round(ece, 4),
         "ece_if_calibrated": ece_reference(probs, ece),
         "per_class": per_class,

@@ -1,0 +1,116 @@
+"""A user's own labelled images: a table that names FITS files and their true class.
+
+``hippo evaluate --labels TABLE`` scores a model on these instead of the data set's splits, so
+that a held-out sample of real cutouts (another survey, another catalogue's classes) is judged
+with the same metrics. Pure Python and numpy: reading the table does not load the model.
+"""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hippo.errors import InputError, UsageError
+from hippo.io.fitsfiles import find_fits_files, fits_stem
+
+LABEL_COLUMNS = ("label", "class", "morphology", "true_label", "type")
+FILE_COLUMNS = ("file", "path", "filename", "fits", "image")
+ID_COLUMNS = ("source", "name", "id", "source_id")
+# Spellings found in the literature's tables, after removing spaces, '-' and '_' and upper-casing.
+# Wide-angle, narrow-angle and head-tail sources are BENT, as firstgalaxydata has them.
+_CLASS_OF = {"FRI": "FRI", "FR1": "FRI", "FRII": "FRII", "FR2": "FRII", "BENT": "BENT", "BENTTAIL": "BENT",
+             "WAT": "BENT", "NAT": "BENT", "HT": "BENT", "HEADTAIL": "BENT", "COMP": "COMP", "COMPACT": "COMP"}
+
+
+@dataclass
+class LabelledFiles:
+    """The usable rows of a label table: FITS paths, source names, true classes (as in CLASSES)."""
+
+    paths: list
+    names: list
+    labels: list
+    # (row or input, reason) for each row or input file that cannot be scored
+    skipped: list = field(default_factory=list)
+    unlabelled: int = 0  # input files the table has no row for
+
+
+def class_name(text):
+    """The class (``FRI``, ``FRII``, ``BENT``, ``COMP``) a label spells, or None."""
+    return _CLASS_OF.get(re.sub(r"[\s_\-]", "", str(text)).upper())
+
+
+def read_labelled_files(table_path, inputs=(), file_col=None, label_col=None, id_col=None):
+    """The files and true classes a label table gives.
+
+    Without ``inputs`` each row names its file (``file_col``; a relative path is taken from the
+    table's folder). With ``inputs`` (files or directories of FITS) each row is matched to the
+    input file of the same name without its FITS suffix, by ``id_col`` or else by the file
+    column's name. Rows whose label is not one of the four classes (``HYBRID``, ``?``) or whose
+    file is not found are skipped with a reason; the rest are scored.
+    """
+    from hippo.io.tables import read_table
+
+    table_path = Path(table_path)
+    table = read_table(table_path)
+    if len(table) == 0:
+        raise InputError(table_path, "label table has no rows")
+    label_name = _column(table, label_col, LABEL_COLUMNS, "label", table_path)
+    id_name = _column(table, id_col, ID_COLUMNS, "id", table_path, required=False)
+    file_name = _column(table, file_col, FILE_COLUMNS, "file", table_path, required=not inputs or id_name is None)
+    if inputs:
+        files, missing = find_fits_files(inputs)
+        by_name = {}
+        for path in files:
+            by_name.setdefault(fits_stem(path), []).append(path)
+        skipped = list(missing)
+    else:
+        by_name, skipped = None, []
+    paths, names, labels, matched = [], [], [], set()
+    for number, row in enumerate(table, start=1):
+        file_text = str(row[file_name]).strip() if file_name else ""
+        name = str(row[id_name]).strip() if id_name else fits_stem(file_text)
+        where = f"{table_path} row {number} ({name})"
+        label = class_name(row[label_name])
+        if label is None:
+            skipped.append((where, f"label {str(row[label_name]).strip()!r} is not FRI, FRII, BENT or COMP"))
+            continue
+        if by_name is None:
+            path = Path(file_text)
+            path = path if path.is_absolute() else table_path.parent / path
+        else:
+            candidates = by_name.get(name, [])
+            if len(candidates) != 1:
+                skipped.append((where, "no input file of that name" if not candidates else
+                                f"{len(candidates)} input files of that name ({candidates[0]}, {candidates[1]})"))
+                continue
+            path = candidates[0]
+            matched.add(name)
+        paths.append(path)
+        names.append(name)
+        labels.append(label)
+    if not paths:
+        first = skipped[0] if skipped else (str(table_path), "no usable row")
+        raise InputError(table_path, f"no row can be scored (first: {first[0]}: {first[1]})")
+    unlabelled = 0 if by_name is None else sum(len(v) for k, v in by_name.items() if k not in matched)
+    return LabelledFiles(paths=paths, names=names, labels=labels, skipped=skipped, unlabelled=unlabelled)
+
+
+def _column(table, chosen, candidates, what, source, required=True):
+    """The table's column ``chosen``, else the first of ``candidates`` (any case); None if absent
+    and not ``required``."""
+    if chosen is not None:
+        if chosen not in table.colnames:
+            raise UsageError(f"{source}: no column {chosen!r} (columns: {', '.join(table.colnames)})")
+        return chosen
+    lowered = {name.lower(): name for name in table.colnames}
+    found = next((lowered[name] for name in candidates if name in lowered), None)
+    if found is None and required:
+        raise InputError(source, f"no {what} column (looked for {', '.join(candidates)}; name it with "
+                                 f"--{what}-col)")
+    return found
+
+
+def true_class_indices(labels, classes):
+    """Class indices (into ``classes``) of class names."""
+    return np.array([classes.index(label) for label in labels], dtype=int)
