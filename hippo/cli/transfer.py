@@ -28,7 +28,9 @@ def register(subparsers):
                                    parents=[common_options()])
     verify.add_argument("src", help="directory that was backed up")
     verify.add_argument("dest", help="s3://bucket/prefix or a local directory")
-    verify.add_argument("--deep", action="store_true", help="re-read every object and recompute checksums")
+    verify.add_argument("--deep", action="store_true", help="also re-read every object and recompute checksums")
+    verify.add_argument("--size-only", action="store_true",
+                        help="trust an unchanged size and mtime instead of reading each file under SRC")
     verify.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                         help="paths excluded at backup time (repeatable)")
     _store_options(verify)
@@ -112,7 +114,8 @@ def run(args):
             return _recorded_backup(args, bwlimit, common)
         return _backup(args, bwlimit, common)[0]
     if args.command == "verify":
-        result = transfer.verify(args.src, args.dest, deep=args.deep, exclude=args.exclude, **common)
+        result = transfer.verify(args.src, args.dest, deep=args.deep, size_only=args.size_only, exclude=args.exclude,
+                                 **common)
         print_failures(result["problems"])
         if not quiet:
             print(f"{result['checked']} entries, {result['objects']} objects checked"

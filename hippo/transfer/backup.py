@@ -199,6 +199,10 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         if fatal:
             raise TransferError(f"{fatal} (finished work is recorded; re-run the backup to resume)") from None
 
+        # What was sent: the files that failed this time are neither sent nor in the manifest.
+        failed = {path for path, _ in failures}
+        summary["send_files"] = sum(1 for e in to_send if e["path"] not in failed)
+        summary["send_bytes"] = sum(e["size"] for e in to_send if e["path"] not in failed)
         final = []
         for entry in entries:
             if entry["type"] == "file":
@@ -213,7 +217,7 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         if not unchanged:
             header = {"format": "hippo-backup-manifest/1", "run_id": run_id, "created": utc_now(),
                       "source": str(src.resolve()), "software": software_versions(),
-                      "absorbed": sorted(state.absorbed), "files": summary["files"],
+                      "absorbed": sorted(state.absorbed), "files": sum(e["type"] == "file" for e in final),
                       "bytes": sum(e["size"] for e in final if e["type"] == "file"),
                       "objects": {k: all_objects[k] for k in sorted(referenced)}}
             key = f"{MANIFESTS}{run_id}.jsonl.gz"

@@ -52,6 +52,11 @@ def scan(root, exclude=()):
             relative = f"{relative_dir}/{item.name}" if relative_dir else item.name
             if exclude and excluded(relative, item.name):
                 continue
+            if not item.name.isascii() and not _is_utf8(item.name):
+                # Manifests and zips hold UTF-8 names; Python decoded these bytes with escapes.
+                skipped.append((os.fsencode(relative).decode("utf-8", "backslashreplace"),
+                                "name is not valid UTF-8; rename it to back it up"))
+                continue
             info = item.stat(follow_symlinks=False)
             entry = {"path": relative, "size": info.st_size, "mtime_ns": info.st_mtime_ns,
                      "mode": stat.S_IMODE(info.st_mode)}
@@ -86,6 +91,14 @@ def scan(root, exclude=()):
     entries = [e for e in entries if not sqlite_side_file(e["path"])]
     entries.sort(key=lambda e: e["path"])
     return entries, skipped
+
+
+def _is_utf8(name):
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def new_run_id():
@@ -184,10 +197,6 @@ class BackupState:
             for entry in record["entries"]:
                 self.entries[entry["path"]] = entry
         self.absorbed |= {k[len(JOURNAL):].split("/")[0] for k in self.journal_keys}
-
-    def require_manifest(self):
-        if self.header is None and not self.entries:
-            raise InputError(self.backend.url, "no backup found here (no manifest)")
 
 
 def journal_key(run_id, object_key):

@@ -48,20 +48,20 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
     if as_of is not None and manifest is not None:
         raise UsageError("give --as-of or --manifest, not both")
     backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries)
-    if as_of is None and manifest is None:
-        state = BackupState(backend)
-        state.require_manifest()
-    else:
-        when = parse_time(as_of) if as_of is not None else None
-        state = BackupState(backend, manifest=choose_manifest(backend, as_of=when, run=manifest))
+    # A manifest only, never the journals of a run that was killed: those hold part of a tree
+    # that never existed as a whole (some files new, others not yet sent).
+    when = parse_time(as_of) if as_of is not None else None
+    state = BackupState(backend, manifest=choose_manifest(backend, as_of=when, run=manifest))
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     chosen = [e for e in sorted(state.entries.values(), key=lambda e: e["path"]) if _wanted(e["path"], include)]
+    failures = _make_directories(target, chosen)
+    in_the_way = {path for path, _ in failures}
+    chosen = [e for e in chosen if e["path"] not in in_the_way]
     by_object = defaultdict(list)
     for entry in chosen:
         if entry["type"] == "file":
             by_object[entry["key"]].append(entry)
-    failures = []
     total = sum(e["size"] for e in chosen if e["type"] == "file")
     bar = progress(total=total, desc="restore", unit="B", unit_scale=True, quiet=quiet)
 
@@ -79,7 +79,7 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
                         data = archive.read(entry["member"])
                     except ZIP_DAMAGE:
                         data = None  # a CRC failure is corruption too
-                    path = _place(target, entry["path"])
+                    path = target / entry["path"]
                     if data is None or hashlib.sha256(data).hexdigest() != entry["sha256"]:
                         problems.append((entry["path"], f"stored copy in {key} is corrupt; not restored"))
                         continue
@@ -89,7 +89,7 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
                     bar.update(len(data))
         else:
             for entry in entries:
-                path = _place(target, entry["path"])
+                path = target / entry["path"]
                 try:
                     with atomic_path(path, suffix="") as tmp:
                         backend.get_file(key, tmp)
@@ -102,24 +102,25 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
                 bar.update(entry["size"])
         return problems
 
+    corrupt = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         for problems in pool.map(restore_object, sorted(by_object)):
-            failures.extend(problems)
+            corrupt.extend(problems)
+    failures += corrupt
     bar.close()
     for entry in chosen:
         if entry["type"] == "link":
-            path = _place(target, entry["path"])
+            path = target / entry["path"]
             if path.is_symlink() or path.exists():
-                path.unlink()
+                path.unlink()  # a file or link: _make_directories set aside a directory in the way
             os.symlink(entry["target"], path)
             os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]), follow_symlinks=False)
     # Directories last and deepest first: writing into a directory changes its mtime.
     for entry in sorted((e for e in chosen if e["type"] == "dir"), key=lambda e: e["path"], reverse=True):
-        path = target / entry["path"]
-        path.mkdir(parents=True, exist_ok=True)
+        path = target / entry["path"]  # a real directory by now (_make_directories)
         os.chmod(path, entry["mode"])
         os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]))
-    return {"files": sum(len(v) for v in by_object.values()) - len(failures),
+    return {"files": sum(len(v) for v in by_object.values()) - len(corrupt),
             "links": sum(e["type"] == "link" for e in chosen), "dirs": sum(e["type"] == "dir" for e in chosen),
             "bytes": total, "manifest": state.manifest_key, "failures": failures}
 
@@ -173,10 +174,28 @@ def _wanted(path, patterns):
                for p in patterns)
 
 
-def _place(target, relative):
-    path = target / relative
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+def _make_directories(target, entries):
+    """Make every directory the restored ``entries`` lie in (or are) a real directory under ``target``.
+
+    A symlink or file that the target holds where the backup has a directory is replaced, as
+    files are: writing through a link would put restored files outside ``target`` and overwrite
+    whatever the link points to. A directory the target holds where the backup has a file or
+    link is never deleted: those entries are returned as failures ``(path, reason)``. Done once,
+    shallowest first, before any file is written (the writers run in parallel).
+    """
+    needed = set()
+    for entry in entries:
+        parts = entry["path"].split("/")
+        for depth in range(1, len(parts) + (entry["type"] == "dir")):
+            needed.add("/".join(parts[:depth]))
+    for relative in sorted(needed, key=lambda name: name.count("/")):
+        path = target / relative
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            path.unlink()
+        path.mkdir(exist_ok=True)
+    return [(entry["path"], "a directory is in the way in the target; not restored (move it and restore again)")
+            for entry in entries if entry["type"] != "dir"
+            and (target / entry["path"]).is_dir() and not (target / entry["path"]).is_symlink()]
 
 
 def _set_meta(path, entry):

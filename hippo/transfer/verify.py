@@ -13,15 +13,18 @@ from hippo.progress import progress
 from hippo.provenance import sha256_file
 from hippo.transfer.backends import TransferError, open_backend
 from hippo.transfer.backup import _sqlite_snapshot
-from hippo.transfer.manifest import DATA, ZIP_DAMAGE, BackupState, scan
+from hippo.transfer.manifest import DATA, ZIP_DAMAGE, BackupState, choose_manifest, scan
 
 
-def verify(src, dest, *, deep=False, endpoint_url=None, workers=8, exclude=(), retries=4, quiet=False):
-    """Check that every file, link and directory under ``src`` is held by the backup at ``dest``.
+def verify(src, dest, *, deep=False, size_only=False, endpoint_url=None, workers=8, exclude=(), retries=4,
+           quiet=False):
+    """Check that every file, link and directory under ``src`` is held by the latest backup at ``dest``.
 
-    Quick mode compares the tree with the latest manifest (size and mtime; SHA-256 where those
-    differ) and checks that each object is present with the recorded size and ETag. ``deep``
-    also downloads every object and recomputes the SHA-256 of each file it holds.
+    Every file under ``src`` is read and its SHA-256 compared with the manifest's, and each
+    object is checked present with the recorded size and ETag. ``size_only`` trusts an unchanged
+    size and mtime instead of reading the file (what ``backup`` does to choose what to send; a
+    file rewritten in place with its mtime put back goes unnoticed). ``deep`` also downloads
+    every object and recomputes the SHA-256 of each file it holds.
 
     Returns
     -------
@@ -30,14 +33,21 @@ def verify(src, dest, *, deep=False, endpoint_url=None, workers=8, exclude=(), r
         ``problems``, a list of ``(path or object key, reason)``.
     """
     backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries)
-    state = BackupState(backend)
-    state.require_manifest()
+    # The latest complete backup, what restore would bring back (not a killed run's journals).
+    state = BackupState(backend, manifest=choose_manifest(backend))
     entries, problems = scan(src, exclude)
     src = Path(src)
-    for entry in entries:
-        problem = _compare(src, entry, state.entries.get(entry["path"]))
-        if problem:
-            problems.append((entry["path"], problem))
+    bar = progress(total=len(entries), desc="verify", unit="file", quiet=quiet)
+
+    def compare(entry):
+        problem = _compare(src, entry, state.entries.get(entry["path"]), size_only)
+        bar.update()
+        return problem
+
+    # Hashing releases the interpreter: files are read in parallel.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        problems += [(entry["path"], problem) for entry, problem in zip(entries, pool.map(compare, entries)) if problem]
+    bar.close()
 
     by_object = defaultdict(list)
     for entry in state.entries.values():
@@ -63,7 +73,7 @@ def verify(src, dest, *, deep=False, endpoint_url=None, workers=8, exclude=(), r
     return {"ok": not problems, "checked": len(entries), "objects": len(by_object), "problems": problems}
 
 
-def _compare(src, entry, recorded):
+def _compare(src, entry, recorded, size_only=False):
     if recorded is None:
         return "not in the backup"
     if recorded["type"] != entry["type"]:
@@ -73,16 +83,21 @@ def _compare(src, entry, recorded):
             f"link points to {entry['target']!r}, backup has {recorded['target']!r}"
     if entry["type"] != "file":
         return None
-    if (recorded.get("live_size", recorded["size"]) == entry["size"] and recorded["mtime_ns"] == entry["mtime_ns"]
-            and recorded.get("log_mtime_ns") == entry.get("log_mtime_ns")):
+    unchanged = (recorded.get("live_size", recorded["size"]) == entry["size"]
+                 and recorded["mtime_ns"] == entry["mtime_ns"]
+                 and recorded.get("log_mtime_ns") == entry.get("log_mtime_ns"))
+    if size_only and unchanged:
         return None
     path = src / entry["path"]
-    if recorded.get("snapshot"):
-        with tempfile.TemporaryDirectory(prefix="hippo-verify-") as scratch:
-            snapshot = _sqlite_snapshot(path, Path(scratch))
-            digest = sha256_file(snapshot or path)
-    else:
-        digest = sha256_file(path)
+    try:
+        if recorded.get("snapshot"):
+            with tempfile.TemporaryDirectory(prefix="hippo-verify-") as scratch:
+                snapshot = _sqlite_snapshot(path, Path(scratch))
+                digest = sha256_file(snapshot or path)
+        else:
+            digest = sha256_file(path)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
     return None if digest == recorded["sha256"] else "content differs from the backup (sha256)"
 
 

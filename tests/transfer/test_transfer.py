@@ -11,6 +11,7 @@ import zipfile
 
 import pytest
 
+from hippo.errors import InputError
 from hippo.transfer import backup, open_backend, restore, verify
 from hippo.transfer.manifest import JOURNAL
 
@@ -173,6 +174,10 @@ def test_kill_9_mid_backup_resumes_without_resending_finished_zips(tmp_path, s3_
     process.wait()
     journalled = list(backend.list(JOURNAL))
     assert 3 <= len(journalled) < 12, "the kill should land mid-run"
+    # Part of a first backup is no backup: nothing to restore or verify against yet.
+    for reader in (lambda: restore(s3_dest, tmp_path / "early", quiet=True), lambda: verify(src, s3_dest)):
+        with pytest.raises(InputError, match="no backup found here"):
+            reader()
     finished = {o.key: o for o in backend.list("data/")}
     bucket, _, prefix = s3_dest[5:].partition("/")
     client = seaweed.client()  # boto3, the reference client, reads what hippo wrote
@@ -320,3 +325,69 @@ def test_large_file_goes_up_in_checked_parts_and_comes_back_identical(tmp_path, 
     assert verify(src, s3_dest, deep=True)["ok"]
     restore(s3_dest, tmp_path / "out", quiet=True)
     assert (tmp_path / "out/mosaic.fits").read_bytes() == blob
+
+
+def test_verify_reads_the_files_a_same_size_same_mtime_rewrite_hides(tmp_path, hippo_cli):
+    src = make_tree(tmp_path / "src", n_small=3, large_bytes=10)
+    dest = tmp_path / "store"
+    backup(src, dest, quiet=True)
+    changed = src / "cutouts/s1/f001.fits"
+    before = changed.stat()
+    changed.write_bytes(bytes(b ^ 0xFF for b in changed.read_bytes()))  # same size
+    os.utime(changed, ns=(before.st_atime_ns, before.st_mtime_ns))       # mtime put back
+    result = hippo_cli("verify", src, dest)
+    assert result.returncode == 1
+    assert "error: cutouts/s1/f001.fits: content differs from the backup (sha256)" in result.stderr
+    # --size-only trusts what backup itself trusts, and says so in its help.
+    assert hippo_cli("verify", src, dest, "--size-only").returncode == 0
+
+
+def test_restore_replaces_links_in_the_target_and_never_writes_through_them(tmp_path):
+    outside = tmp_path / "archive"
+    outside.mkdir()
+    (outside / "notes.txt").write_text("master copy")
+    src = tmp_path / "src"
+    (src / "notes").mkdir(parents=True)
+    (src / "notes/notes.txt").write_text("draft")
+    (src / "notes/sub").mkdir()
+    (src / "notes/sub/deep.txt").write_text("deep")
+    backup(src, tmp_path / "store", quiet=True)
+    target = tmp_path / "out"
+    target.mkdir()
+    os.symlink(outside, target / "notes")  # e.g. left by restoring an older backup
+    (target / "stray").write_text("x")
+    result = restore(tmp_path / "store", target, quiet=True)
+    assert result["failures"] == [] and result["files"] == 2
+    assert (outside / "notes.txt").read_text() == "master copy" and sorted(os.listdir(outside)) == ["notes.txt"]
+    assert not (target / "notes").is_symlink() and (target / "notes/sub/deep.txt").read_text() == "deep"
+
+
+def test_a_directory_in_the_way_is_reported_and_the_rest_restored(tmp_path, hippo_cli):
+    src = make_tree(tmp_path / "src", n_small=6, large_bytes=10)
+    backup(src, tmp_path / "store", quiet=True)
+    target = tmp_path / "out"
+    (target / "cutouts/s1/f001.fits").mkdir(parents=True)
+    (target / "cutouts/s1/f001.fits/mine.txt").write_text("keep me")
+    result = hippo_cli("restore", tmp_path / "store", target)
+    assert result.returncode == 3
+    assert "error: cutouts/s1/f001.fits: a directory is in the way" in result.stderr
+    assert (target / "cutouts/s1/f001.fits/mine.txt").read_text() == "keep me"
+    restored = snapshot(target)
+    expected = snapshot(src)
+    del restored["cutouts/s1/f001.fits"], restored["cutouts/s1/f001.fits/mine.txt"], expected["cutouts/s1/f001.fits"]
+    # Everything else, links and directory mtimes included.
+    assert {k: v for k, v in restored.items() if k != "cutouts/s1"} == {k: v for k, v in expected.items()
+                                                                       if k != "cutouts/s1"}
+
+
+def test_a_name_that_is_not_utf8_is_reported_and_the_rest_backed_up(tmp_path, hippo_cli):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ok.txt").write_text("fine")
+    bad = os.fsdecode(b"bad\xffname.txt")
+    (src / bad).write_text("latin-1 name")
+    result = hippo_cli("backup", src, tmp_path / "store")
+    assert result.returncode == 3
+    assert "error: bad\\xffname.txt: name is not valid UTF-8; rename it to back it up" in result.stderr
+    restore(tmp_path / "store", tmp_path / "out", quiet=True)
+    assert os.listdir(tmp_path / "out") == ["ok.txt"]
