@@ -125,6 +125,10 @@ def _classify_positions(classifier, survey, catalogue, size, ra_col, dec_col, id
     table = rows_to_table(rows)
     table["ra"] = np.where(np.isfinite(np.asarray(table["ra"], float)), table["ra"], ra)
     table["dec"] = np.where(np.isfinite(np.asarray(table["dec"], float)), table["dec"], dec)
+    if positions.rejected:
+        # One row per catalogue row (SPEC): a row without a usable position is an error row in its place.
+        for number, name, reason in positions.rejected:
+            table.insert_row(number - 1, error_row(name, f"{catalogue} row {number}: {reason}"))
     return table, [str(survey)] * len(table)
 
 

@@ -130,9 +130,11 @@ class Classifier:
             elif confidence < self.uncertain_threshold:
                 flag = "uncertain"
                 message = f"confidence {confidence:.2f} below the threshold {self.uncertain_threshold:.2f} chosen on valid"
+            elif prepared.coverage < ood.CONFIDENT_COVERAGE:
+                flag, message = "uncertain", "emission beyond the image is unseen"
             else:
                 flag, message = "ok", ""
-            if prepared.coverage < 0.999 and flag != "ood":
+            if prepared.coverage < 0.99 and flag != "ood":
                 message = (message + "; " if message else "") + (
                     f"image covers {100 * prepared.coverage:.0f}% of the model's field")
             rows.append({"source": name, "ra": prepared.ra, "dec": prepared.dec, "label": CLASSES[best],

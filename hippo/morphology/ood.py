@@ -20,6 +20,11 @@ MAX_PIXEL_SCALE_ARCSEC = 3.6
 MAX_BEAM_ARCSEC = 10.0
 MIN_PEAK_SNR = 6.0  # FIRST catalogues sources from ~1 mJy, 6-7 times its noise
 FEATURE_PERCENTILE = 99.5
+# Coverage of the model's 4.8' field by the image: below the first an input is too small to say
+# anything (an 18" postage stamp); below the second a label is at best a suggestion, since any
+# emission beyond the image is unseen (a source at the edge of a survey, a cutout cut too small).
+MIN_COVERAGE = 0.25
+CONFIDENT_COVERAGE = 0.9
 # Margins over the most extreme training image before an input statistic is called unlike it.
 OCCUPIED_MARGIN = 1.5
 FWHM_MARGIN = 1.5
@@ -60,6 +65,9 @@ def feature_distance(state, features):
 
 def input_reason(state, prepared):
     """Why an input's statistics are unlike the training images, or None when they are alike."""
+    if prepared.coverage < MIN_COVERAGE:
+        return (f"image covers {100 * prepared.coverage:.0f}% of the model's 4.8' field (needs "
+                f"{100 * MIN_COVERAGE:.0f}%): too little of the sky around the source to classify it")
     if prepared.pixel_scale_arcsec > state["max_pixel_scale_arcsec"]:
         return (f'pixel scale {prepared.pixel_scale_arcsec:.3g}"/px is too coarse for a FIRST-resolution '
                 f'classifier (needs <= {state["max_pixel_scale_arcsec"]:g}"/px)')

@@ -117,8 +117,45 @@ def image_centre(image):
 
 def _centre(shape, wcs):
     ny, nx = shape
-    ra, dec = wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0)
-    return float(ra), float(dec)
+    lon, lat = wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0)
+    if not _is_icrs(wcs):
+        return _convert(lon, lat, wcs_frame(wcs), "icrs")
+    return float(lon), float(lat)
+
+
+def _is_icrs(wcs):
+    """Whether the image's world coordinates are ICRS RA/Dec (FK5 J2000 within ~20 mas counts).
+
+    wcslib's longitude type is "RA" for equatorial axes, "GLON"/"ELON" for galactic/ecliptic
+    ones; an equatorial image can still be FK4 B1950 (RADESYS, or an EQUINOX before 1984).
+    """
+    core = wcs.wcs
+    return core.lngtyp in ("RA", "") and (core.radesys in ("ICRS", "") or (core.radesys == "FK5" and (
+        not np.isfinite(core.equinox) or core.equinox == 2000.0)))
+
+
+def wcs_frame(wcs):
+    from astropy.wcs.utils import wcs_to_celestial_frame
+
+    return wcs_to_celestial_frame(wcs)
+
+
+def _convert(lon, lat, from_frame, to_frame):
+    """Sky coordinates (deg, scalars or arrays) from one celestial frame to another."""
+    from astropy.coordinates import SkyCoord, UnitSphericalRepresentation
+
+    moved = SkyCoord(lon, lat, unit="deg", frame=from_frame).transform_to(to_frame)
+    spherical = moved.represent_as(UnitSphericalRepresentation)
+    lon, lat = spherical.lon.deg, spherical.lat.deg
+    return (float(lon), float(lat)) if np.ndim(lon) == 0 else (np.asarray(lon), np.asarray(lat))
+
+
+def _world_to_pixel(wcs, ra, dec):
+    """Pixel coordinates in ``wcs`` of ICRS (ra, dec): galactic, ecliptic and B1950 images too (the
+    model grid is ICRS; an image's own axes may not be)."""
+    if not _is_icrs(wcs):
+        ra, dec = _convert(ra, dec, "icrs", wcs_frame(wcs))
+    return wcs.world_to_pixel_values(ra, dec)
 
 
 def _block_factor(pixel_scale_arcsec):
@@ -133,7 +170,7 @@ def _grid_to_source_affine(wcs, ra, dec):
     better than a hundredth of a pixel, so it is fitted on a 5 x 5 grid of points and checked;
     None where it is not (a pole, a strongly distorted projection).
     """
-    source = np.column_stack(wcs.world_to_pixel_values(*_grid_world(ra, dec, _FIT_X, _FIT_Y)))
+    source = np.column_stack(_world_to_pixel(wcs, *_grid_world(ra, dec, _FIT_X, _FIT_Y)))
     coefficients = _FIT_SOLVER @ source
     residual = np.abs(_FIT_DESIGN @ coefficients - source).max()
     return coefficients.T if np.isfinite(residual) and residual < 0.01 else None
@@ -168,7 +205,7 @@ def _source_pixel_coordinates(wcs, ra, dec, affine):
         (ax, bx, cx), (ay, by, cy) = affine
         return ax * ix[None, :] + bx * ix[:, None] + cx, ay * ix[None, :] + by * ix[:, None] + cy
     fx, fy = np.meshgrid(ix, ix)
-    px, py = wcs.world_to_pixel_values(*target_wcs(ra, dec).pixel_to_world_values(fx, fy))
+    px, py = _world_to_pixel(wcs, *target_wcs(ra, dec).pixel_to_world_values(fx, fy))
     return np.asarray(px), np.asarray(py)
 
 
@@ -344,7 +381,7 @@ def _noise_region(data, wcs, ra, dec, scale):
     if _noise_measured_whole(data.shape, scale):
         return data
     half = _noise_box_half(scale)
-    cx, cy = wcs.world_to_pixel_values(ra, dec)
+    cx, cy = _world_to_pixel(wcs, ra, dec)
     x0, y0 = max(int(cx) - half, 0), max(int(cy) - half, 0)
     return data[y0: y0 + 2 * half, x0: x0 + 2 * half]
 

@@ -84,6 +84,52 @@ def test_images_unlike_the_training_data_are_flagged_ood_with_a_reason(classifie
     assert "blank field" in messages["blank"]
 
 
+def test_an_image_covering_little_of_the_field_gets_no_confident_label(classifier, labelled_raw_files):
+    image = read_image(labelled_raw_files[0][0])
+
+    def centre_crop(half):
+        data = image.data[150 - half:150 + half, 150 - half:150 + half]
+        return Image(data=data, wcs=image.wcs[150 - half:150 + half, 150 - half:150 + half], header=image.header,
+                     path=f"crop{2 * half}")
+
+    # 18" (0.4 % of the model's 4.8' field), 3.6' (56 %) and the whole 9' image.
+    table = classifier.classify_images([centre_crop(5), centre_crop(60), image])
+    stamp, small, whole = table
+    assert stamp["flag"] == "ood" and "covers 0% of the model's 4.8' field" in stamp["message"]
+    assert stamp["confidence"] == pytest.approx(0.25)
+    assert small["flag"] == "uncertain" and "covers 56%" in small["message"]
+    assert whole["message"] == "" or "covers" not in whole["message"]
+
+
+def test_galactic_and_b1950_images_are_placed_on_the_sky_correctly(classifier, labelled_raw_files, tmp_path):
+    """The same FIRST source reprojected onto galactic TAN axes, and its header rewritten in FK4 B1950:
+    positions come back in ICRS and the label is the one of the original image."""
+    from astropy.coordinates import FK4, SkyCoord
+    from astropy.wcs import WCS
+    from reproject import reproject_interp
+
+    original = read_image(labelled_raw_files[1][0])
+    ra, dec = (float(v) for v in original.wcs.pixel_to_world_values(149.5, 149.5))
+    centre = SkyCoord(ra, dec, unit="deg")
+    galactic = WCS(naxis=2)
+    galactic.wcs.ctype = ["GLON-TAN", "GLAT-TAN"]
+    galactic.wcs.crval = [centre.galactic.l.deg, centre.galactic.b.deg]
+    galactic.wcs.crpix = [150.5, 150.5]
+    galactic.wcs.cdelt = [-0.0005, 0.0005]
+    data, _ = reproject_interp((original.data, original.wcs), galactic, shape_out=(300, 300))
+    b1950 = original.wcs.deepcopy()
+    old = centre.transform_to(FK4(equinox="B1950"))
+    b1950.wcs.crval = [old.ra.deg, old.dec.deg]
+    b1950.wcs.radesys, b1950.wcs.equinox = "FK4", 1950.0
+    b1950.wcs.crpix = [150.5, 150.5]
+    views = [original, Image(data=data.astype(np.float32), wcs=galactic, header=original.header, path="galactic"),
+             Image(data=original.data, wcs=b1950, header=original.header, path="b1950")]
+    table = classifier.classify_images(views)
+    for row in table:
+        assert SkyCoord(row["ra"], row["dec"], unit="deg").separation(centre).arcsec < 0.1
+    assert len(set(table["label"])) == 1
+
+
 def test_a_low_confidence_label_is_flagged_uncertain(classifier, labelled_raw_files):
     image = read_image(labelled_raw_files[0][0])
     table = classifier.classify_images([image] * 2)
@@ -147,6 +193,22 @@ def test_positions_cut_from_a_local_survey(shared_data, hippo_cli, tmp_path):
     assert rows["J1512+4540"]["label"] in CLASSES and rows["J1512+4540"]["flag"] != "error"
     assert rows["J1512+4540"]["ra"] == pytest.approx(228.1133)
     assert rows["far_away"]["flag"] == "error" and rows["far_away"]["ra"] == pytest.approx(10.0)
+
+
+def test_catalogue_rows_without_a_usable_position_are_error_rows_in_place(shared_data, hippo_cli, tmp_path):
+    survey = shared_data / "first_wise" / "FIRSTJ151227.2+454026_11.fits"
+    catalogue = tmp_path / "positions.csv"
+    catalogue.write_text("name,ra,dec\nbad_dec,228.1,95.0\nJ1512+4540,228.1133,45.6739\nempty,,\n"
+                         "sexagesimal,15:12:27.19,+45:40:26.0\n")
+    result = hippo_cli("classify", "--survey", survey, "--catalogue", catalogue, "--json", "--threads", "1")
+    assert result.returncode == 3
+    rows = json.loads(result.stdout)
+    assert [row["source"] for row in rows] == ["bad_dec", "J1512+4540", "empty", "sexagesimal"]
+    assert [row["flag"] == "error" for row in rows] == [True, False, True, False]
+    assert rows[0]["message"] == f"{catalogue} row 1: Dec outside -90..+90 deg"
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: bad_dec: {catalogue} row 1: Dec outside -90..+90 deg",
+                      f"error: empty: {catalogue} row 3: RA/Dec missing or not a number"]
 
 
 def test_worker_processes_give_the_rows_of_one_process_in_input_order(classifier, labelled_raw_files, tmp_path):
