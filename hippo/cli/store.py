@@ -36,11 +36,23 @@ def register(subparsers):
 
 
 def run(args):
-    from hippo.io import parse_coordinate, write_table
-    from hippo.quantities import parse_angle
+    import sqlite3
+
+    from hippo.errors import InputError
     from hippo.store import DEFAULT_STORE, Store
 
-    with Store.open(args.store or DEFAULT_STORE) as store:
+    path = args.store or DEFAULT_STORE
+    try:
+        return _run_action(args, Store.open(path, must_exist=args.store_action != "init"))
+    except sqlite3.DatabaseError as exc:  # a page damaged after the header: SQLite finds it on reading
+        raise InputError(path, f"the store is damaged ({exc}); restore it from a backup") from None
+
+
+def _run_action(args, store):
+    from hippo.io import parse_coordinate, write_table
+    from hippo.quantities import parse_angle
+
+    with store:
         if args.store_action == "init":
             print(f"store ready: {store.path} ({len(store.tables())} tables)")
         elif args.store_action == "info":

@@ -18,7 +18,7 @@ def make_server(store=None, token=None, user=None, queue="uncertain", host="127.
     if queue not in QUEUES:
         raise UsageError(f"--queue must be one of {', '.join(QUEUES)}, not {queue!r}")
     store_path = store.path if hasattr(store, "path") else (store or DEFAULT_STORE)
-    Store.open(store_path).close()  # fail now, with a clear error, if it is not a store
+    Store.open(store_path, must_exist=True).close()  # fail now, with a clear error, if it is not a store
     try:
         return _make(store_path, token=token, user=user, queue=queue, host=host, port=port)
     except OSError as exc:

@@ -19,6 +19,9 @@ STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javasc
 ZOOMS = (1, 2)
 MAX_BODY_BYTES = 64 * 1024
 TOKEN_COOKIE = "hippo_token"
+# What an annotator can call a source (the page's buttons), and the host choice "none of these".
+LABELS = ["FRI", "FRII", "bent", "compact", "other", "artefact"]
+NO_HOST = "none"
 
 
 class RequestError(Exception):
@@ -101,13 +104,19 @@ class InspectionHandler(BaseHTTPRequestHandler):
     def _json(self, status, value, headers=()):
         self._send(status, json.dumps(value, default=_jsonable).encode(), "application/json", headers)
 
-    def _authorised(self, query):
-        """The token from ?token=, ``Authorization: token T`` or the page's cookie, compared in constant time."""
+    def _authorised(self, query, cookie_allowed=True):
+        """The token from ?token=, ``Authorization: token T`` or the page's cookie, compared in constant time.
+
+        A write must name the token itself: the cookie alone does not do. Another page served from
+        this machine (a Jupyter server on another port is the same site to the browser, so
+        SameSite does not stop it) can make the browser send the cookie with a form POST, but
+        cannot read the token to put it in a header.
+        """
         offered = query.get("token", [None])[0]
         header = self.headers.get("Authorization", "")
         if offered is None and header.lower().startswith("token "):
             offered = header[6:].strip()
-        if offered is None:
+        if offered is None and cookie_allowed:
             for part in self.headers.get("Cookie", "").split(";"):
                 name, _, value = part.strip().partition("=")
                 if name == TOKEN_COOKIE:
@@ -118,7 +127,7 @@ class InspectionHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
         try:
-            if not self._authorised(query):
+            if not self._authorised(query, cookie_allowed=method == "GET"):
                 raise RequestError(403, "missing or wrong token (open the URL printed by hippo inspect)")
             handler = ROUTES.get((method, url.path))
             if handler is None:
@@ -185,8 +194,7 @@ class InspectionHandler(BaseHTTPRequestHandler):
         self._json(200, details)
 
     def config(self, query):
-        self._json(200, {"user": self.server.default_user, "queue": self.server.default_queue,
-                         "labels": ["FRI", "FRII", "bent", "compact", "other", "artefact"]})
+        self._json(200, {"user": self.server.default_user, "queue": self.server.default_queue, "labels": LABELS})
 
     def summary(self, query):
         with self.server.open_store() as store:
@@ -195,6 +203,8 @@ class InspectionHandler(BaseHTTPRequestHandler):
     def annotate(self, query):
         from hippo.provenance import utc_now
 
+        if self.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
+            raise RequestError(415, "send the decision as application/json")
         length = int(self.headers.get("Content-Length") or 0)
         if length <= 0 or length > MAX_BODY_BYTES:
             raise RequestError(400 if length <= 0 else 413, "send one JSON object (at most 64 KiB)")
@@ -213,7 +223,18 @@ class InspectionHandler(BaseHTTPRequestHandler):
         row["user"] = row["user"] or self.server.default_user
         if not row["user"]:
             raise RequestError(400, "say who is annotating: 'user' in the body (or hippo inspect --user)")
+        if row["label"] is not None and row["label"] not in LABELS:
+            raise RequestError(400, f"label must be one of {', '.join(LABELS)}, not {row['label']!r}")
+        if row["label"] is None and row["host"] is None and row["comment"] is None:
+            raise RequestError(400, "a decision needs a label, a host or a comment")
         with self.server.open_store() as store:
+            details = source_details(store, row["source"])
+            if details is None:
+                raise RequestError(404, f"no source {row['source']!r} in the store")
+            hosts = {str(candidate["optical_id"]) for candidate in details["candidates"]}
+            if row["host"] not in (None, NO_HOST) and row["host"] not in hosts:
+                raise RequestError(400, f"host {row['host']!r} is not a candidate of {row['source']} "
+                                        f"(candidates: {', '.join(sorted(hosts)) or 'none'}; or {NO_HOST!r})")
             store.insert("annotations", [row])
         self._json(201, row)
 

@@ -37,10 +37,14 @@ class Store:
         self.path = Path(path)
 
     @classmethod
-    def open(cls, path=None):
+    def open(cls, path=None, must_exist=False):
+        """Open (or create) the store at ``path``; ``must_exist`` for readers: a mistyped path is an
+        error, not a new empty store that answers every question with nothing."""
         path = Path(path or DEFAULT_STORE)
         if path.is_dir():
             raise InputError(path, "is a directory, not a store file")
+        if must_exist and not path.exists():
+            raise InputError(path, "no such store (hippo store init creates one)")
         if path.exists() and path.stat().st_size > 0:
             with open(path, "rb") as stream:
                 if stream.read(16) != b"SQLite format 3\x00":

@@ -105,3 +105,42 @@ def test_bad_requests_get_4xx_json(server, data, status):
     assert request(server, "/api/sources?queue=nonsense")[0] == 400
     assert request(server, "/api/source?source=nope")[0] == 404
     assert request(server, "/api/source")[0] == 400
+
+
+@pytest.mark.parametrize("decision,status,says", [
+    ({"source": "nowhere", "label": "FRI", "user": "eve"}, 404, "no source 'nowhere'"),
+    ({"source": "J100000+020000", "label": "banana", "user": "eve"}, 400, "label must be one of"),
+    ({"source": "J100000+020000", "host": "W999999_9", "user": "eve"}, 400, "not a candidate"),
+    ({"source": "J100000+020000", "user": "eve"}, 400, "needs a label, a host or a comment")])
+def test_a_decision_about_nothing_in_the_store_is_refused(server, filled_store, decision, status, says):
+    got, _, body = request(server, "/api/annotations", decision)
+    assert got == status and says in json.loads(body)["error"]
+    assert request(server, "/api/annotations", {"source": "J100000+020000", "host": "none", "user": "eve"})[0] == 201
+    with Store.open(filled_store) as store:
+        assert len(store.table("annotations")) == 1
+
+
+def test_a_write_needs_the_token_itself_not_the_cookie_alone(server, filled_store):
+    """A page served by another local server (same site to the browser) can make it send the
+    cookie with a form POST, but cannot read the token to send it."""
+    host, port = server.server_address[:2]
+    decision = json.dumps({"source": "J100000+020000", "label": "FRI", "user": "mallory"}).encode()
+    for content_type in ("application/json", "text/plain"):
+        forged = urllib.request.Request(f"http://{host}:{port}/api/annotations", data=decision,
+                                        headers={"Cookie": f"hippo_token={TOKEN}", "Content-Type": content_type})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(forged, timeout=10)
+        assert refused.value.code == 403
+    # The token in the header but a form's content type: refused too.
+    plain = urllib.request.Request(f"http://{host}:{port}/api/annotations", data=decision,
+                                   headers={"Authorization": f"token {TOKEN}", "Content-Type": "text/plain"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(plain, timeout=10)
+    assert refused.value.code == 415
+    with Store.open(filled_store) as store:
+        assert len(store.table("annotations")) == 0
+    # Reading with the cookie alone still works (the page's images are plain <img> requests).
+    reader = urllib.request.Request(f"http://{host}:{port}/api/sources?queue=all",
+                                    headers={"Cookie": f"hippo_token={TOKEN}"})
+    with urllib.request.urlopen(reader, timeout=10) as response:
+        assert response.status == 200

@@ -115,3 +115,27 @@ def test_cone_on_xmatches_keeps_the_pair_separation(tmp_path):
         found = store.cone(150.0, 2.0 + 10 / 3600, 30 / 3600, table="xmatches")
     assert list(found["separation_arcsec"]) == [1.25]
     assert abs(found["cone_separation_arcsec"][0] - 10.0) < 1e-6
+
+
+def test_reading_a_store_that_is_not_there_is_an_error_not_a_new_empty_store(tmp_path, hippo_cli):
+    typo = tmp_path / "hipo.db"
+    for action in (["info"], ["export", "--table", "sources", "-o", tmp_path / "s.csv"],
+                   ["cone", "--ra", "150", "--dec", "2", "--radius", "1deg"]):
+        result = hippo_cli("store", *action, "--store", typo)
+        assert result.returncode == 2 and result.stderr.strip() == f"error: {typo}: no such store (hippo store init creates one)"
+    assert not typo.exists() and not (tmp_path / "s.csv").exists()
+    assert hippo_cli("store", "init", "--store", typo).returncode == 0 and typo.exists()
+
+
+def test_a_damaged_store_is_a_one_line_error(tmp_path, hippo_cli):
+    path = tmp_path / "hippo.db"
+    with Store.open(path) as store:
+        store.insert("sources", [{"source": f"s{i}", "ra": float(i % 360), "dec": 0.0} for i in range(5000)])
+    with Store.open(path):
+        pass  # checkpointed: everything is in the main file
+    data = bytearray(path.read_bytes())
+    data[8192:len(data) - 8192] = b"\xa5" * (len(data) - 16384)  # pages overwritten after the header
+    path.write_bytes(bytes(data))
+    result = hippo_cli("store", "info", "--store", path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: {path}: the store is damaged (") and "Traceback" not in result.stderr
