@@ -33,8 +33,8 @@ def parse_angle(value, option, default_unit=None):
                 raise UsageError(f"{option}: cannot read {value!r} as an angle (e.g. 4.5arcmin, 30arcsec)") from None
     if not quantity.unit.is_equivalent(u.deg):
         raise UsageError(f"{option}: {value!r} is not an angle")
-    if quantity.value <= 0:
-        raise UsageError(f"{option}: must be positive, got {value!r}")
+    if not math.isfinite(quantity.value) or quantity.value <= 0:
+        raise UsageError(f"{option}: must be a positive finite angle, got {value!r}")
     return quantity.to(u.arcsec)
 
 
@@ -50,11 +50,11 @@ def angle_arcsec(value, option, allow_zero=False):
     else:
         match = _SIMPLE_ANGLE.match(value) if isinstance(value, str) else None
         if not match:
-            return float(parse_angle(value, option).to_value("arcsec"))
+            return float(parse_angle(value, option).to_value("arcsec"))  # finite and positive
         try:
             arcsec = float(match.group(1)) * _ARCSEC_PER[match.group(2)]
         except ValueError:
             raise UsageError(f"{option}: cannot read {value!r} as an angle (e.g. 5arcsec)") from None
     if not math.isfinite(arcsec) or arcsec < 0 or (arcsec == 0 and not allow_zero):
-        raise UsageError(f"{option}: must be positive, got {value!r}")
+        raise UsageError(f"{option}: must be a positive finite angle, got {value!r}")
     return arcsec
