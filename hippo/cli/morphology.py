@@ -114,6 +114,9 @@ def run_evaluate(args):
                        output=args.output, quiet=args.quiet)
     skipped = [(item["input"], item["reason"]) for item in metrics.get("skipped", [])]
     status = EXIT_PARTIAL if skipped else EXIT_OK
+    if not args.quiet:  # left out on purpose (hybrids, empty cells): a note, not a failure
+        for item in metrics.get("left_out", []):
+            print(f"left out: {item['row']}: {item['reason']}", file=sys.stderr)
     if args.json:
         print(json.dumps(metrics))
         print_failures(skipped)
@@ -125,7 +128,8 @@ def run_evaluate(args):
         when_ok = metrics["accuracy_when_ok"]
         print(f"  flags: {flags['ok']} ok (accuracy {'-' if when_ok is None else f'{when_ok:.3f}'}), "
               f"{flags['uncertain']} uncertain, {flags['ood']} ood (scored by the network's own answer); "
-              f"{len(skipped)} not scored, {metrics['unlabelled']} input files without a label")
+              f"{len(skipped)} files not found or unreadable, {len(metrics['left_out'])} rows left out, "
+              f"{metrics['unlabelled']} input files without a row")
     elif metrics.get("accuracy_when_ok") is not None:
         print(f"  {1 - metrics['uncertain_fraction']:.0%} of the labels above the uncertain threshold, right "
               f"{metrics['accuracy_when_ok']:.3f} of the time; {metrics['ood_fraction']:.0%} far from the training "

@@ -192,8 +192,9 @@ def evaluate(split=None, model=None, threads=None, classifier=None, labels=None,
         ``confusion`` (rows true, columns predicted, order FRI FRII BENT COMP), ``reliability``
         (per confidence bin) and ``model``; on a split also ``uncertain_fraction``,
         ``accuracy_when_ok`` and ``ood_fraction``; on labelled files also ``flags`` (counts),
-        ``accuracy_when_ok``, ``skipped`` (input, reason: files that could not be read, rows
-        without a usable label) and ``unlabelled`` (input files without a row).
+        ``accuracy_when_ok``, ``skipped`` (input, reason: files missing or unreadable),
+        ``left_out`` (row, reason: no label, or a class other than the four) and ``unlabelled``
+        (input files without a row).
     """
     if labels is not None:
         if split is not None:
@@ -262,6 +263,7 @@ def _evaluate_labelled_files(labels, inputs, model, threads, classifier, file_co
     metrics["flags"] = {flag: int((flags == flag).sum()) for flag in ("ok", "uncertain", "ood", "error")}
     metrics["accuracy_when_ok"] = round(float((given == truth)[scored][ok].mean()), 4) if ok.any() else None
     metrics["skipped"] = [{"input": item, "reason": reason} for item, reason in labelled.skipped + unreadable]
+    metrics["left_out"] = [{"row": row, "reason": reason} for row, reason in labelled.left_out]
     metrics["unlabelled"] = labelled.unlabelled
     metrics["labels"] = str(labels)
     metrics["model"] = classifier.name

@@ -30,8 +30,10 @@ class LabelledFiles:
     paths: list
     names: list
     labels: list
-    # (row or input, reason) for each row or input file that cannot be scored
+    # (row or input, reason) for each row whose file is not found, or input that is not FITS
     skipped: list = field(default_factory=list)
+    # (row, reason) for each row left out on purpose: no label, or a class the model does not know
+    left_out: list = field(default_factory=list)
     unlabelled: int = 0  # input files the table has no row for
 
 
@@ -46,8 +48,9 @@ def read_labelled_files(table_path, inputs=(), file_col=None, label_col=None, id
     Without ``inputs`` each row names its file (``file_col``; a relative path is taken from the
     table's folder). With ``inputs`` (files or directories of FITS) each row is matched to the
     input file of the same name without its FITS suffix, by ``id_col`` or else by the file
-    column's name. Rows whose label is not one of the four classes (``HYBRID``, ``?``) or whose
-    file is not found are skipped with a reason; the rest are scored.
+    column's name. Rows without a label or with one that is not one of the four classes
+    (``HYBRID``, ``?``) are left out with a reason; rows whose file is not among the inputs are
+    skipped with a reason; the rest are scored.
     """
     from hippo.io.tables import read_table
 
@@ -66,14 +69,15 @@ def read_labelled_files(table_path, inputs=(), file_col=None, label_col=None, id
         skipped = list(missing)
     else:
         by_name, skipped = None, []
-    paths, names, labels, matched = [], [], [], set()
+    paths, names, labels, left_out, matched = [], [], [], [], set()
     for number, row in enumerate(table, start=1):
-        file_text = str(row[file_name]).strip() if file_name else ""
-        name = str(row[id_name]).strip() if id_name else fits_stem(file_text)
+        file_text = _cell(row, file_name)
+        name = _cell(row, id_name) if id_name else fits_stem(file_text)
         where = f"{table_path} row {number} ({name})"
-        label = class_name(row[label_name])
+        given = _cell(row, label_name)
+        label = class_name(given)
         if label is None:
-            skipped.append((where, f"label {str(row[label_name]).strip()!r} is not FRI, FRII, BENT or COMP"))
+            left_out.append((where, "no label" if not given else f"label {given!r} is not FRI, FRII, BENT or COMP"))
             continue
         if by_name is None:
             path = Path(file_text)
@@ -90,10 +94,18 @@ def read_labelled_files(table_path, inputs=(), file_col=None, label_col=None, id
         names.append(name)
         labels.append(label)
     if not paths:
-        first = skipped[0] if skipped else (str(table_path), "no usable row")
+        first = (skipped + left_out)[0]
         raise InputError(table_path, f"no row can be scored (first: {first[0]}: {first[1]})")
     unlabelled = 0 if by_name is None else sum(len(v) for k, v in by_name.items() if k not in matched)
-    return LabelledFiles(paths=paths, names=names, labels=labels, skipped=skipped, unlabelled=unlabelled)
+    return LabelledFiles(paths=paths, names=names, labels=labels, skipped=skipped, left_out=left_out,
+                         unlabelled=unlabelled)
+
+
+def _cell(row, column):
+    """A table cell as stripped text; '' for a masked (empty) cell or no column."""
+    if column is None or np.ma.is_masked(row[column]):
+        return ""
+    return str(row[column]).strip()
 
 
 def _column(table, chosen, candidates, what, source, required=True):

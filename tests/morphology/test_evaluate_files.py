@@ -75,16 +75,28 @@ def test_bad_rows_and_files_are_reported_and_the_rest_scored(labelled_sources, h
     truncated = tmp_path / "truncated.fits.fz"
     truncated.write_bytes(labelled_sources[0][0].read_bytes()[:5000])
     rows = [(str(path), label) for path, label in labelled_sources[:4]]
-    rows += [("gone.fits", "FRI"), (str(truncated), "FRI"), (str(labelled_sources[5][0]), "HYBRID")]
+    rows += [("gone.fits", "FRI"), (str(truncated), "FRI")]
     labels = write_labels(tmp_path / "labels.csv", rows)
     result = hippo_cli("evaluate", "--labels", labels, "--threads", "1")
-    assert result.returncode == 3  # partial: scored, with inputs left out
+    assert result.returncode == 3  # partial: scored, with files that could not be read
     assert "n=4 accuracy" in result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 3 and "Traceback" not in result.stderr
-    assert any("HYBRID" in line and "row 7" in line for line in errors)
+    assert len(errors) == 2 and "Traceback" not in result.stderr
     assert any(line.startswith(f"error: {tmp_path / 'gone.fits'}: no such file") for line in errors)
     assert any(str(truncated) in line and "truncated" in line for line in errors)
+
+
+def test_rows_without_one_of_the_four_classes_are_left_out_with_a_note(labelled_sources, hippo_cli, tmp_path):
+    rows = [(str(path), label) for path, label in labelled_sources[:4]]
+    rows += [(str(labelled_sources[5][0]), "HYBRID"), (str(labelled_sources[6][0]), "")]
+    labels = write_labels(tmp_path / "labels.csv", rows)
+    result = hippo_cli("evaluate", "--labels", labels, "--threads", "1", "--json")
+    assert result.returncode == 0, result.stderr  # leaving hybrids out is what was asked for
+    metrics = json.loads(result.stdout)
+    assert metrics["n"] == 4 and metrics["skipped"] == []
+    assert [item["reason"] for item in metrics["left_out"]] == [
+        "label 'HYBRID' is not FRI, FRII, BENT or COMP", "no label"]
+    assert f"left out: {labels} row 5 (" in result.stderr and "error:" not in result.stderr
 
 
 def test_a_label_table_that_cannot_be_used_is_a_one_line_error(hippo_cli, tmp_path):
