@@ -71,7 +71,7 @@ def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, si
     if survey is None and not inputs:
         raise UsageError("give FITS files or directories, or --survey S --catalogue FILE")
     threads = threads or default_threads()
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     classifier = classifier or load_classifier(model, threads=threads)
     if survey is not None:
         table, row_inputs = _classify_positions(classifier, survey, catalogue, size, ra_col, dec_col, id_col,
@@ -90,8 +90,11 @@ def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, si
         add_provenance(table, "classify", {"model": classifier.name, "inputs": len(table)})
         write_table(table, output)
     if store is not None:
-        _record(store, table, classifier, row_inputs, {"model": str(classifier.model_dir), "batch_size": batch_size,
-                                                         "survey": None if survey is None else str(survey)})
+        _record(store, table, classifier, row_inputs, started_at,
+                {"model": str(classifier.model_dir), "batch_size": batch_size, "threads": threads,
+                 "workers": workers or threads, "survey": None if survey is None else str(survey),
+                 "catalogue": None if catalogue is None else str(catalogue),
+                 "size": None if survey is None else str(size)})
     return table
 
 
@@ -152,16 +155,20 @@ def _image_of(cut):
     return Image(data=cut.data, wcs=cut.wcs, header=cut.header, path=str(cut.origin))
 
 
-def _record(store, table, classifier, row_inputs, parameters):
+def _record(store, table, classifier, row_inputs, started_at, parameters):
     from hippo.store import store_session
 
     files = sorted({item for item in row_inputs if Path(item).is_file()})
-    with store_session(store) as database, database.run("classify", parameters, inputs=files) as recorded:
+    with store_session(store) as database, \
+            database.run("classify", parameters, inputs=files, started=started_at) as recorded:
         rows = table.copy()
         rows["model"] = classifier.name
         rows["input"] = row_inputs
         database.insert("classifications", rows, run_id=recorded.id)
-        recorded.exit_status = 3 if np.any(np.asarray(table["flag"]) == "error") else 0
+        failed = [row for row in table if row["flag"] == "error"]
+        for row in failed:  # into the run's log: what the user saw on stderr
+            recorded.note(f"error: {row['source']}: {row['message']}")
+        recorded.exit_status = 3 if failed else 0
 
 
 def evaluate(split=None, model=None, threads=None, classifier=None, labels=None, inputs=(), file_col=None,

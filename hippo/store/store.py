@@ -149,20 +149,25 @@ class Store:
         return len(records)
 
     @contextlib.contextmanager
-    def run(self, command, parameters=None, inputs=None):
+    def run(self, command, parameters=None, inputs=None, started=None):
         """Record a run: provenance at the start, then end time, exit status and log at the end.
 
         Yields a RunRecord whose ``id`` goes into the rows the run writes. Log records of the
-        ``hippo`` logger emitted during the run are stored with it.
+        ``hippo`` logger emitted during the run are stored with it. ``started`` (a ``time.time()``)
+        is when the work began, for a run recorded once its work is done (classify records its
+        inputs, each with its checksum, after it has found them all).
         """
+        from datetime import datetime, timezone
+
         from hippo.provenance import describe_inputs
 
-        started = time.time()
+        started = time.time() if started is None else started
         with self.transaction() as connection:
             cursor = connection.execute(
                 'INSERT INTO runs (command, parameters, inputs, versions, environment, started) VALUES (?,?,?,?,?,?)',
                 (command, json.dumps(parameters or {}, default=str), json.dumps(describe_inputs(inputs or [])),
-                 json.dumps(software_versions()), json.dumps(environment_summary()), utc_now()))
+                 json.dumps(software_versions()), json.dumps(environment_summary()),
+                 datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="milliseconds")))
         record = RunRecord(cursor.lastrowid)
         buffer = io.StringIO()
         handler = logging.StreamHandler(buffer)
@@ -180,7 +185,8 @@ class Store:
             log.removeHandler(handler)
             with self.transaction() as connection:
                 connection.execute("UPDATE runs SET finished=?, seconds=?, exit_status=?, log=? WHERE id=?",
-                                   (utc_now(), time.time() - started, status, buffer.getvalue(), record.id))
+                                   (utc_now(), time.time() - started, status, buffer.getvalue() + record.notes,
+                                    record.id))
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -243,6 +249,11 @@ class RunRecord:
     def __init__(self, run_id):
         self.id = run_id
         self.exit_status = 0
+        self.notes = ""
+
+    def note(self, message):
+        """Add a line to the run's log without logging it (already shown to the user another way)."""
+        self.notes += f"{utc_now()} {message}\n"
 
 
 def repr_name(name):

@@ -183,6 +183,26 @@ def test_fits_output_has_provenance_and_store_gets_rows_and_a_run(labelled_raw_f
     assert list(runs["command"]) == ["classify"] and list(runs["exit_status"]) == [0]
 
 
+def test_the_store_records_the_run_from_its_start_with_its_errors(labelled_raw_files, tmp_path):
+    import time
+
+    from hippo.morphology import classify
+    from hippo.store import Store
+
+    junk = tmp_path / "junk.fits"
+    junk.write_text("not FITS")
+    store = tmp_path / "hippo.db"
+    before = time.time()
+    classify([labelled_raw_files[0][0], junk], store=store, threads=1, quiet=True)
+    took = time.time() - before
+    with Store.open(store) as database:
+        run = database.table("runs")[0]
+    # The whole classification, not only the moment its rows were written.
+    assert run["seconds"] >= 0.5 * took and run["exit_status"] == 3
+    assert f"error: {junk}: not a readable FITS file" in run["log"]
+    assert json.loads(run["parameters"])["threads"] == 1
+
+
 def test_positions_cut_from_a_local_survey(shared_data, hippo_cli, tmp_path):
     survey = shared_data / "first_wise" / "FIRSTJ151227.2+454026_11.fits"
     catalogue = tmp_path / "positions.csv"
