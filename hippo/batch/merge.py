@@ -102,6 +102,11 @@ def _merge_classify(plan, output):
 
     tables = [read_table(plan.shard_output(i)) for i in range(plan.shard_count)]
     merged = vstack(tables, metadata_conflicts="silent") if len(tables) > 1 else tables[0]
+    renamed = plan.description.get("renamed", {})
+    if renamed and len(merged):
+        # An error row is named by the path the job read; a local run names it as the user did.
+        merged["source"] = [renamed.get(str(source), str(source)) if flag == "error" else str(source)
+                            for source, flag in zip(merged["source"], merged["flag"])]
     model = tables[0].meta.get("model", "")
     merged.meta.clear()
     merged.meta["model"] = model

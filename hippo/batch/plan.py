@@ -121,7 +121,9 @@ class BatchPlan:
 
 
 def expand_fits_inputs(inputs):
-    """FITS files as ``hippo classify`` finds them (directories searched recursively, sorted), absolute.
+    """FITS files as ``hippo classify`` finds them (directories searched recursively, sorted):
+    ``(absolute paths, paths as the user named them)``. The jobs read the absolute paths (a node
+    may start elsewhere); the merged table names a failed file as a local run would.
 
     A path that is neither is an input error here, before anything is submitted.
     """
@@ -130,7 +132,12 @@ def expand_fits_inputs(inputs):
     files, missing = find_fits_files(inputs)
     if missing:
         raise InputError(*missing[0])
-    return [str(path.absolute()) for path in files]
+    return [str(path.absolute()) for path in files], [str(path) for path in files]
+
+
+def _renamed(files, as_given):
+    """Absolute path -> the name the user gave, for the files where the two differ."""
+    return {absolute: given for absolute, given in zip(files, as_given) if absolute != given}
 
 
 def shard_bounds(count, shards, block=1):
@@ -171,12 +178,13 @@ def _ensure_plan(plan, write_shard):
 
 def plan_classify(inputs, scratch, array_size=None, tool_arguments=()):
     """Plan ``hippo classify`` over FITS files (or directories of them) in shards."""
-    files = expand_fits_inputs(inputs)
+    files, as_given = expand_fits_inputs(inputs)
     shards = choose_shard_count(len(files), array_size)
     identity = {"kind": "classify", "inputs": files, "shards": shards, "arguments": list(tool_arguments)}
     batch_id = _plan_id(identity)
     plan = BatchPlan("classify", batch_id, Path(scratch).resolve() / f"classify-{batch_id}", shards,
-                     list(tool_arguments), len(files), {"inputs": [str(i) for i in inputs]})
+                     list(tool_arguments), len(files),
+                     {"inputs": [str(i) for i in inputs], "renamed": _renamed(files, as_given)})
     bounds = shard_bounds(len(files), shards, CLASSIFY_BATCH)
     longest = max(sum(len(f) + 1 for f in files[start:stop]) for start, stop in bounds)
     if longest > MAX_COMMAND_LINE_BYTES:

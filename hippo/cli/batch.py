@@ -84,6 +84,9 @@ def _finish(args, result):
             print(line, file=sys.stderr)
     print_failures((f"{result.batch} shard {shard}" if shard is not None else result.batch, reason)
                    for shard, reason in result.failures)
+    table = result.table
+    if table is not None and "flag" in table.colnames:  # the inputs that failed, as a local run lists them
+        print_failures((str(row["source"]), str(row["message"])) for row in table if row["flag"] == "error")
     return result.exit_status
 
 

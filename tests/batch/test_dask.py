@@ -22,3 +22,20 @@ def test_dask_local_cluster_equals_a_local_run_and_keeps_intermediates_when_aske
     assert result.products.parent == directory / "products"
     assert sorted(p.name for p in result.scratch.glob("shard-*.exit")) == [f"shard-{i:05d}.exit" for i in range(3)]
     assert len(list((result.products / "logs").glob("shard-*.dask-*.log"))) == 3
+
+
+def test_dask_classify_names_failed_files_as_a_local_run_does(shared_data, hippo_cli, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for image in sorted((shared_data / "first_mirabest").glob("*.fits.fz"))[:5]:
+        (images / image.name).symlink_to(image)
+    (images / "garbage.fits").write_text("not FITS")
+    batch = hippo_cli("batch", "classify", "images", "-o", "batch.csv", "--dask", "local", "--workers", "1",
+                      "--array-size", "2", "--wait", cwd=tmp_path)
+    local = hippo_cli("classify", "images", "-o", "local.csv", cwd=tmp_path)
+    assert batch.returncode == local.returncode == 3, batch.stderr
+    # Row for row what a local run writes, the failed file named as given ("images/garbage.fits").
+    assert (tmp_path / "batch.csv").read_text() == (tmp_path / "local.csv").read_text()
+    assert "images/garbage.fits" in (tmp_path / "batch.csv").read_text()
+    local_errors = [line for line in local.stderr.splitlines() if line.startswith("error:")]
+    assert local_errors and local_errors == [line for line in batch.stderr.splitlines() if line.startswith("error:")]
