@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hippo.batch import slurm as scheduler
 from hippo.batch.merge import merge_batch, read_json, record_directory, write_json
-from hippo.errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, UsageError
+from hippo.errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, HippoError, UsageError
 from hippo.io import atomic_write_text
 from hippo.provenance import utc_now
 
@@ -129,10 +129,16 @@ def run_batch(plan, settings):
         "output": str(settings.output), "output_as_given": settings.output_as_given,
         "products": str(settings.products), "store": settings.store, "keep_intermediates": settings.keep_intermediates,
         "parameters": settings.parameters, "runner": settings.runner})
+    fresh = not record.exists()
     (record / "logs").mkdir(parents=True, exist_ok=True)
-    if settings.slurm:
-        return _run_slurm(plan, settings, result)
-    return _run_dask(plan, settings, result)
+    try:
+        if settings.slurm:
+            return _run_slurm(plan, settings, result)
+        return _run_dask(plan, settings, result)
+    except HippoError:
+        if fresh and not result.jobs:  # refused before anything ran (no Slurm here): leave no trace
+            shutil.rmtree(record, ignore_errors=True)
+        raise
 
 
 def _record_submission(plan, submission, replace_last=False):

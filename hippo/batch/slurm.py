@@ -136,6 +136,20 @@ def render_merge_script(plan, options, log_directory):
     return _script(header, comment, body)
 
 
+# What Slurm's clients say when there is no controller to talk to (no slurm.conf, DNS SRV lookup
+# failed, slurmctld down): the user needs to hear that, not the resolver's words.
+_UNREACHABLE = ("resolve_ctls_from_dns_srv", "Could not establish a configuration source",
+                "Unable to process configuration file", "Unable to contact slurm controller", "Connection refused")
+
+
+def _slurm_reason(result):
+    said = " ".join((result.stderr or result.stdout).split())
+    if any(marker in said for marker in _UNREACHABLE):
+        return (f"no Slurm controller is reachable from this machine (is this a cluster login node? "
+                f"otherwise use --dask local); Slurm said: {said}")
+    return said
+
+
 def sbatch(script_path, dependency=None):
     """Submit a script; returns the job id."""
     command = ["sbatch", "--parsable"]
@@ -143,7 +157,7 @@ def sbatch(script_path, dependency=None):
         command.append(f"--dependency=afterok:{dependency}")
     result = subprocess.run(command + [str(script_path)], capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
-        raise HippoError(f"sbatch {script_path}: {(result.stderr or result.stdout).strip()}")
+        raise HippoError(f"sbatch {script_path}: {_slurm_reason(result)}")
     return result.stdout.strip().split(";")[0]
 
 
@@ -153,7 +167,7 @@ def queued_jobs(plan):
     result = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-n", names, "-o", "%F|%K|%T|%r|%j"],
                             capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
-        raise HippoError(f"squeue: {(result.stderr or result.stdout).strip()}")
+        raise HippoError(f"squeue: {_slurm_reason(result)}")
     jobs = []
     for line in result.stdout.splitlines():
         array_id, task, state, reason, name = line.split("|", 4)

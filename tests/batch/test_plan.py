@@ -98,3 +98,18 @@ def test_shards_too_long_for_one_command_line_are_refused(first_files, tmp_path,
     with pytest.raises(UsageError, match="use --array-size 4 or more"):
         plan_classify(first_files, tmp_path, array_size=2)
     assert plan_classify(first_files, tmp_path, array_size=4).shard_count == 4
+
+
+def test_no_slurm_controller_is_said_in_words_a_user_can_act_on(tmp_path):
+    import subprocess
+
+    from hippo.batch.slurm import _slurm_reason
+
+    # What Debian's squeue 22.05 prints on a machine without slurm.conf (seen on these VMs).
+    said = ("squeue: error: resolve_ctls_from_dns_srv: res_nsearch error: Unknown host\n"
+            "squeue: fatal: Could not establish a configuration source\n")
+    reason = _slurm_reason(subprocess.CompletedProcess(["squeue"], 1, "", said))
+    assert reason.startswith("no Slurm controller is reachable from this machine")
+    assert "--dask local" in reason and "Unknown host" in reason
+    other = _slurm_reason(subprocess.CompletedProcess(["sbatch"], 1, "", "sbatch: error: invalid partition\n"))
+    assert other == "sbatch: error: invalid partition"
