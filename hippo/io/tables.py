@@ -28,6 +28,9 @@ _FORMATS = {
     ".parquet": "parquet",
 }
 
+# meta keys astropy's from_table already writes as attributes of the TABLE element
+_VOTABLE_TABLE_ATTRIBUTES = ("ID", "name", "ref", "ucd", "utype", "description")
+
 
 def table_format(path):
     """The astropy format name for a table path, chosen by its extension."""
@@ -77,10 +80,32 @@ def write_table(table, path=None, *, overwrite=True):
         sys.stdout.flush()
         return
     fmt = table_format(path)
+    table = _serialisable(table, fmt)
     with atomic_path(path) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _serialisable(table, fmt).write(tmp, format=fmt, overwrite=True)
+            if fmt == "votable":
+                _votable_with_meta(table).to_xml(str(tmp))
+            else:
+                table.write(tmp, format=fmt, overwrite=True)
+
+
+def _votable_with_meta(table):
+    """The table as a VOTable whose RESOURCE carries one INFO per meta key (one per HISTORY line):
+    astropy's VOTable writer drops meta, and with it the provenance every other format keeps."""
+    from astropy.io.votable import from_table
+    from astropy.io.votable.tree import Info
+
+    votable = from_table(table)
+    resource = votable.resources[0]
+    for key, value in table.meta.items():
+        if key in _VOTABLE_TABLE_ATTRIBUTES:
+            continue
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            info = Info(name=str(key), value=str(item))
+            info.ID = None  # Info takes its name as ID, and repeated IDs (HISTORY) are invalid XML
+            resource.infos.append(info)
+    return votable
 
 
 def _serialisable(table, fmt):

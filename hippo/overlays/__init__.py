@@ -1,5 +1,6 @@
 """Radio contours on optical/IR or radio images: publication-quality PNG/PDF figures on astropy WCSAxes."""
 
+import math
 from pathlib import Path
 
 from hippo.errors import UsageError
@@ -123,7 +124,7 @@ def draw(image=None, contours=None, levels=3, level_step="sqrt2", regions=None, 
         if not layers:
             raise UsageError("nothing to draw: give --image, --rgb or --contours")
         backgrounds = [layers[0].image]
-    return draw_overlay(backgrounds, layers, levels=_levels(levels), level_step=level_step, noise=noise,
+    return draw_overlay(backgrounds, layers, levels=_levels(levels), level_step=level_step, noise=_noise(noise),
                         rgb=bands, regions=regions, catalogue=catalogue, catalogue_columns=(ra_col, dec_col, id_col),
                         redshift=_redshift(redshift), stretch=stretch, percentile=percentile,
                         center=_center(ra, dec), size=_size(size), title=title, panel_inches=panel_inches,
@@ -212,6 +213,20 @@ def _levels(levels):
         return float(levels)
     except (TypeError, ValueError):
         raise UsageError(f"--levels: cannot read {levels!r} as a number of sigma") from None
+
+
+def _noise(noise):
+    """``global``, ``local`` or a positive, finite rms; zero or negative would silently turn the
+    levels into "eight steps from the peak", with no sigma in the caption."""
+    if noise in (None, "global", "local"):
+        return noise or "global"
+    try:
+        rms = float(noise)
+    except (TypeError, ValueError):
+        raise UsageError(f"--noise: use global, local or an rms in the image's units, got {noise!r}") from None
+    if not (math.isfinite(rms) and rms > 0):
+        raise UsageError(f"--noise: the rms must be a positive number in the image's units, got {noise!r}")
+    return rms
 
 
 def _redshift(redshift):

@@ -178,7 +178,8 @@ def _co_aligned(bands):
 
 
 def _field_limits(image, center, size):
-    """Axis limits (background pixels) of the field shown: the whole image, or ``size`` around ``center``."""
+    """Axis limits (background pixels) of the field shown: the whole image, or ``size`` around ``center``
+    (UsageError if that field misses the image altogether, which would draw an empty panel)."""
     ny, nx = image.shape
     if size is None and center is None:
         return (-0.5, nx - 0.5), (-0.5, ny - 0.5)
@@ -192,7 +193,13 @@ def _field_limits(image, center, size):
         scales = proj_plane_pixel_scales(image.wcs) * 3600.0
         half_x = size.to_value(u.arcsec) / 2.0 / scales[0]
         half_y = size.to_value(u.arcsec) / 2.0 / scales[1]
-    return (cx - half_x, cx + half_x), (cy - half_y, cy + half_y)
+    (x_low, x_high), (y_low, y_high) = limits = (cx - half_x, cx + half_x), (cy - half_y, cy + half_y)
+    # written so that NaN (a centre off this projection, e.g. on the far side of the sky) fails too
+    overlaps = x_low < nx - 0.5 and x_high > -0.5 and y_low < ny - 0.5 and y_high > -0.5
+    if not overlaps:
+        raise UsageError(f"--ra/--dec: the field centred on RA {center.ra.deg:.5f}, Dec {center.dec.deg:+.5f} deg "
+                         f"lies outside {image.path or _image_label(image)}")
+    return limits
 
 
 def _style_axes(axes, index, ncols):
@@ -272,10 +279,7 @@ def _set_levels(layer, field_data, levels, level_step, noise):
     elif noise in (None, "global"):
         layer.noise_rms = estimate_noise(layer.image.data)
     else:
-        try:
-            layer.noise_rms = float(noise)
-        except (TypeError, ValueError):
-            raise UsageError(f"--noise: use global, local or an rms in the image's units, got {noise!r}") from None
+        layer.noise_rms = float(noise)  # checked positive by hippo.overlays.draw
     peak = float(np.nanmax(field_data))
     if peak > 0 and layer.noise_rms < peak * NOISELESS_DYNAMIC_RANGE:
         # a noiseless (model or simulated) image: eight levels stepping down from the peak instead

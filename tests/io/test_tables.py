@@ -19,6 +19,29 @@ def test_every_format_round_trips_positions(tmp_path, suffix):
     np.testing.assert_allclose(positions.table["dec"], [-5.25, 89.5])
 
 
+@pytest.mark.parametrize("suffix", [".vot", ".xml"])
+def test_votable_output_says_which_hippo_run_wrote_it(tmp_path, suffix):
+    from astropy.io.votable import parse
+
+    from hippo.provenance import add_provenance
+
+    table = Table({"name": ["J1512+4540", "J0000+0000"], "label": ["FRII", "FRI"], "p_FRII": [0.93, 0.12]})
+    add_provenance(table, "classify", {"model": "firstgalaxydata-cnn", "inputs": 2})
+    path = tmp_path / f"classified{suffix}"
+    write_table(table, path)
+
+    infos = [(info.name, info.value) for info in parse(path, verify="exception").resources[0].infos]
+    assert ("HIPPOCMD", "classify") in infos
+    assert dict(infos)["HIPPOVER"] == table.meta["HIPPOVER"]
+    assert [value for name, value in infos if name == "HISTORY"] == ["hippo classify model=firstgalaxydata-cnn",
+                                                                     "hippo classify inputs=2"]
+    back = Table.read(path)
+    assert back.colnames == ["name", "label", "p_FRII"]
+    assert list(back["name"]) == ["J1512+4540", "J0000+0000"] and list(back["label"]) == ["FRII", "FRI"]
+    np.testing.assert_allclose(back["p_FRII"], [0.93, 0.12])
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # still written atomically
+
+
 def test_ucd_wins_over_names(tmp_path):
     table = Table({"ra": [1.0], "dec": [1.0], "alpha_host": [20.0], "delta_host": [30.0]})
     table["alpha_host"].meta["ucd"] = "pos.eq.ra;meta.main"

@@ -106,6 +106,9 @@ def test_store_records_the_run_and_an_overlays_row(tmp_path, radio_image, optica
 @pytest.mark.parametrize("arguments, message", [
     (["--image", "missing.fits", "-o", "x.png"], "missing.fits: no such file"),
     (["--image", "{optical}", "--regions", "{bad_regions}", "-o", "x.png"], "not a DS9 or CRTF region file"),
+    (["--image", "{optical}", "--contours", "{radio}", "--noise", "0", "-o", "x.png"], "--noise: the rms must be"),
+    (["--image", "{optical}", "--contours", "{radio}", "--noise=-1e-3", "-o", "x.png"], "--noise: the rms must be"),
+    (["--image", "{optical}", "--contours", "{radio}", "--noise", "nan", "-o", "x.png"], "--noise: the rms must be"),
 ])
 def test_bad_input_is_one_error_line_exit_2_and_no_output(hippo_cli, tmp_path, radio_image, optical_image,
                                                           arguments, message):
@@ -116,6 +119,18 @@ def test_bad_input_is_one_error_line_exit_2_and_no_output(hippo_cli, tmp_path, r
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ") and message in result.stderr
     assert not (tmp_path / "x.png").exists() and not list(tmp_path.glob(".x.png*"))
+
+
+@pytest.mark.parametrize("ra, dec", [("10", "10"),      # beyond the W1 image's TAN projection: no pixel at all
+                                     ("229", "45")])    # on the projection, but the field misses the image
+def test_centre_off_the_image_is_one_error_line_naming_position_and_image(shared_data, hippo_cli, tmp_path,
+                                                                          ra, dec):
+    result = hippo_cli("overlay", "--image", shared_data / W1, "--contours", shared_data / FIRST_8,
+                       "--ra", ra, "--dec", dec, "-o", "o.png", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: --ra/--dec")
+    assert f"RA {float(ra):.5f}, Dec {float(dec):+.5f}" in result.stderr and W1 in result.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("arguments, message", [
