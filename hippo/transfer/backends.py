@@ -209,6 +209,15 @@ class LocalBackend(Backend):
     def remove(self, key):
         self._path(key).unlink(missing_ok=True)
 
+    def remove_leftovers(self, prefix):
+        """Delete the partial files (``.part``) a killed writer left under ``prefix``; their
+        number. Only with the writer lock held: a live writer's partial files look the same."""
+        base = self._path(prefix)
+        leftovers = [path for path in base.rglob("*.part") if path.is_file()] if base.is_dir() else []
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return len(leftovers)
+
     def _transient(self, exc):
         return False  # a local disk error does not cure itself
 
@@ -269,6 +278,22 @@ class S3Backend(Backend):
             if token is None:
                 return
             query = {**query, "continuation-token": token}
+
+    def remove_leftovers(self, prefix):
+        """Abort the multipart uploads a killed writer left under ``prefix`` (the server keeps
+        their parts, and bills for them, until they are aborted); their number. Only with the
+        writer lock held: a live writer's uploads look the same."""
+        import xml.etree.ElementTree as ElementTree
+
+        _, _, answer = self.call("list unfinished uploads", self.client.request, "GET",
+                                 query={"uploads": "", "prefix": self.prefix + prefix})
+        root = ElementTree.fromstring(answer)
+        namespace = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+        uploads = [(upload.findtext(f"{namespace}Key"), upload.findtext(f"{namespace}UploadId"))
+                   for upload in root.iter(f"{namespace}Upload")]
+        for key, upload_id in uploads:
+            self.call(f"abort upload {key}", self.client.request, "DELETE", key, query={"uploadId": upload_id})
+        return len(uploads)
 
     def put(self, key, data, if_absent=False):
         self.throttle.consume(len(data))

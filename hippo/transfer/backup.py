@@ -82,6 +82,8 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
     # One writer at a time: the lock is taken before the state is read, so no other run's
     # journals can be folded in (and removed) while this one is still writing them.
     with contextlib.nullcontext() if dry_run else WriterLock(backend):
+        if not dry_run:
+            backend.remove_leftovers(DATA)  # of a run killed mid-object; its finished objects stay
         state = BackupState(backend)
         reused, to_send = _plan(src, entries, state)
         small = [e for e in to_send if e["size"] < small_file_limit]

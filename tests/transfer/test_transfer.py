@@ -391,3 +391,29 @@ def test_a_name_that_is_not_utf8_is_reported_and_the_rest_backed_up(tmp_path, hi
     assert "error: bad\\xffname.txt: name is not valid UTF-8; rename it to back it up" in result.stderr
     restore(tmp_path / "store", tmp_path / "out", quiet=True)
     assert os.listdir(tmp_path / "out") == ["ok.txt"]
+
+
+def test_a_killed_writers_partial_objects_are_cleared_by_the_next_backup(tmp_path, s3_dest, seaweed):
+    src = make_tree(tmp_path / "src", n_small=3, large_bytes=10)
+    local = tmp_path / "store"
+    backup(src, local, quiet=True)
+    (local / "data/blob").mkdir(parents=True, exist_ok=True)
+    partial = local / "data/blob/.0123abcd.x1y2.part"  # what kill -9 leaves mid-copy
+    partial.write_bytes(b"\0" * 4096)
+    backup(src, local, quiet=True)
+    assert not partial.exists()
+
+    bucket, _, prefix = s3_dest[5:].partition("/")
+    client = seaweed.client()
+    backup(src, s3_dest, quiet=True)
+    started = client.create_multipart_upload(Bucket=bucket, Key=f"{prefix}/data/blob/0123abcd")  # never completed
+    client.upload_part(Bucket=bucket, Key=f"{prefix}/data/blob/0123abcd", UploadId=started["UploadId"],
+                       PartNumber=1, Body=b"\0" * (5 << 20))
+
+    def unfinished():
+        return [u["Key"] for u in client.list_multipart_uploads(Bucket=bucket, Prefix=f"{prefix}/").get("Uploads", [])]
+
+    assert unfinished() == [f"{prefix}/data/blob/0123abcd"]
+    backup(src, s3_dest, quiet=True)
+    assert unfinished() == []
+    assert verify(src, s3_dest, deep=True)["ok"]
