@@ -4,6 +4,7 @@ directory and S3. Backup, verify and restore are written once over :class:`Backe
 import base64
 import collections
 import concurrent.futures
+import contextlib
 import hashlib
 import os
 import random
@@ -207,7 +208,11 @@ class LocalBackend(Backend):
             return None
 
     def remove(self, key):
-        self._path(key).unlink(missing_ok=True)
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        if path.parent != self.root:
+            with contextlib.suppress(OSError):  # not empty yet (or already gone): keep it
+                path.parent.rmdir()  # a run's journal folder, once its last record is folded in
 
     def remove_leftovers(self, prefix):
         """Delete the partial files (``.part``) a killed writer left under ``prefix``; their

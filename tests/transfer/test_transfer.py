@@ -402,6 +402,7 @@ def test_a_killed_writers_partial_objects_are_cleared_by_the_next_backup(tmp_pat
     partial.write_bytes(b"\0" * 4096)
     backup(src, local, quiet=True)
     assert not partial.exists()
+    assert list((local / "journal").glob("*")) == []  # each run's journal folder goes with its records
 
     bucket, _, prefix = s3_dest[5:].partition("/")
     client = seaweed.client()
