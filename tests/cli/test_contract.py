@@ -31,7 +31,10 @@ def test_version_and_help(hippo_cli):
     (["store", "frobnicate"], "invalid choice"),
 ])
 def test_bad_usage_and_input_exit_2_with_one_error_line(hippo_cli, tmp_path, args, needle):
+    from hippo.store import Store
+
     (tmp_path / "notsqlite.db").write_text("not a database")
+    Store.open(tmp_path / "s.db").close()  # reading a store that is not there is its own error
     result = hippo_cli(*[a.format(tmp=tmp_path) for a in args], cwd=tmp_path)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
