@@ -10,7 +10,8 @@ import logging
 
 import numpy as np
 
-from hippo.crossmatch.catalogue import ERROR_PAIRS, ERROR_SINGLE, FLUX_NAMES, MAG_NAMES, SIZE_NAMES, read_catalogue
+from hippo.crossmatch.catalogue import (ERROR_PAIRS, ERROR_SINGLE, FITS_SUFFIXES, FLUX_NAMES, MAG_NAMES, SIZE_NAMES,
+                                       read_catalogue)
 from hippo.crossmatch.positional import nearest, symmetric_best
 from hippo.crossmatch.zones import ZoneIndex
 from hippo.errors import InputError, UsageError
@@ -92,9 +93,12 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
     floor_arcsec = angle_arcsec(astrometric_floor, "--astrometric-floor", allow_zero=True)
     if lr_threshold != "balanced":
         try:
-            lr_threshold = float(lr_threshold)
+            threshold = float(lr_threshold)
         except (TypeError, ValueError):
-            raise UsageError(f"--lr-threshold: 'balanced' or a number, not {lr_threshold!r}") from None
+            threshold = np.nan
+        if not np.isfinite(threshold):  # NaN or inf accepts no candidate: 0 pairs and no hint why
+            raise UsageError(f"--lr-threshold: 'balanced' or a finite number, not {lr_threshold!r}")
+        lr_threshold = threshold
     radio_catalogue = read_catalogue(radio, radio_ra_col, radio_dec_col, radio_id_col)
     optical_catalogue = read_catalogue(optical, optical_ra_col, optical_dec_col, optical_id_col)
     for catalogue in (radio_catalogue, optical_catalogue):
@@ -113,7 +117,7 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
                                lr_threshold, mag_col, radio_err, optical_err, group, flux_col, size_col)
         meta = {**parameters, **meta}
         pairs = None  # the Table is built only when needed (as_columns=True may never need it)
-        if output is not None and str(output).lower().endswith((".fits", ".fit")):
+        if output is not None and str(output).lower().endswith(FITS_SUFFIXES):
             _write_fits(columns, meta, output)
         elif output is not None:
             from hippo.io import write_table
@@ -323,8 +327,10 @@ def pairs_table(columns, meta):
 
 def _write_fits(columns, meta, path):
     """The pairs as a FITS binary table with provenance cards, written atomically straight from
-    the arrays (empty ``lr``/``reliability`` as NaN). Written by hand: astropy's table HDU
-    construction costs more than the whole match for 1e5 text ids."""
+    the arrays (empty ``lr``/``reliability`` as NaN; gzipped for ``.gz``). Written by hand:
+    astropy's table HDU construction costs more than the whole match for 1e5 text ids."""
+    import gzip
+
     from astropy.io import fits
 
     from hippo.io.atomic import atomic_path
@@ -358,7 +364,8 @@ def _write_fits(columns, meta, path):
     for keyword, value, comment in fits_provenance_cards("xmatch", meta):
         header.append((keyword, value, comment) if comment else (keyword, value))
     body = data.tobytes()
-    with atomic_path(path) as tmp, open(tmp, "wb") as stream:
+    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    with atomic_path(path) as tmp, opener(tmp, "wb") as stream:
         stream.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
         stream.write(header.tostring().encode("ascii"))
         stream.write(body + b"\0" * (-len(body) % 2880))

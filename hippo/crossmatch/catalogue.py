@@ -14,7 +14,7 @@ import numpy as np
 from hippo.errors import InputError
 from hippo.io.columns import find_column, find_position_columns
 
-_FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
+FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
 
 # Positional errors: RA and Dec pairs, then single (circular) columns. Compared lower-case.
 ERROR_PAIRS = (("e_ra", "e_dec"), ("ra_err", "dec_err"), ("ra_error", "dec_error"), ("e_raj2000", "e_dej2000"),
@@ -30,7 +30,8 @@ class Catalogue:
     """Usable rows of one catalogue: ``ra``, ``dec`` (degrees), raw ``ids`` and column access.
 
     Rows without a usable position are left out and listed in ``rejected`` as
-    ``(row_number, reason)`` (row numbers from 1).
+    ``(row_number, reason)`` (row numbers from 1). Rows whose id is masked or blank are named
+    by their position (IAU name).
     """
 
     def __init__(self, source, columns, colnames, units, ra, dec, ids, id_column, rejected_mask):
@@ -41,7 +42,10 @@ class Catalogue:
         self._keep = np.flatnonzero(~rejected_mask) if rejected_mask.any() else None
         self.ra = self._usable(ra)
         self.dec = self._usable(dec)
-        self.ids = None if ids is None else self._usable(ids)
+        self.ids = None if ids is None else self._usable(np.ma.getdata(ids))
+        # A masked id (a NULL in the input) must not leak the value hidden under the mask.
+        id_masked = np.ma.getmaskarray(ids) if ids is not None else None
+        self._id_masked = self._usable(id_masked) if id_masked is not None and id_masked.any() else None
         self.id_column = id_column
         self.rejected = [(int(i) + 1, "RA/Dec missing or outside the sky") for i in np.flatnonzero(rejected_mask)]
         if len(self.ra) == 0:
@@ -82,18 +86,31 @@ class Catalogue:
 
     def names(self, rows):
         """Source names of the given usable rows: the id column (integers, or text stripped of
-        blanks: bytes as FITS holds them, else str), else IAU names."""
+        blanks: bytes as FITS holds them, else str), else IAU names. Rows with a masked or blank
+        id get their IAU name (and then every name is text, so the column type does not depend
+        on which rows matched)."""
         if self.ids is None:
-            from astropy import units as u
-            from astropy.coordinates import SkyCoord
-
-            from hippo.io import iau_name
-
-            return np.array([iau_name(SkyCoord(self.ra[i] * u.deg, self.dec[i] * u.deg)) for i in rows], dtype=str)
+            return self._iau_names(rows)
         values = self.ids[rows]
-        if values.dtype.kind in "iu":  # integer ids stay integers
+        if values.dtype.kind in "iu" and self._id_masked is None:  # integer ids stay integers
             return values
-        return np.char.strip(values if values.dtype.kind in "SU" else values.astype(str))
+        names = np.char.strip(values if values.dtype.kind in "SU" else values.astype(str))
+        missing = names == (b"" if names.dtype.kind == "S" else "")
+        if self._id_masked is not None:
+            missing |= self._id_masked[rows]
+        if not missing.any():
+            return names
+        names = names.astype(str).astype(object)
+        names[missing] = self._iau_names(np.asarray(rows)[missing])
+        return names.astype(str)
+
+    def _iau_names(self, rows):
+        from astropy import units as u
+        from astropy.coordinates import SkyCoord
+
+        from hippo.io import iau_name
+
+        return np.array([iau_name(SkyCoord(self.ra[i] * u.deg, self.dec[i] * u.deg)) for i in rows], dtype=str)
 
 
 def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
@@ -104,7 +121,7 @@ def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
     """
     if hasattr(source, "colnames"):  # an astropy Table
         label, columns, names, finder = "table", source, list(source.colnames), source
-    elif str(source).lower().endswith(_FITS_SUFFIXES):
+    elif str(source).lower().endswith(FITS_SUFFIXES):
         label, columns = str(source), _fits_columns(source)
         names = list(columns.names)
         finder = _NamesOnly(names)
@@ -126,9 +143,10 @@ def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
         table = columns if hasattr(columns, "colnames") else Table(columns)
         positions = read_positions(table, ra_col, dec_col, id_col, source=label)
         ra, dec = _positions_on_rows(positions, len(table))
-    ids = None if id_name is None else np.asarray(columns[id_name])
+    ids = None if id_name is None else np.ma.asarray(columns[id_name])  # a Table's mask marks missing ids
     with np.errstate(invalid="ignore"):
-        rejected = ~(np.isfinite(ra) & np.isfinite(dec) & (ra >= 0) & (ra <= 360) & (dec >= -90) & (dec <= 90))
+        rejected = ~(np.isfinite(ra) & np.isfinite(dec) & (np.abs(ra) <= 360) & (np.abs(dec) <= 90))
+        ra = np.mod(ra, 360.0)  # catalogues in the -180..180 convention: RA -5 is RA 355
     return Catalogue(label, columns, names, units, ra, dec, ids, id_name, rejected)
 
 

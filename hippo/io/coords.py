@@ -11,6 +11,7 @@ def parse_coordinate(ra, dec, source="position"):
     """Parse one position given as degrees (numbers or numeric strings) or sexagesimal strings.
 
     Sexagesimal RA is read in hours (``"12:30:49.4"``, ``"12h30m49.4s"``), Dec in degrees.
+    RA in degrees may be negative (the -180..180 convention) and is wrapped into 0..360.
     Raises InputError naming ``source`` when the values are not a valid ICRS position.
 
     >>> parse_coordinate("12:30:49.42", "+12:23:28.0").ra.deg.round(4)
@@ -42,8 +43,8 @@ def _as_number(value):
 def _check_range(ra_deg, dec_deg, source):
     if not np.isfinite(ra_deg) or not np.isfinite(dec_deg):
         raise InputError(source, f"RA/Dec must be finite numbers, got RA={ra_deg} Dec={dec_deg}")
-    if not 0.0 <= ra_deg <= 360.0:
-        raise InputError(source, f"RA {ra_deg} deg is outside 0..360")
+    if not -360.0 <= ra_deg <= 360.0:  # SkyCoord wraps -360..0 into 0..360
+        raise InputError(source, f"RA {ra_deg} deg is outside 0..360 (or -360..0)")
     if not -90.0 <= dec_deg <= 90.0:
         raise InputError(source, f"Dec {dec_deg} deg is outside -90..+90")
 

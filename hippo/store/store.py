@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from astropy.table import Table
+from astropy.table import MaskedColumn, Table
 
 from hippo.errors import InputError, UsageError
 from hippo.provenance import environment_summary, software_versions, utc_now
@@ -190,15 +190,23 @@ class Store:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def query(self, sql, parameters=()):
-        """Run a read-only SQL query; the result as an astropy Table."""
+    def query(self, sql, parameters=(), schema_of=None):
+        """Run a read-only SQL query; the result as an astropy Table.
+
+        Columns of table ``schema_of`` get the types it declares, whatever the rows hold
+        (REAL: float with NaN for NULL, INTEGER: int masked where NULL, TEXT: str); other columns
+        get types guessed from their values.
+        """
         cursor = self.connection.execute(sql, parameters)
         names = [d[0] for d in cursor.description]
-        return _rows_to_table(names, cursor.fetchall())
+        declared = {}
+        if schema_of is not None:
+            declared = {row[1]: row[2] for row in self.connection.execute(f'PRAGMA table_info("{schema_of}")')}
+        return _rows_to_table(names, cursor.fetchall(), declared)
 
     def table(self, name):
         self._check_table(name)
-        return self.query(f'SELECT * FROM "{name}" ORDER BY id')
+        return self.query(f'SELECT * FROM "{name}" ORDER BY id', schema_of=name)
 
     def count(self, name):
         self._check_table(name)
@@ -214,7 +222,8 @@ class Store:
             raise UsageError(f"table {table!r} has no positions to search")
         ranges = cone_ranges(ra_deg, dec_deg, radius_deg)
         where = " OR ".join("(healpix >= ? AND healpix < ?)" for _ in ranges) or "0"
-        candidates = self.query(f'SELECT * FROM "{table}" WHERE {where}', [v for r in ranges for v in r])
+        candidates = self.query(f'SELECT * FROM "{table}" WHERE {where}', [v for r in ranges for v in r],
+                                schema_of=table)
         distance = "cone_separation_arcsec" if "separation_arcsec" in candidates.colnames else "separation_arcsec"
         if len(candidates) == 0:
             candidates[distance] = np.zeros(0)
@@ -227,10 +236,13 @@ class Store:
         return inside
 
     def export(self, table, path):
-        """Write a whole table to ``path`` (.fits, .vot/.xml, .csv, .ecsv, .parquet; None for stdout)."""
+        """Write a whole table to ``path`` (.fits, .vot/.xml, .csv, .ecsv, .parquet; None for stdout),
+        with HIPPO's provenance (version, command, time) in the formats that keep table meta."""
         from hippo.io.tables import write_table
+        from hippo.provenance import add_provenance
 
         data = self.table(table)
+        add_provenance(data, "store export", {"table": table})
         data.meta["hippo_store"] = str(self.path)
         data.meta["exported"] = utc_now()
         write_table(data, path)
@@ -295,19 +307,39 @@ def _float_or_nan(value):
         return np.nan
 
 
-def _rows_to_table(names, rows):
+def _rows_to_table(names, rows, declared=None):
+    """A Table of query rows. Columns with a type in ``declared`` (name to SQL type) get it
+    whatever the rows hold, so an empty or all-NULL column keeps its type; others are guessed."""
     columns = list(zip(*rows)) if rows else [[] for _ in names]
     table = Table()
     for name, values in zip(names, columns):
         values = list(values)
+        affinity = _affinity((declared or {}).get(name))
         kinds = {type(v) for v in values if v is not None}
-        if kinds <= {int} and None not in values and values:
+        if affinity == "REAL":
+            table[name] = np.array([_float_or_nan(v) for v in values], dtype=np.float64)
+        elif affinity == "INTEGER" and None in values:
+            table[name] = MaskedColumn([0 if v is None else int(v) for v in values], dtype=np.int64,
+                                       mask=[v is None for v in values])
+        elif affinity == "INTEGER" or (affinity is None and kinds <= {int} and values and None not in values):
             table[name] = np.array(values, dtype=np.int64)
-        elif kinds <= {int, float} and kinds:
+        elif affinity is None and kinds <= {int, float} and kinds:
             table[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
         else:
-            table[name] = np.array(["" if v is None else str(v) for v in values], dtype=str) if values else np.array([], dtype=str)
+            table[name] = np.array(["" if v is None else str(v) for v in values], dtype=str)
     return table
+
+
+def _affinity(sql_type):
+    """SQLite's type affinity of a declared column type (its rules, for the types the schema uses)."""
+    sql_type = (sql_type or "").upper()
+    if "INT" in sql_type:
+        return "INTEGER"
+    if any(word in sql_type for word in ("CHAR", "CLOB", "TEXT")):
+        return "TEXT"
+    if any(word in sql_type for word in ("REAL", "FLOA", "DOUB")):
+        return "REAL"
+    return None
 
 
 def _angular_separation_deg(ra0, dec0, ra, dec):

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
+from astropy.io import fits
 from astropy.table import Table
 
+import hippo
 from hippo.errors import InputError, UsageError
 from hippo.io import read_table
 from hippo.store import Store
@@ -139,3 +141,41 @@ def test_a_damaged_store_is_a_one_line_error(tmp_path, hippo_cli):
     result = hippo_cli("store", "info", "--store", path)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
     assert result.stderr.startswith(f"error: {path}: the store is damaged (") and "Traceback" not in result.stderr
+
+
+def test_export_column_types_follow_the_schema_not_the_rows(tmp_path):
+    with Store.open(tmp_path / "hippo.db") as store:
+        # an nn run: lr and reliability all NULL; a row without a run: run_id NULL
+        store.insert("xmatches", [{"radio_id": "R1", "optical_id": "O1", "separation_arcsec": 1.25, "rank": 1,
+                                   "method": "nn", "ra": 150.0, "dec": 2.0, "flag": "ok", "run_id": 7},
+                                  {"radio_id": "R2", "optical_id": "O2", "separation_arcsec": 0.5, "rank": 1,
+                                   "method": "nn", "ra": 151.0, "dec": 2.0, "flag": "ok"}])
+        store.export("xmatches", tmp_path / "xmatches.fits")
+        store.export("sources", tmp_path / "sources.fits")
+        found = store.cone(150.0, 2.0, 1.0, table="xmatches")
+    pairs = Table.read(tmp_path / "xmatches.fits")
+    assert pairs["lr"].dtype.kind == "f" and np.isnan(np.ma.filled(pairs["lr"], np.nan)).all() and pairs["reliability"].dtype.kind == "f"
+    assert pairs["run_id"].dtype.kind == "i" and pairs["run_id"][0] == 7 and pairs["run_id"].mask[1]
+    assert found["lr"].dtype.kind == "f" and found["run_id"].dtype == np.int64
+    empty = Table.read(tmp_path / "sources.fits")
+    assert len(empty) == 0 and empty["ra"].dtype.kind == "f" and empty["run_id"].dtype.kind == "i"
+    assert empty["source"].dtype.kind in "SU"
+
+
+def test_export_says_which_hippo_wrote_it(tmp_path):
+    with Store.open(tmp_path / "hippo.db") as store:
+        store.insert("sources", [{"source": "s1", "ra": 150.0, "dec": 2.0}])
+        store.export("sources", tmp_path / "sources.fits")
+        store.export("sources", tmp_path / "sources.ecsv")
+    header = fits.getheader(tmp_path / "sources.fits", 1)
+    assert header["HIPPOCMD"] == "store export" and header["HIPPOVER"] == hippo.__version__
+    assert any("table=sources" in str(h) for h in header["HISTORY"])
+    assert Table.read(tmp_path / "sources.ecsv").meta["HIPPOCMD"] == "store export"
+
+
+def test_cone_takes_a_negative_ra(tmp_path, hippo_cli):
+    with Store.open(tmp_path / "hippo.db") as store:
+        store.insert("sources", [{"source": "west", "ra": 350.0, "dec": 5.0}])
+    result = hippo_cli("store", "cone", "--store", tmp_path / "hippo.db", "--ra", "-10", "--dec", "5")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].split(",")[1] == "west"
