@@ -4,7 +4,6 @@ import math
 import sys
 
 from hippo.cli._common import add_store_option, add_table_columns_options, common_options
-from hippo.errors import EXIT_PARTIAL
 
 
 def register(subparsers):
@@ -18,7 +17,8 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "cutout", help="cutouts around positions from local and remote surveys", parents=[common_options()],
         description="Cut images around one position (--ra/--dec) or a catalogue from one or more surveys. "
-                    "Writes DIR/<name>/<survey>.fits and DIR/cutouts.csv; exit 3 when some rows failed.")
+                    "Writes DIR/<name>/<survey>.fits and DIR/cutouts.csv; exit 3 when some cutouts failed, "
+                    "2 when all did.")
     parser.add_argument("--ra", default=None, help="RA (degrees or hh:mm:ss)")
     parser.add_argument("--dec", default=None, help="Dec (degrees or dd:mm:ss)")
     parser.add_argument("--name", default=None, help="source name (default: IAU-style Jhhmmss.ss+ddmmss.s)")
@@ -64,6 +64,7 @@ def run_surveys(args):
 
 def run_cutout(args):
     from hippo.cutouts import cutout
+    from hippo.cutouts.driver import exit_status
 
     table = cutout(ra=args.ra, dec=args.dec, name=args.name, catalogue=args.catalogue, survey=args.survey,
                    size=args.size, pixel_scale=args.pixel_scale, reproject_to=args.reproject_to,
@@ -76,4 +77,4 @@ def run_cutout(args):
     if not args.quiet:
         summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
         print(f"{len(table)} cutouts ({summary}); index: {args.output}/cutouts.csv", file=sys.stderr)
-    return EXIT_PARTIAL if counts["error"] else 0
+    return exit_status(table)

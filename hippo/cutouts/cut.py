@@ -23,6 +23,10 @@ from hippo.quantities import parse_angle
 
 RESAMPLING = ("interp", "exact")
 
+# The largest cutout, pixels a side: 16384 x 16384 is 1 GiB of float32 (2 GiB of float64). A
+# bigger one is almost surely a slip of --size or --pixel-scale and would exhaust memory and disk.
+MAX_CUTOUT_PIXELS = 16384
+
 # Header cards that describe the array layout or the WCS: rewritten for each cutout, never copied.
 _STRUCTURE_OR_WCS = re.compile(
     r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT|BSCALE|BZERO|BLANK|CHECKSUM|DATASUM|Z[A-Z0-9_]*|"
@@ -159,8 +163,20 @@ def cut_image(image, coord, size, pixel_scale=None, resampling="interp"):
     if pixel_scale is None:
         return _cut_native(image, coord, size_arcsec)
     pixel_arcsec = parse_angle(pixel_scale, "--pixel-scale").to_value(u.arcsec)
-    target_wcs = centred_tan_wcs(coord, odd_pixels(size_arcsec, pixel_arcsec), pixel_arcsec)
+    n_pixels = cutout_pixels(size_arcsec, pixel_arcsec, f"--pixel-scale {pixel_scale}")
+    target_wcs = centred_tan_wcs(coord, n_pixels, pixel_arcsec)
     return resample_image(image, target_wcs, resampling=resampling)
+
+
+def cutout_pixels(size_arcsec, pixel_arcsec, option):
+    """``odd_pixels(size_arcsec, pixel_arcsec)``; a UsageError naming ``option`` (e.g.
+    ``"--size 10deg"``) when that is more than ``MAX_CUTOUT_PIXELS`` a side."""
+    needed = size_arcsec / pixel_arcsec
+    n_pixels = odd_pixels(size_arcsec, pixel_arcsec) if needed <= MAX_CUTOUT_PIXELS else needed
+    if n_pixels > MAX_CUTOUT_PIXELS:
+        raise UsageError(f"{option}: the cutout would be {n_pixels:.0f} x {n_pixels:.0f} pixels of "
+                         f"{pixel_arcsec:.4g} arcsec; the limit is {MAX_CUTOUT_PIXELS} x {MAX_CUTOUT_PIXELS}")
+    return n_pixels
 
 
 def _cut_native(image, coord, size_arcsec):
@@ -172,7 +188,9 @@ def cut_native_at(image, x, y, scale_x, scale_y, size_arcsec):
     arcsec (as ``pixel_positions`` gives them); ``no_coverage`` where those are not finite."""
     if not np.all(np.isfinite([x, y, scale_x, scale_y])):
         return no_coverage(image.path, "the position does not project onto this image")
-    return cut_pixels(image, x, y, odd_pixels(size_arcsec, scale_x), odd_pixels(size_arcsec, scale_y))
+    option = f"--size {size_arcsec:g}arcsec"
+    return cut_pixels(image, x, y, cutout_pixels(size_arcsec, scale_x, option),
+                      cutout_pixels(size_arcsec, scale_y, option))
 
 
 def cut_pixels(image, x, y, n_x, n_y):
@@ -216,9 +234,10 @@ def coverage_status(data):
 def resample_image(image, target_wcs, shape=None, resampling="interp"):
     """Resample ``image`` onto ``target_wcs`` (reading only the part of the image it covers).
 
-    ``exact`` keeps surface brightness (Jy/beam, MJy/sr, DN per pixel area); for images in a
-    per-pixel unit (BUNIT ``Jy/pixel``) values are scaled by the ratio of pixel areas so that
-    sums (total flux) are conserved.
+    ``exact`` keeps surface brightness (Jy/beam, MJy/sr, mag/arcsec2); for images in a
+    per-pixel unit (BUNIT ``DN``, ``counts``, ``ADU``, ``electrons``, ``nanomaggies`` or
+    ``.../pixel``) values are scaled by the ratio of pixel areas so that sums over the same
+    footprint (total DN, total flux) are conserved. ``interp`` samples the values as they are.
     """
     if resampling not in RESAMPLING:
         raise UsageError(f"--resampling {resampling!r}: use one of {', '.join(RESAMPLING)}")
@@ -246,9 +265,16 @@ def resample_image(image, target_wcs, shape=None, resampling="interp"):
     return Cutout(data, target, survey_header(image, target), status, image.path)
 
 
+# Units of a quantity counted in each pixel, whose sum over an area is the measurement (optical
+# and infrared images: WISE DN, SDSS nanomaggies, counts, ADU, electrons; also rates of them and
+# anything "/pixel"). Every other unit (Jy/beam, MJy/sr, mag/arcsec2) is a surface brightness.
+_PER_PIXEL_UNIT = re.compile(
+    r"^(dn|datanumbers?|counts?|cts?|adu|electrons?|e-|nanomaggy|nanomaggies|nmgy)(/s|/sec|/second)?$"
+    r"|/(pixel|pix|px)$")
+
+
 def _per_pixel_unit(header):
-    unit = str(header.get("BUNIT", "")).replace(" ", "").lower()
-    return unit.endswith(("/pixel", "/pix", "/px"))
+    return bool(_PER_PIXEL_UNIT.search(str(header.get("BUNIT", "")).replace(" ", "").lower()))
 
 
 def _pixel_area_ratio(target_wcs, source_wcs):

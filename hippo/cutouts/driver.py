@@ -1,18 +1,21 @@
 """``hippo.cutout``: cutouts of one position or a whole catalogue from several surveys, with an index."""
 
+import hashlib
 import logging
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import SkyCoord
+from astropy.coordinates import SkyCoord, angular_separation
 from astropy.io import fits
 from astropy.table import Table
 
-from hippo.cutouts.cut import RESAMPLING, render_card, write_cutout
-from hippo.errors import HippoError, UsageError
+from hippo.cutouts.cut import RESAMPLING, cutout_pixels, render_card, write_cutout
+from hippo.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, HippoError, UsageError
+from hippo.io.images import printable
 from hippo.quantities import parse_angle
 
 log = logging.getLogger("hippo")
@@ -20,6 +23,9 @@ log = logging.getLogger("hippo")
 INDEX_NAME = "cutouts.csv"
 INDEX_COLUMNS = ("name", "survey", "ra", "dec", "path", "status", "message")
 _UNSAFE = re.compile(r"[^A-Za-z0-9+\-_.]")
+# A cutout on disk is kept only if its requested position is this close to the new one: far below
+# any survey's pixel, far above the rounding of the position written in its header.
+_SAME_POSITION_ARCSEC = 1e-3
 
 
 def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arcmin", pixel_scale=None,
@@ -65,8 +71,9 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
     offline, timeout, retries
         Remote surveys: cache only; seconds per answer; further attempts after a failure.
     overwrite : bool
-        Cut again even where a finished cutout with the same size and pixel scale exists
-        (a re-run otherwise skips those).
+        Cut again even where a finished cutout exists. A re-run otherwise keeps a cutout only when
+        everything that decides its pixels is the same: position, size, pixel scale, resampling
+        and the survey input (its resolved path, size and modification time).
 
     Returns
     -------
@@ -74,6 +81,12 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
         The index written to ``OUTPUT/cutouts.csv``: ``name, survey, ra, dec, path, status,
         message``; status ``ok``, ``partial``, ``no_coverage`` (no file) or ``error`` (the
         message says why). ``meta["failed"]`` counts the errors.
+
+    Raises
+    ------
+    UsageError
+        Bad options, an output path that cannot be a directory, or a cutout larger than
+        ``MAX_CUTOUT_PIXELS`` (16384) pixels a side.
     """
     from hippo.archive import get_survey
 
@@ -90,11 +103,12 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
         grid_survey = next((s for s, given in zip(survey_objects, surveys_given) if str(given) == str(reproject_to)
                             or s.name == str(reproject_to)), None) or get_survey(reproject_to, offline=offline)
         pixel_arcsec = float(grid_survey.pixel_scale_arcsec)
+    _check_cutout_sizes(survey_objects, size, size_arcsec, pixel_scale, pixel_arcsec)
     overlay_function = _overlay_function() if overlay else None
 
     names, coords, rejected, source_inputs = _positions(ra, dec, name, catalogue, ra_col, dec_col, id_col)
     output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
+    _make_output_directory(output)
     names = _unique_safe_names(names)
 
     from hippo.provenance import fits_provenance_cards
@@ -153,8 +167,44 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
             inputs=inputs) as recorded:
         table = run()
         store_cutout_rows(database, table, recorded.id, source_inputs, size_arcsec, pixel_arcsec)
-        recorded.exit_status = 3 if table.meta["failed"] else 0
+        recorded.exit_status = exit_status(table)
     return table
+
+
+def exit_status(table):
+    """SPEC's exit status of a cutout run from its index: 0 when nothing failed, 2 when every
+    cutout failed (nothing could be done), 3 when some did."""
+    failed = int(np.sum(table["status"] == "error"))
+    if not failed:
+        return EXIT_OK
+    return EXIT_USAGE if failed == len(table) else EXIT_PARTIAL
+
+
+def _check_cutout_sizes(survey_objects, size, size_arcsec, pixel_scale, pixel_arcsec):
+    """Refuse, before any work, a cutout more than MAX_CUTOUT_PIXELS a side on any survey's grid."""
+    if pixel_arcsec is not None:
+        option = f"--size {size}" if pixel_scale is None else f"--size {size} with --pixel-scale {pixel_scale}"
+        cutout_pixels(size_arcsec, pixel_arcsec, option)
+        return
+    for survey_obj in survey_objects:
+        try:
+            native_arcsec = float(survey_obj.pixel_scale_arcsec)
+        except Exception:  # an unreadable survey: each of its cutouts reports why
+            continue
+        if np.isfinite(native_arcsec) and native_arcsec > 0:
+            cutout_pixels(size_arcsec, native_arcsec, f"--size {size} on {survey_obj.name}")
+
+
+def _make_output_directory(output):
+    """Create the output directory, or a UsageError naming it and the reason (nothing written)."""
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"-o {output}: exists and is not a directory")
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"-o {output}: cannot create the directory ({exc.strerror or exc})") from None
+    if not os.access(output, os.W_OK | os.X_OK):
+        raise UsageError(f"-o {output}: the directory is not writable")
 
 
 def store_cutout_rows(database, table, run_id, origin, size_arcsec, pixel_arcsec):
@@ -177,7 +227,7 @@ class _Job:
     def __init__(self, output, names, coords, size_arcsec, pixel_arcsec, resampling, provenance, overwrite):
         self.output, self.names, self.coords = output, names, coords
         self.ra, self.dec = np.asarray(coords.ra.deg, float), np.asarray(coords.dec.deg, float)
-        self._constant_cards = {}
+        self._constant_cards, self._identities = {}, {}
         self.size_arcsec, self.pixel_arcsec, self.resampling = size_arcsec, pixel_arcsec, resampling
         self.provenance, self.overwrite = provenance, overwrite
 
@@ -217,19 +267,44 @@ class _Job:
                 "dec": float(self.dec[index]), "path": str(path), "status": status, "message": message}
 
     def _finished(self, survey_obj, index):
+        """The row of a cutout already on disk that this run would cut the same, else None.
+
+        Everything that decides its pixels must match: position, size, pixel scale, resampling,
+        the survey input (resolved path, size, modification time) and a finished status.
+        """
         path = self._path(survey_obj, index)
         if not path.exists():
             return None
         try:
             header = fits.getheader(path)
+            separation_arcsec = np.degrees(angular_separation(
+                *np.radians([header["HIPPORA"], header["HIPPODEC"], self.ra[index], self.dec[index]]))) * 3600.0
         except Exception:
-            return None  # unreadable: cut again
+            return None  # unreadable, or written without the cards: cut again
+        same_position = separation_arcsec < _SAME_POSITION_ARCSEC
         same_size = np.isclose(header.get("HIPPOSIZ", -1.0), self.size_arcsec)
-        same_scale = (self.pixel_arcsec is None and "HIPPOPXS" not in header) or (
-            self.pixel_arcsec is not None and np.isclose(header.get("HIPPOPXS", -1.0), self.pixel_arcsec))
-        if not (same_size and same_scale and header.get("CUTSTAT") in ("ok", "partial")):
+        if self.pixel_arcsec is None:
+            same_grid = "HIPPOPXS" not in header
+        else:
+            same_grid = (np.isclose(header.get("HIPPOPXS", -1.0), self.pixel_arcsec)
+                         and header.get("HIPPORES") == self.resampling)
+        identity = self._survey_identity(survey_obj)
+        same_survey = identity is not None and header.get("HIPPOSRC") == identity
+        if not (same_position and same_size and same_grid and same_survey
+                and header.get("CUTSTAT") in ("ok", "partial")):
             return None
         return self._row(survey_obj, index, path, header["CUTSTAT"], "kept from an earlier run")
+
+    def _survey_identity(self, survey_obj):
+        """What the survey input is now, as written in HIPPOSRC: a file's resolved path, size and
+        modification time; a tile directory's path and a digest of its tiles' names, sizes and
+        times; a remote survey's name. None when the input cannot be examined."""
+        if survey_obj.name not in self._identities:
+            try:
+                self._identities[survey_obj.name] = printable(_survey_identity(survey_obj))
+            except Exception:  # unreadable or gone: nothing is kept, each cut reports why
+                self._identities[survey_obj.name] = None
+        return self._identities[survey_obj.name]
 
     def _write(self, survey_obj, index, result):
         if result.status in ("no_coverage", "error"):
@@ -255,9 +330,25 @@ class _Job:
             if self.pixel_arcsec is not None:
                 cards.append(("HIPPOPXS", self.pixel_arcsec, "[arcsec] resampled pixel size"))
                 cards.append(("HIPPORES", self.resampling, "resampling: interp or exact (flux-conserving)"))
-            self._constant_cards[survey_obj.name] = [render_card(k, v, c)
-                                                     for k, v, c in cards + list(self.provenance)]
+            rendered = [render_card(k, v, c) for k, v, c in cards + list(self.provenance)]
+            identity = self._survey_identity(survey_obj)
+            if identity is not None:
+                # the survey input, compared whole on re-runs: may need CONTINUE cards, so no comment
+                rendered.append(fits.Card("HIPPOSRC", identity).image)
+            self._constant_cards[survey_obj.name] = rendered
         return self._constant_cards[survey_obj.name]
+
+
+def _survey_identity(survey_obj):
+    path = getattr(survey_obj, "path", None)
+    if path is None:
+        return f"{survey_obj.kind} {survey_obj.name}"
+    path = Path(path).resolve()
+    if survey_obj.kind == "tiles":
+        tiles = "".join(f"{entry['file']} {entry['size']} {entry['mtime']}\n" for entry in survey_obj.index.entries)
+        return f"{path} tiles {hashlib.sha256(tiles.encode()).hexdigest()[:16]}"
+    stat = path.stat()
+    return f"{path} {stat.st_size} bytes modified {stat.st_mtime_ns} ns"
 
 
 def _positions(ra, dec, name, catalogue, ra_col, dec_col, id_col):
@@ -270,7 +361,7 @@ def _positions(ra, dec, name, catalogue, ra_col, dec_col, id_col):
         positions = read_positions(catalogue, ra_col, dec_col, id_col)
         coords = SkyCoord(np.asarray(positions.table["ra"], float) * u.deg,
                           np.asarray(positions.table["dec"], float) * u.deg, frame="icrs")
-        names = [str(n) for n in positions.table["name"]]
+        names = [_name_or_iau(n, c) for n, c in zip(positions.table["name"], coords)]
         return names, coords, positions.rejected, str(catalogue) if not isinstance(catalogue, Table) else "table"
     if ra is None or dec is None:
         raise UsageError("give a position (--ra and --dec) or a catalogue (--catalogue)")
@@ -283,10 +374,20 @@ def _positions(ra, dec, name, catalogue, ra_col, dec_col, id_col):
     if name is None:
         names = [iau_name(c) for c in parsed]
     else:
-        names = [name] if isinstance(name, str) else [str(n) for n in name]
+        names = [name] if isinstance(name, str) else list(name)
         if len(names) != len(parsed):
             raise UsageError(f"--name: {len(names)} names for {len(parsed)} positions")
+        names = [_name_or_iau(n, c) for n, c in zip(names, parsed)]
     return names, coords, [], "command line"
+
+
+def _name_or_iau(name, coord):
+    """``name``, or the IAU-style name of ``coord`` where it is blank; ``--`` is how a table
+    prints a masked (empty) id, so it counts as blank."""
+    from hippo.io import iau_name
+
+    text = "" if name is None or np.ma.is_masked(name) else str(name).strip()
+    return iau_name(coord) if text in ("", "--") else text
 
 
 def _unique_safe_names(names):

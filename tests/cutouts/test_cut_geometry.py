@@ -13,6 +13,7 @@ from astropy.wcs import WCS
 
 from hippo.cutouts import cut_image
 from hippo.cutouts.geometry import odd_pixels
+from hippo.errors import UsageError
 from hippo.io import Image, read_image
 
 
@@ -268,3 +269,37 @@ def test_tpv_distortion_is_kept_in_the_written_header(tmp_path):
     ours = written.pixel_to_world(xs.ravel(), ys.ravel())
     original = wcs.pixel_to_world(xs.ravel() + x0, ys.ravel() + y0)
     assert np.max(ours.separation(original).to_value(u.arcsec)) < 1e-6
+
+
+def test_flux_conserving_resampling_keeps_total_dn_of_the_real_wise_image(shared_data):
+    from reproject import reproject_exact
+
+    wise = read_image(next((shared_data / "first_wise").glob("*w1-int*.fits")))
+    assert wise.header["BUNIT"].strip() == "DN"  # counts per 1.375" pixel, not a surface brightness
+    cut = cut_image(wise, SkyCoord(228.11333, 45.67389, unit="deg"), "2arcmin", pixel_scale=1.0,
+                    resampling="exact")
+    # the original's DN over the same footprint: each original pixel weighted by the part the cutout covers
+    _, covered = reproject_exact((np.ones(cut.data.shape), cut.wcs), wise.wcs, shape_out=wise.data.shape)
+    original_dn = np.nansum(np.asarray(wise.data, float) * covered)
+    assert np.nansum(cut.data) == pytest.approx(original_dn, rel=0.01)
+
+
+@pytest.mark.parametrize("bunit, per_pixel", [("DN", True), ("counts", True), ("ADU", True), ("electrons/s", True),
+                                              ("nanomaggy", True), ("Jy/pixel", True), ("JY/BEAM", False),
+                                              ("MJy/sr", False), ("mag/arcsec2", False)])
+def test_exact_resampling_sums_per_pixel_units_and_averages_surface_brightness(bunit, per_pixel):
+    image = make_image(shape=(200, 200), scale_arcsec=1.0, bunit=bunit)
+    image.data[:] = 1.0
+    cut = cut_image(image, image.wcs.pixel_to_world(100.0, 100.0), "60arcsec", pixel_scale=2.0,
+                    resampling="exact")
+    # a 2" pixel holds four 1" pixels: four times the count, or the same surface brightness
+    np.testing.assert_allclose(cut.data, 4.0 if per_pixel else 1.0, rtol=1e-4)
+
+
+def test_a_cutout_larger_than_the_limit_is_refused_naming_the_option():
+    image = make_image()
+    coord = image.wcs.pixel_to_world(100.0, 100.0)
+    with pytest.raises(UsageError, match=r"--pixel-scale 0.0001: .* 1200000 x 1200000 pixels"):
+        cut_image(image, coord, "2arcmin", pixel_scale=1e-4)
+    with pytest.raises(UsageError, match=r"--size 36000arcsec: .* 24000 x 24000 pixels"):
+        cut_image(image, coord, "10deg")

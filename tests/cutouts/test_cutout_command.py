@@ -182,3 +182,86 @@ def test_real_lotss_batch_from_the_pybdsf_source_list(shared_data, tmp_path):
         header = fits.getheader(row["path"])
         x, y = WCS(header).world_to_pixel(SkyCoord(row["ra"], row["dec"], unit="deg"))
         assert abs(x - 10) <= 0.5 and abs(y - 10) <= 0.5 and header["NAXIS1"] == 21
+
+
+def test_rerun_cuts_again_when_the_position_resampling_or_survey_file_changed(shared_data, hippo_cli, tmp_path):
+    out = tmp_path / "out"
+    name = "J134013.20+545352.8"
+    path = out / name / "P205+55-mosaic.fits"
+    hippo_cli("cutout", "--ra", "205.055", "--dec", "54.898", "--survey", lotss(shared_data), "--size", "20arcsec",
+              "-o", out, "--quiet")
+    # the same name at a position 5 pixels away: the old file must not be passed off as the new one
+    moved = hippo.cutout(ra=205.05, dec=54.9, name=name, survey=[lotss(shared_data)], size="20arcsec", output=out,
+                         quiet=True)
+    assert moved["message"][0] != "kept from an earlier run"
+    header = fits.getheader(path)
+    assert (header["HIPPORA"], header["HIPPODEC"]) == (205.05, 54.9)
+    x, y = WCS(header).world_to_pixel(SkyCoord(205.05, 54.9, unit="deg"))
+    assert abs(x - 7) <= 0.5 and abs(y - 7) <= 0.5  # 15 x 15 pixels, centred on the new position
+
+    def resampled(survey, resampling):
+        return hippo.cutout(ra=205.05, dec=54.9, name="R", survey=[survey], size="20arcsec", pixel_scale=1.5,
+                            resampling=resampling, output=out, quiet=True)
+
+    resampled(lotss(shared_data), "interp")
+    assert resampled(lotss(shared_data), "exact")["message"][0] != "kept from an earlier run"
+    assert fits.getheader(out / "R" / "P205+55-mosaic.fits")["HIPPORES"] == "exact"
+    assert resampled(lotss(shared_data), "exact")["message"][0] == "kept from an earlier run"
+    # another survey file with the same name (so the same output file): its pixels, not the old ones
+    other = tmp_path / "other" / "P205+55-mosaic.fits"
+    other.parent.mkdir()
+    with fits.open(lotss(shared_data)) as hdul:
+        hdul[0].data = hdul[0].data * 2.0
+        hdul.writeto(other)
+    before = fits.getdata(out / "R" / "P205+55-mosaic.fits")
+    assert resampled(other, "exact")["message"][0] != "kept from an earlier run"
+    after = fits.getdata(out / "R" / "P205+55-mosaic.fits")
+    np.testing.assert_allclose(after, 2.0 * before, rtol=1e-6)
+    assert str(other.resolve()) in fits.getheader(out / "R" / "P205+55-mosaic.fits")["HIPPOSRC"]
+
+
+@pytest.mark.parametrize("size, pixel_scale, message", [
+    ("10deg", None, "--size 10deg on P205+55-mosaic: the cutout would be 24000 x 24000 pixels"),
+    ("2arcmin", "1e-4", "--size 2arcmin with --pixel-scale 1e-4: the cutout would be 1200000 x 1200000 pixels")])
+def test_an_oversized_cutout_is_refused_before_anything_is_written(shared_data, hippo_cli, tmp_path, size,
+                                                                   pixel_scale, message):
+    out = tmp_path / "out"
+    scale = ["--pixel-scale", pixel_scale] if pixel_scale else []
+    result = hippo_cli("cutout", "--ra", "205.05", "--dec", "54.9", "--survey", lotss(shared_data), "--size", size,
+                       *scale, "-o", out)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1
+    assert lines[0].startswith(f"error: {message}") and lines[0].endswith("the limit is 16384 x 16384")
+    assert not out.exists()
+
+
+def test_every_cutout_failing_exits_2_and_some_failing_exits_3(shared_data, hippo_cli, tmp_path):
+    blank = tmp_path / "blank.fits"
+    with fits.open(lotss(shared_data)) as hdul:
+        hdul[0].data = np.full_like(hdul[0].data, np.nan)
+        hdul.writeto(blank)
+    result = hippo_cli("cutout", "--ra", "205.05", "--dec", "54.9", "--survey", blank, "-o", tmp_path / "a")
+    assert result.returncode == 2 and "every pixel is NaN" in result.stderr
+    result = hippo_cli("cutout", "--ra", "205.05", "--dec", "54.9", "--survey", blank, "--survey", lotss(shared_data),
+                       "-o", tmp_path / "b")
+    assert result.returncode == 3
+
+
+@pytest.mark.parametrize("output, reason", [("afile", "exists and is not a directory"),
+                                            ("afile/sub", "cannot create the directory (Not a directory)")])
+def test_an_unusable_output_path_is_one_line_and_exit_2(shared_data, hippo_cli, tmp_path, output, reason):
+    (tmp_path / "afile").write_text("keep me")
+    result = hippo_cli("cutout", "--ra", "205.05", "--dec", "54.9", "--survey", lotss(shared_data),
+                       "-o", output, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [f"error: -o {output}: {reason}"]
+    assert {p.name for p in tmp_path.iterdir()} <= {"afile", "cache"}  # nothing half-written
+    assert (tmp_path / "afile").read_text() == "keep me"
+
+
+def test_a_blank_catalogue_id_falls_back_to_the_iau_name(shared_data, tmp_path):
+    catalogue = tmp_path / "sources.csv"
+    catalogue.write_text("id,ra,dec\nA,205.05,54.9\n,205.06,54.91\n  ,205.04,54.89\n")
+    index = hippo.cutout(catalogue=catalogue, survey=[lotss(shared_data)], size="20arcsec", output=tmp_path / "out",
+                         quiet=True)
+    assert list(index["name"]) == ["A", "J134014.40+545436.0", "J134009.60+545324.0"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_dir()) == sorted(index["name"])
