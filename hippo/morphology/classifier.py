@@ -153,7 +153,7 @@ class Classifier:
         positions : list of (ra, dec) in degrees or None, optional
             Where the source is in each image (default: the image centre).
         """
-        names = names or [fits_stem(image.path) for image in images]
+        names = names or [source_name(image.path, image.header) for image in images]
         positions = positions or [None] * len(images)
         return rows_to_table(self.rows_or_errors([prepare_or_reason(image, position)
                                                   for image, position in zip(images, positions)], names))
@@ -203,8 +203,8 @@ class Classifier:
     def _classify_batch(self, paths):
         """Output rows of one batch of FITS files: each read and preprocessed, one network pass."""
         # A failed input is named by its path: that is what the user has to go and fix.
-        return self.rows_or_errors([_prepare_path(path) for path in paths], [fits_stem(path) for path in paths],
-                                   error_names=paths)
+        results, names = zip(*(_prepare_path(path) for path in paths))
+        return self.rows_or_errors(list(results), list(names), error_names=paths)
 
 
 _FORKED_CLASSIFIER = None
@@ -259,11 +259,21 @@ def prepare_or_reason(image, position=None):
 
 
 def _prepare_path(path):
-    """Prepared input of one file, or the reason (str) it cannot be used."""
+    """Prepared input of one file, or the reason (str) it cannot be used; and the source's name."""
     try:
-        return _prepare_image(read_for_classification(path), None)
+        image = read_for_classification(path)
+        return _prepare_image(image, None), source_name(path, image.header)
     except InputError as exc:
-        return exc.reason
+        return exc.reason, fits_stem(path)
+
+
+def source_name(path, header):
+    """The name of the source in a FITS file: the file name without its suffix, except for a
+    ``hippo cutout`` product (``DIR/<source>/<survey>.fits``), whose file is named after the
+    survey and whose OBJECT card holds the source's name."""
+    if str(header.get("HIPPOCMD", "")).strip() == "cutout" and str(header.get("OBJECT", "")).strip():
+        return str(header["OBJECT"]).strip()
+    return fits_stem(path)
 
 
 def error_row(name, reason):

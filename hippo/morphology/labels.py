@@ -48,9 +48,10 @@ def read_labelled_files(table_path, inputs=(), file_col=None, label_col=None, id
     Without ``inputs`` each row names its file (``file_col``; a relative path is taken from the
     table's folder). With ``inputs`` (files or directories of FITS) each row is matched to the
     input file of the same name without its FITS suffix, by ``id_col`` or else by the file
-    column's name. Rows without a label or with one that is not one of the four classes
-    (``HYBRID``, ``?``) are left out with a reason; rows whose file is not among the inputs are
-    skipped with a reason; the rest are scored.
+    column's name, or else to the one file in a folder of that name (``hippo cutout`` output).
+    Rows without a label or with one that is not one of the four classes (``HYBRID``, ``?``) are
+    left out with a reason; rows whose file is not among the inputs are skipped with a reason;
+    the rest are scored.
     """
     from hippo.io.tables import read_table
 
@@ -63,12 +64,14 @@ def read_labelled_files(table_path, inputs=(), file_col=None, label_col=None, id
     file_name = _column(table, file_col, FILE_COLUMNS, "file", table_path, required=not inputs or id_name is None)
     if inputs:
         files, missing = find_fits_files(inputs)
-        by_name = {}
+        by_name, by_folder = {}, {}
         for path in files:
             by_name.setdefault(fits_stem(path), []).append(path)
+            # hippo cutout writes DIR/<source>/<survey>.fits: the folder carries the source's name
+            by_folder.setdefault(Path(path).parent.name, []).append(path)
         skipped = list(missing)
     else:
-        by_name, skipped = None, []
+        by_name, by_folder, skipped = None, None, []
     paths, names, labels, left_out, matched = [], [], [], [], set()
     for number, row in enumerate(table, start=1):
         file_text = _cell(row, file_name)
@@ -83,20 +86,21 @@ def read_labelled_files(table_path, inputs=(), file_col=None, label_col=None, id
             path = Path(file_text)
             path = path if path.is_absolute() else table_path.parent / path
         else:
-            candidates = by_name.get(name, [])
+            candidates = by_name.get(name) or by_folder.get(name, [])
             if len(candidates) != 1:
-                skipped.append((where, "no input file of that name" if not candidates else
-                                f"{len(candidates)} input files of that name ({candidates[0]}, {candidates[1]})"))
+                skipped.append((where, "no input file or folder of that name" if not candidates else
+                                f"{len(candidates)} input files of that name ({candidates[0]}, {candidates[1]}): "
+                                f"give one survey's files"))
                 continue
             path = candidates[0]
-            matched.add(name)
+            matched.add(path)
         paths.append(path)
         names.append(name)
         labels.append(label)
     if not paths:
         first = (skipped + left_out)[0]
         raise InputError(table_path, f"no row can be scored (first: {first[0]}: {first[1]})")
-    unlabelled = 0 if by_name is None else sum(len(v) for k, v in by_name.items() if k not in matched)
+    unlabelled = 0 if by_name is None else sum(1 for group in by_name.values() for path in group if path not in matched)
     return LabelledFiles(paths=paths, names=names, labels=labels, skipped=skipped, left_out=left_out,
                          unlabelled=unlabelled)
 

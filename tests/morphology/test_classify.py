@@ -266,3 +266,17 @@ def test_positions_on_a_truncated_tile_are_error_rows_and_the_rest_are_classifie
     assert out[0]["ra"] == pytest.approx(float(rows[0]["host_ra"]))
     assert all(row["flag"] != "error" and row["label"] in CLASSES for row in out[1:])
     assert f"error: S0: {broken}: " in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cutouts_written_by_hippo_cutout_are_named_by_their_source(shared_data, classifier, tmp_path):
+    """hippo cutout writes DIR/<source>/<survey>.fits: the rows must say which source, not which survey."""
+    from hippo.cutouts import cutout
+    from hippo.morphology import classify
+
+    catalogue = Table({"name": ["J1512+4540", "J1512+4541"], "ra": [228.1133, 228.1100], "dec": [45.6739, 45.6800]})
+    cutout(catalogue=catalogue, survey=[shared_data / "first_wise" / "FIRSTJ151227.2+454026_11.fits"],
+           size="4.8arcmin", output=tmp_path / "cutouts")
+    table = classify([tmp_path / "cutouts"], classifier=classifier, quiet=True)
+    assert sorted(table["source"]) == ["J1512+4540", "J1512+4541"]
+    images = [read_image(path) for path in sorted((tmp_path / "cutouts").rglob("*.fits"))]
+    assert sorted(classifier.classify_images(images)["source"]) == ["J1512+4540", "J1512+4541"]

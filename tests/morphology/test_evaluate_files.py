@@ -124,3 +124,18 @@ def test_macro_f1_averages_the_classes_that_occur():
     probs = np.full((4, 4), 0.25)
     scored = classification_metrics(probs, labels, ("FRI", "FRII", "BENT", "COMP"), predicted=np.array([0, 1, 1, 1]))
     assert scored["accuracy"] == 0.75 and scored["ece"] == pytest.approx(0.5)
+
+
+def test_rows_match_the_folders_hippo_cutout_writes(shared_data, hippo_cli, tmp_path):
+    """README: hippo evaluate --labels truth.csv cutouts/ --id-col name, on DIR/<name>/<survey>.fits."""
+    from hippo.cutouts import cutout
+
+    catalogue = Table({"name": ["J1512+4540", "J1512+4541"], "ra": [228.1133, 228.1100], "dec": [45.6739, 45.6800]})
+    cutout(catalogue=catalogue, survey=[shared_data / "first_wise" / "FIRSTJ151227.2+454026_11.fits"],
+           size="4.8arcmin", output=tmp_path / "cutouts")
+    truth = write_labels(tmp_path / "truth.csv", [("J1512+4540", "FRII"), ("J1512+4541", "FRII")], ("name", "label"))
+    result = hippo_cli("evaluate", "--labels", truth, tmp_path / "cutouts", "--id-col", "name", "--json",
+                       "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["n"] == 2 and metrics["unlabelled"] == 0 and metrics["per_class"]["FRII"]["support"] == 2
