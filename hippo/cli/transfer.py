@@ -1,12 +1,10 @@
 """``hippo backup``, ``hippo verify``, ``hippo restore``: trees to and from S3 or a local directory."""
 
-import re
 import sys
 
 from hippo.cli._common import common_options, print_failures
 from hippo.errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, UsageError
 
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 def register(subparsers):
@@ -58,14 +56,6 @@ def _store_options(parser):
     parser.add_argument("--retries", type=int, default=4, help="retries per request, with back-off (default 4)")
 
 
-def parse_rate(text):
-    """Bytes per second from ``50M``, ``800k``, ``1G`` or a plain number."""
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([kmg]?)i?b?(/s)?\s*", str(text), re.IGNORECASE)
-    if not match:
-        raise UsageError(f"--bwlimit {text!r}: expected a rate such as 50M or 800k")
-    return float(match.group(1)) * _UNITS[match.group(2).lower()]
-
-
 def _backup(args, bwlimit, common):
     """Run the backup and print its summary; returns (exit status, result)."""
     import hippo.transfer as transfer
@@ -109,6 +99,8 @@ def run(args):
     quiet = args.quiet
     common = {"endpoint_url": args.endpoint_url, "workers": args.workers, "retries": args.retries, "quiet": quiet}
     if args.command == "backup":
+        from hippo.transfer.backup import parse_rate
+
         bwlimit = parse_rate(args.bwlimit) if args.bwlimit else None
         if args.store:
             return _recorded_backup(args, bwlimit, common)

@@ -6,6 +6,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import os
+import re
 import sqlite3
 import tempfile
 import threading
@@ -23,6 +24,17 @@ from hippo.transfer.ziparchive import MAX_BYTES, MAX_MEMBERS, build_zip
 SMALL_FILE_LIMIT = 4 << 20  # bytes: smaller files go into zips
 ZIP_TARGET = 8 << 20        # bytes of members per zip object (several in flight keep every worker busy)
 MEMORY_CAP = 256 << 20      # bytes of zips held in memory at once
+
+
+_RATE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def parse_rate(text):
+    """Bytes per second from ``50M``, ``800k``, ``1G`` or a plain number."""
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([kmg]?)i?b?(/s)?\s*", str(text), re.IGNORECASE)
+    if not match:
+        raise UsageError(f"--bwlimit {text!r}: expected a rate such as 50M or 800k")
+    return float(match.group(1)) * _RATE_UNITS[match.group(2).lower()]
 
 
 class _FileChanged(Exception):
@@ -56,8 +68,8 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         Parallel uploads.
     exclude : sequence of str
         Glob patterns matched against relative paths and base names.
-    bwlimit : float, optional
-        Upload limit in bytes per second.
+    bwlimit : float or str, optional
+        Upload limit in bytes per second, or as on the command line (``"50M"``, ``"800k"``).
     retries : int
         Retries of a failed request, with exponential back-off.
     dry_run : bool
@@ -71,6 +83,8 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
     """
     if workers < 1:
         raise UsageError("--workers must be at least 1")
+    if isinstance(bwlimit, str):  # "50M" as on the command line
+        bwlimit = parse_rate(bwlimit)
     if small_file_limit + zip_target + 1024 * MAX_MEMBERS > MAX_BYTES:
         raise UsageError("small_file_limit + zip_target must stay well below 4 GiB (zips are written without zip64)")
     run_id = new_run_id()  # named by its start: the time the tree is scanned (restore --as-of)

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from hippo.errors import InputError
+from hippo.errors import InputError, UsageError
 from hippo.transfer import backup, open_backend, restore, verify
 from hippo.transfer.manifest import JOURNAL
 
@@ -418,3 +418,11 @@ def test_a_killed_writers_partial_objects_are_cleared_by_the_next_backup(tmp_pat
     backup(src, s3_dest, quiet=True)
     assert unfinished() == []
     assert verify(src, s3_dest, deep=True)["ok"]
+
+
+def test_the_python_twin_takes_the_bandwidth_limit_as_the_command_line_does(tmp_path):
+    src = make_tree(tmp_path / "src", n_small=3, large_bytes=10)
+    result = backup(src, tmp_path / "store", bwlimit="50M", quiet=True)
+    assert result["failures"] == [] and verify(src, tmp_path / "store")["ok"]
+    with pytest.raises(UsageError, match="--bwlimit 'fast'"):
+        backup(src, tmp_path / "store", bwlimit="fast", quiet=True)
