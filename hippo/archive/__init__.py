@@ -31,9 +31,12 @@ def configured_surveys():
     config_file = Path(config_root) / "surveys.json"
     if config_file.is_file():
         try:
-            configured.update({str(k): str(v) for k, v in json.loads(config_file.read_text()).items()})
-        except (ValueError, AttributeError) as exc:
-            raise InputError(config_file, f"not a JSON object of NAME: PATH ({exc})") from None
+            names = json.loads(config_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(config_file, f"not valid JSON ({exc}); expected {{\"NAME\": \"PATH\"}}") from None
+        if not isinstance(names, dict):
+            raise InputError(config_file, f"not a JSON object of NAME: PATH (a JSON {type(names).__name__})")
+        configured.update({str(k): str(v) for k, v in names.items()})
     for item in os.environ.get("HIPPO_SURVEYS", "").split(os.pathsep):
         if "=" in item:
             name, path = item.split("=", 1)
@@ -41,7 +44,7 @@ def configured_surveys():
     return configured
 
 
-def get_survey(name_or_path, *, timeout=60.0, retries=2, offline=None):
+def get_survey(name_or_path, *, timeout=60.0, retries=2, offline=None, option="--survey"):
     """The survey a user named: a FITS file, a directory of FITS tiles, a configured or remote name.
 
     Parameters
@@ -53,6 +56,8 @@ def get_survey(name_or_path, *, timeout=60.0, retries=2, offline=None):
         ``skyview:<any SkyView survey>`` or ``hips:<any HiPS id>``.
     timeout, retries, offline
         For remote surveys: seconds per HTTP answer, further attempts, cache-only mode.
+    option : str
+        The command-line option that named the survey, for error messages (``--reproject-to``).
 
     Returns
     -------
@@ -71,8 +76,14 @@ def get_survey(name_or_path, *, timeout=60.0, retries=2, offline=None):
         return name_or_path
     text = str(name_or_path).strip()
     if not text:
-        raise UsageError("--survey: empty survey name")
-    configured = configured_surveys()
+        raise UsageError(f"{option}: empty survey name")
+    try:
+        configured = configured_surveys()
+    except InputError:
+        # a broken surveys.json matters only where the text could be a configured name
+        if not _looks_like_path(text):
+            raise
+        configured = {}
     label = None
     if text in configured:
         label, text = text, configured[text]
@@ -85,10 +96,16 @@ def get_survey(name_or_path, *, timeout=60.0, retries=2, offline=None):
         return RemoteSurvey(text, timeout=timeout, retries=retries, offline=offline)
     if label is not None:
         raise InputError(text, f"configured survey {label!r} points to a path that does not exist")
-    if any(sep in text for sep in ("/", os.sep)) or text.lower().endswith((".fits", ".fz", ".gz", ".fit")):
+    if _looks_like_path(text):
         raise InputError(text, "no such file or directory")
-    raise UsageError(f"--survey {text!r}: not a FITS file, a directory of tiles or a known survey "
+    raise UsageError(f"{option} {text!r}: not a FITS file, a directory of tiles or a known survey "
                      f"(see 'hippo surveys')")
+
+
+def _looks_like_path(text):
+    """Whether a --survey value names a file or directory (existing or not) rather than a survey name."""
+    return (Path(text).expanduser().exists() or any(sep in text for sep in ("/", os.sep))
+            or text.lower().endswith((".fits", ".fz", ".gz", ".fit")))
 
 
 def surveys(local=None):

@@ -17,8 +17,8 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
 
 from hippo.archive.base import Survey, cache_dir
-from hippo.cutouts.cut import (Cutout, coverage_status, cut_failed, cut_image, cut_native_at, cut_pixels, no_coverage,
-                               resample_image, survey_header)
+from hippo.cutouts.cut import (Cutout, coverage_status, cut_failed, cut_image, cut_native_at, cut_pixels,
+                               exact_resampling_factor, no_coverage, resample_image, survey_header)
 from hippo.cutouts.geometry import centred_tan_wcs, odd_pixels, pixel_positions, shifted_wcs, source_bounding_box
 from hippo.errors import InputError
 from hippo.io import read_image
@@ -218,7 +218,10 @@ class TileDirectorySurvey(Survey):
                 continue
             x0, x1, y0, y1 = box
             block = np.asarray(image.data[y0:y1, x0:x1], dtype=np.float64)
-            inputs.append((block, shifted_wcs(image.wcs, x0, y0, shape=block.shape)))
+            block_wcs = shifted_wcs(image.wcs, x0, y0, shape=block.shape)
+            if resampling == "exact":  # as for one file: per-pixel units (DN, counts) keep their sum
+                block = block * exact_resampling_factor(image.header, target_wcs, block_wcs)
+            inputs.append((block, block_wcs))
             used.append(image)
         if not inputs:
             return no_coverage(str(self.path), "no tile of this survey overlaps the cutout")

@@ -28,12 +28,13 @@ RESAMPLING = ("interp", "exact")
 MAX_CUTOUT_PIXELS = 16384
 
 # Header cards that describe the array layout or the WCS: rewritten for each cutout, never copied.
+# COMMENT and HISTORY cards are copied: survey notes and copyright notices (FIRST's) must survive.
 _STRUCTURE_OR_WCS = re.compile(
     r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT|BSCALE|BZERO|BLANK|CHECKSUM|DATASUM|Z[A-Z0-9_]*|"
     r"CTYPE\d|CRPIX\d|CRVAL\d|CDELT\d|CUNIT\d|CROTA\d|CD\d_\d|PC\d_\d|PV\d_\d+|PS\d_\d+|"
     r"LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|WCSAXES|WCSNAME|MJDREF\w*|DATEREF|"
     r"A_\w+|B_\w+|AP_\w+|BP_\w+|[AB]P?_ORDER|CPDIS\d|CPERR\d|DP\d|DQ\d|D2IM\w*|"
-    r"COMMENT|HISTORY|HIPPO\w*|CUTSTAT|ORIGFILE|OBJECT)$")
+    r"HIPPO\w*|CUTSTAT|ORIGFILE|OBJECT)$")
 
 
 class Cutout:
@@ -252,8 +253,7 @@ def resample_image(image, target_wcs, shape=None, resampling="interp"):
     block_wcs = shifted_wcs(image.wcs, x0, y0, shape=block.shape)
     if resampling == "exact":
         data, _ = reproject_exact((block, block_wcs), target_wcs, shape_out=shape, parallel=False)
-        if _per_pixel_unit(image.header):
-            data = data * _pixel_area_ratio(target_wcs, block_wcs)
+        data = data * exact_resampling_factor(image.header, target_wcs, block_wcs)
     else:
         data, _ = reproject_interp((block, block_wcs), target_wcs, shape_out=shape, order="bilinear")
     data = data.astype(np.float32)
@@ -273,13 +273,15 @@ _PER_PIXEL_UNIT = re.compile(
     r"|/(pixel|pix|px)$")
 
 
-def _per_pixel_unit(header):
-    return bool(_PER_PIXEL_UNIT.search(str(header.get("BUNIT", "")).replace(" ", "").lower()))
-
-
-def _pixel_area_ratio(target_wcs, source_wcs):
+def exact_resampling_factor(header, target_wcs, source_wcs):
+    """What ``exact`` resampling from ``source_wcs`` onto ``target_wcs`` multiplies values by: the
+    ratio of pixel areas for an image in a per-pixel unit (so sums over a footprint are conserved),
+    1 for a surface brightness. Every path that resamples exactly (one file, a mosaic of tiles)
+    applies it, so a cutout's total does not depend on how the survey is stored."""
     from astropy.wcs.utils import proj_plane_pixel_area
 
+    if not _PER_PIXEL_UNIT.search(str(header.get("BUNIT", "")).replace(" ", "").lower()):
+        return 1.0
     return proj_plane_pixel_area(target_wcs) / proj_plane_pixel_area(source_wcs)
 
 
@@ -288,14 +290,54 @@ def _kept_cards(image):
     kept = image.extra.get("hippo_kept_cards")
     if kept is None:
         kept = fits.Header([card for card in image.header.cards if not _STRUCTURE_OR_WCS.match(card.keyword)])
+        frequency_hz = _observing_frequency_hz(image)
+        if frequency_hz is not None and "FREQ" not in kept:
+            # A 2-D cutout cannot keep the FREQ axis (CTYPE3/CRVAL3 describe a third axis it does not
+            # have), so the frequency goes in a plain FREQ card, in Hz. Not RESTFRQ: in FITS WCS that is
+            # the rest frequency of a spectral line, and WCS readers would take it for one.
+            kept.append(("FREQ", frequency_hz, "[Hz] observing frequency (was the FREQ axis)"), bottom=False)
         image.extra["hippo_kept_cards"] = kept
     return kept
+
+
+def _observing_frequency_hz(image):
+    """The frequency of a radio image's degenerate FREQ axis (FIRST: 1.4351 GHz) in Hz, or None."""
+    header = image.header
+    if "BMAJ" not in header and "BEAM" not in str(header.get("BUNIT", "")).upper():
+        return None  # not a radio map
+    axis = _frequency_axis(header)
+    if axis is None:
+        try:  # hippo.io drops the extra axes of a 4-axis image: read their cards from the file again
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                header = fits.getheader(image.path, image.hdu_index)
+        except Exception:  # an image held in memory, or the file gone: no frequency to keep
+            return None
+        axis = _frequency_axis(header)
+        if axis is None:
+            return None
+    try:
+        # the frequency at the axis' single pixel (pixel 1), which need not be the reference pixel
+        value = float(header[f"CRVAL{axis}"]) + (1.0 - float(header.get(f"CRPIX{axis}", 1.0))) * float(
+            header.get(f"CDELT{axis}", 0.0))
+        unit = u.Unit(str(header.get(f"CUNIT{axis}", "")).strip() or "Hz")
+        frequency_hz = float((value * unit).to_value(u.Hz))
+    except (TypeError, ValueError, u.UnitsError):
+        return None
+    return frequency_hz if np.isfinite(frequency_hz) and frequency_hz > 0 else None
+
+
+def _frequency_axis(header):
+    """The number (as text) of a FREQ axis with a CRVAL in ``header``, or None."""
+    return next((card.keyword[5:] for card in header.cards if card.keyword.startswith("CTYPE")
+                 and str(card.value).startswith("FREQ") and f"CRVAL{card.keyword[5:]}" in header), None)
 
 
 def survey_header(image, wcs):
     """The survey's own cards of ``image`` with the cutout's ``wcs``."""
     header = _kept_cards(image).copy()
-    header.update(wcs.to_header(relax=True))
+    # the WCS repeats cards it reads (DATE-OBS, MJD-OBS, RESTFRQ): the survey's own are kept
+    header.extend([card for card in wcs.to_header(relax=True).cards if card.keyword not in header])
     return header
 
 
@@ -314,9 +356,12 @@ def _shifted_header_text(image, x0, y0):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 wcs_header = wcs.to_header(relax=True)
-            cards = [card.image for card in wcs_header.cards]
-            keys = [card.keyword for card in wcs_header.cards]
-            kept = _kept_cards(image).tostring(sep="", endcard=False, padding=False)
+            kept_cards = _kept_cards(image)
+            # the WCS repeats cards it reads (DATE-OBS, MJD-OBS, RESTFRQ): the survey's own are kept
+            wcs_cards = [card for card in wcs_header.cards if card.keyword not in kept_cards]
+            cards = [card.image for card in wcs_cards]
+            keys = [card.keyword for card in wcs_cards]
+            kept = kept_cards.tostring(sep="", endcard=False, padding=False)
             template = (cards, keys.index("CRPIX1"), keys.index("CRPIX2"), wcs.wcs.crpix.copy(), kept)
         image.extra["hippo_header_template"] = template
     if template is False:

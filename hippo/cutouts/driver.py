@@ -101,7 +101,9 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
     pixel_arcsec = None if pixel_scale is None else parse_angle(pixel_scale, "--pixel-scale").to_value(u.arcsec)
     if reproject_to is not None and pixel_arcsec is None:
         grid_survey = next((s for s, given in zip(survey_objects, surveys_given) if str(given) == str(reproject_to)
-                            or s.name == str(reproject_to)), None) or get_survey(reproject_to, offline=offline)
+                            or s.name == str(reproject_to)), None)
+        if grid_survey is None:
+            grid_survey = get_survey(reproject_to, offline=offline, option="--reproject-to")
         pixel_arcsec = float(grid_survey.pixel_scale_arcsec)
     _check_cutout_sizes(survey_objects, size, size_arcsec, pixel_scale, pixel_arcsec)
     overlay_function = _overlay_function() if overlay else None
@@ -117,6 +119,7 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
                   "reproject_to": reproject_to}
     provenance = fits_provenance_cards("cutout", {k: v for k, v in parameters.items() if v is not None})
     previous = _previous_index(output / INDEX_NAME)
+    overlays_written = []  # store rows of the overlays this run writes
 
     def run():
         rows = {}
@@ -148,7 +151,7 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
                 table_rows.append({"name": bad_name, "survey": survey_obj.name, "ra": np.nan, "dec": np.nan,
                                    "path": "", "status": "error", "message": f"row {row_number}: {reason}"})
         if overlay_function is not None:
-            _make_overlays(overlay_function, table_rows, survey_objects, output)
+            overlays_written.extend(_make_overlays(overlay_function, table_rows, survey_objects, output))
         index_table = _index_table(table_rows)
         _write_index(index_table, output / INDEX_NAME, previous)
         failed = int(np.sum(index_table["status"] == "error"))
@@ -167,6 +170,7 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
             inputs=inputs) as recorded:
         table = run()
         store_cutout_rows(database, table, recorded.id, source_inputs, size_arcsec, pixel_arcsec)
+        database.insert("overlays", overlays_written, run_id=recorded.id)
         recorded.exit_status = exit_status(table)
     return table
 
@@ -465,9 +469,10 @@ def _overlay_function():
 
 
 def _make_overlays(overlay_function, rows, survey_objects, output):
-    """One overlay per source: radio surveys as contours on the first non-radio survey's image."""
+    """One overlay per source: radio surveys as contours on the first non-radio survey's image.
+    Returns the ``overlays`` store rows of the figures written."""
     radio = {s.name: bool(s.is_radio) for s in survey_objects}
-    by_source = {}
+    by_source, written = {}, []
     for row in rows:
         if row["status"] in ("ok", "partial") and row["path"]:
             by_source.setdefault(row["name"], []).append(row)
@@ -477,6 +482,11 @@ def _make_overlays(overlay_function, rows, survey_objects, output):
         base = images[0] if images else ordered[0]
         contours = [r["path"] for r in ordered if r is not base and radio[r["survey"]]]
         try:
-            overlay_function(base["path"], contours=contours, output=output / source / "overlay.png", title=source)
+            path = overlay_function(base["path"], contours=contours, output=output / source / "overlay.png",
+                                    title=source)
         except HippoError as exc:
             log.warning("error: %s: overlay not written: %s", source, exc)
+            continue
+        written.append({"source": source, "path": str(path), "image": str(base["path"]),
+                        "contours": ";".join(str(c) for c in contours)})
+    return written

@@ -3,6 +3,7 @@
 matplotlib is imported only inside these functions (Agg canvas, no pyplot), so importing HIPPO stays fast.
 """
 
+import logging
 import math
 import textwrap
 import warnings
@@ -27,6 +28,8 @@ NICE_SCALE_ARCSEC = (1, 2, 5, 10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200,
 ROTATION_TOLERANCE_DEG = 0.5  # north further than this from +y (or east not on -x): draw a compass
 NOISELESS_DYNAMIC_RANGE = 1e-7  # noise below this fraction of the peak: a model image, not an observation
 MAX_LABELLED_MARKERS = 25     # beyond this many catalogue markers in view, IDs would hide the source
+
+log = logging.getLogger("hippo")
 
 
 @dataclass
@@ -281,15 +284,22 @@ def _set_levels(layer, field_data, levels, level_step, noise):
     else:
         layer.noise_rms = float(noise)  # checked positive by hippo.overlays.draw
     peak = float(np.nanmax(field_data))
+    step_name = {"sqrt2": "\u221a2", "2": "2"}.get(str(level_step), f"{level_ratio(level_step):g}")
     if peak > 0 and layer.noise_rms < peak * NOISELESS_DYNAMIC_RANGE:
         # a noiseless (model or simulated) image: eight levels stepping down from the peak instead
         ratio = level_ratio(level_step)
-        layer.noise_rms = float("nan")
         layer.levels = [peak / ratio ** n for n in range(8, 0, -1)]
         layer.negative = -layer.levels[0]
+        layer.rule = f"peak / {step_name}\u207f, n = 1..8"
+        if noise not in (None, "global", "local"):
+            # the user's own sigma is not used: the caption and the log say so, not only the levels
+            layer.rule += f"; --noise {layer.noise_rms:g} not used: below {NOISELESS_DYNAMIC_RANGE:g} of the peak"
+            log.warning("warning: %s: --noise %g is below %g of the peak (%g): contours are eight levels down "
+                        "from the peak, as for a noiseless model image", layer.label, layer.noise_rms,
+                        NOISELESS_DYNAMIC_RANGE, peak)
+        layer.noise_rms = float("nan")
     else:
         layer.levels, layer.negative = contour_levels(layer.noise_rms, peak, first=float(levels), step=level_step)
-        step_name = {"sqrt2": "\u221a2", "2": "2"}.get(str(level_step), f"{level_ratio(level_step):g}")
         layer.rule = f"{float(levels):g}\u03c3 \u00d7 {step_name}\u207f"
     layer.unit_factor, layer.unit = (1.0, "\u03c3") if layer.local_noise else flux_unit_scale(
         unit, layer.noise_rms if math.isfinite(layer.noise_rms) else layer.levels[0])

@@ -36,3 +36,20 @@ def test_configured_local_surveys_by_name(shared_data, monkeypatch, tmp_path):
     assert "unusable" in rows["BROKEN"]["coverage"]
     assert rows["FIRST"]["kind"] == "remote (skyview)"
     assert hippo.surveys is surveys
+
+
+@pytest.mark.parametrize("content, problem", [('{"LOTSS": ', "not valid JSON"), ('["LOTSS"]', "a JSON list")])
+def test_a_broken_surveys_json_fails_only_commands_that_use_a_configured_name(shared_data, hippo_cli, monkeypatch,
+                                                                              tmp_path, content, problem):
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "surveys.json").write_text(content)
+    monkeypatch.setenv("HIPPO_CONFIG_DIR", str(config))
+    mosaic = shared_data / "lotss_dr1" / "P205+55-mosaic.fits"
+    position = ("--ra", "205.05", "--dec", "54.9", "--size", "20arcsec")
+    by_path = hippo_cli("cutout", *position, "--survey", mosaic, "-o", tmp_path / "a", "--quiet")
+    assert by_path.returncode == 0, by_path.stderr
+    assert (tmp_path / "a" / "J134012.00+545400.0" / "P205+55-mosaic.fits").is_file()
+    by_name = hippo_cli("cutout", *position, "--survey", "LOTSS", "-o", tmp_path / "b", "--quiet")
+    assert by_name.returncode == 2 and len(by_name.stderr.strip().splitlines()) == 1
+    assert str(config / "surveys.json") in by_name.stderr and problem in by_name.stderr

@@ -227,3 +227,31 @@ def test_cli_cutout_across_a_bad_tile_writes_the_good_ones_and_reports_the_bad_r
     for name in ("BAD1", "BAD2"):
         assert f"error: {name} (tiles): {broken}: image data cannot be read" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_exact_mosaic_across_tiles_conserves_the_total_dn_of_a_real_image(shared_data, tmp_path):
+    from reproject import reproject_exact
+
+    wise_path = next((shared_data / "first_wise").glob("*w1-int*.fits"))
+    wise = read_image(wise_path)
+    assert wise.header["BUNIT"].strip() == "DN"  # counts per 1.375" pixel
+    directory = tmp_path / "wise_tiles"
+    directory.mkdir()
+    side, tile = wise.data.shape[0], 190  # four tiles overlapping in the middle 30 pixels
+    for y0 in (0, side - tile):
+        for x0 in (0, side - tile):
+            header = fits.getheader(wise_path)
+            header["CRPIX1"] -= x0
+            header["CRPIX2"] -= y0
+            fits.PrimaryHDU(np.asarray(wise.data[y0:y0 + tile, x0:x0 + tile]), header).writeto(
+                directory / f"w1_{y0}_{x0}.fits")
+    survey = get_survey(directory)
+    coord = wise.wcs.pixel_to_world(175.0, 175.0)  # where the four tiles meet: a mosaic of all four
+    cut = survey.cutout(coord, "3arcmin", pixel_scale=2.0, resampling="exact")
+    assert cut.status == "ok" and cut.header["NCOMBINE"] == 4
+    # the original's DN over the same footprint: each original pixel weighted by the part the cutout covers
+    _, covered = reproject_exact((np.ones(cut.data.shape), cut.wcs), wise.wcs, shape_out=wise.data.shape)
+    original_dn = np.nansum(np.asarray(wise.data, float) * covered)
+    assert np.sum(cut.data) == pytest.approx(original_dn, rel=0.01)
+    single = get_survey(wise_path).cutout(coord, "3arcmin", pixel_scale=2.0, resampling="exact")
+    assert np.sum(cut.data) == pytest.approx(np.sum(single.data), rel=0.01)

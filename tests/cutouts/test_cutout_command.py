@@ -132,6 +132,13 @@ def test_bad_usage_is_one_line_and_exit_2(hippo_cli, tmp_path):
         hippo.cutout(ra=10, dec=10, survey=[tmp_path / "missing.fits"], output=tmp_path)
 
 
+def test_an_unknown_reproject_to_survey_names_that_option(shared_data, hippo_cli, tmp_path):
+    result = hippo_cli("cutout", "--ra", "205.05", "--dec", "54.9", "--survey", lotss(shared_data),
+                       "--reproject-to", "NOSUCH", "-o", tmp_path / "out")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: --reproject-to 'NOSUCH'") and "--survey" not in result.stderr
+
+
 def test_surveys_lists_remote_and_local(shared_data, hippo_cli):
     result = hippo_cli("surveys", lotss(shared_data))
     assert result.returncode == 0
@@ -165,6 +172,61 @@ def test_overlay_puts_radio_contours_on_the_first_non_radio_survey(shared_data, 
     assert [str(c).endswith("FIRSTJ151227.2+454026_8.fits") for c in contours] == [True]
     png = tmp_path / "J1512" / "overlay.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_overlay_with_a_store_records_the_overlay_row(shared_data, hippo_cli, tmp_path):
+    pytest.importorskip("hippo.overlays")
+    from hippo.store import Store
+
+    wise_dir = shared_data / "first_wise"
+    wise = next(wise_dir.glob("*w1-int*.fits"))
+    first = wise_dir / "FIRSTJ151227.2+454026_3.fits"
+    db, out = tmp_path / "hippo.db", tmp_path / "out"
+    result = hippo_cli("cutout", "--ra", "228.11333", "--dec", "45.67389", "--name", "J1512", "--survey", first,
+                       "--survey", wise, "--size", "1.5arcmin", "--overlay", "--store", db, "-o", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert (out / "J1512" / "overlay.png").is_file()
+    with Store.open(db) as store:
+        overlays = store.table("overlays")
+        runs = store.table("runs")
+    assert len(overlays) == 1 and overlays["source"][0] == "J1512"
+    assert overlays["path"][0] == str(out / "J1512" / "overlay.png")
+    assert "w1-int" in overlays["image"][0] and overlays["contours"][0].endswith("FIRSTJ151227.2+454026_3.fits")
+    assert overlays["run_id"][0] == runs["id"][0]
+
+
+def first_as_four_axis_image(first, path):
+    """The FIRST cutout with NAXIS=4 (RA, Dec, FREQ, STOKES), as AIPS writes FIRST images."""
+    with fits.open(first) as hdul:
+        header, data = hdul[0].header.copy(), hdul[0].data
+    header["NAXIS"] = 4
+    fits.PrimaryHDU(data[np.newaxis, np.newaxis], header=header).writeto(path)
+    assert fits.getheader(path)["NAXIS"] == 4 and fits.getheader(path)["NAXIS3"] == 1
+    return path
+
+
+@pytest.mark.parametrize("axes", ["2 data axes", "4 data axes"])
+@pytest.mark.parametrize("pixel_scale", [None, 2.0])
+def test_first_cutout_keeps_frequency_one_date_obs_and_the_copyright_history(shared_data, tmp_path, axes,
+                                                                              pixel_scale):
+    first = shared_data / "first_wise" / "FIRSTJ151227.2+454026_3.fits"
+    if axes == "4 data axes":
+        first = first_as_four_axis_image(first, tmp_path / "first4.fits")
+    table = hippo.cutout(ra=228.11333, dec=45.67389, name="J1512", survey=[first], size="1arcmin",
+                         pixel_scale=pixel_scale, output=tmp_path / "out", quiet=True)
+    assert list(table["status"]) == ["ok"]
+    with fits.open(table["path"][0]) as hdul:
+        hdul.verify("exception")
+        header = hdul[0].header
+    keywords = [card.keyword for card in header.cards]
+    assert header["NAXIS"] == 2 and WCS(header).naxis == 2
+    assert keywords.count("DATE-OBS") == 1 and header["DATE-OBS"] == "19970318"
+    assert header["FREQ"] == pytest.approx(1.4351e9)  # the FIRST band centre, from CRVAL3 of the FREQ axis
+    history = "\n".join(header["HISTORY"])
+    assert "The FIRST VLA Survey: Copyright 1997 University of California" in history
+    assert "Permission is granted for publication and reproduction" in history
+    assert "hippo cutout" in history  # HIPPO's own provenance as well
+    assert "Astronomy" in "\n".join(header["COMMENT"])
 
 
 def test_real_lotss_batch_from_the_pybdsf_source_list(shared_data, tmp_path):

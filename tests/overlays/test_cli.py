@@ -152,3 +152,18 @@ def test_bad_parameters_are_refused_with_the_option_named(tmp_path, radio_image,
     with pytest.raises(UsageError, match=message.replace("-", "\\-")):
         overlay(optical_image, contours=[radio_image], **arguments)
     assert not list(tmp_path.glob("*x.*"))
+
+
+def test_a_tiny_noise_that_switches_to_peak_levels_is_said_in_the_caption_and_the_log(hippo_cli, tmp_path,
+                                                                                       radio_image, optical_image):
+    # 1e-12 Jy/beam is below 1e-7 of the 10 mJy peak: the levels step down from the peak instead
+    drawing = draw(optical_image, contours=[radio_image], noise=1e-12)
+    assert "--noise 1e-12 not used" in drawing.caption and "peak / \u221a2\u207f" in drawing.caption
+    result = hippo_cli("overlay", "--image", optical_image, "--contours", radio_image, "--noise", "1e-12",
+                       "-o", tmp_path / "x.png")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "--noise 1e-12" in warnings[0] and "from the peak" in warnings[0]
+    # an rms the image can use is used, without a warning
+    drawing = draw(optical_image, contours=[radio_image], noise=1e-4)
+    assert "\u03c3 = 0.1 mJy/beam" in drawing.caption and "not used" not in drawing.caption
