@@ -247,6 +247,7 @@ def _draw_contours(panel, layer, limits, levels, level_step, noise):
     """Contour ``layer`` in its own pixel frame (matplotlib maps each vertex through its WCS)."""
     cropped = _crop_to_field(layer.image, panel.background, limits)
     if cropped is None:
+        log.warning("warning: %s does not cover the field shown: no contours from it", layer.image.path or layer.label)
         return
     data = np.asarray(cropped.data, dtype=float)
     if noise == "local" and not isinstance(levels, (list, tuple, np.ndarray)):

@@ -167,3 +167,10 @@ def test_a_tiny_noise_that_switches_to_peak_levels_is_said_in_the_caption_and_th
     # an rms the image can use is used, without a warning
     drawing = draw(optical_image, contours=[radio_image], noise=1e-4)
     assert "\u03c3 = 0.1 mJy/beam" in drawing.caption and "not used" not in drawing.caption
+
+
+def test_contours_from_an_image_elsewhere_on_the_sky_are_reported(shared_data, hippo_cli, tmp_path):
+    elsewhere = shared_data / "first_nvss_pairs" / "NVSS_1408+0050_II.fits.fz"
+    result = hippo_cli("overlay", "--image", shared_data / W1, "--contours", elsewhere, "-o", "o.png", cwd=tmp_path)
+    assert result.returncode == 0  # the figure itself is fine: the background is drawn
+    assert f"warning: {elsewhere} does not cover the field shown: no contours from it" in result.stderr
