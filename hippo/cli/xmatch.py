@@ -11,7 +11,7 @@ def register(subparsers):
     parser.add_argument("radio", help="radio catalogue (.csv/.ecsv/.fits/.vot/.parquet)")
     parser.add_argument("optical", help="optical/IR catalogue")
     parser.add_argument("--method", default="nn",
-                        help="nn (nearest within radius), best (symmetric best) or lr (likelihood ratio)")
+                        help="nn (nearest within radius), best (mutual nearest pairs only) or lr (likelihood ratio)")
     parser.add_argument("--radius", default="5arcsec", help="search radius (default 5arcsec; numbers are arcsec)")
     parser.add_argument("--mag-col", default=None, help="optical magnitude column for lr (default: 'mag', else the first column "
                              "with 'mag' in its name; none: positional LR)")

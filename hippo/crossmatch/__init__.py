@@ -45,9 +45,10 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
     radio, optical : str, Path or astropy Table
         Catalogues with RA/Dec (degrees or sexagesimal); columns found as SPEC says, or named.
     method : {"nn", "best", "lr"}
-        ``nn``: nearest counterpart within ``radius``; ``best``: pairs that are each other's
-        nearest within ``radius`` (STILTS ``find=best``); ``lr``: likelihood ratio with per-candidate
-        reliability (Sutherland & Saunders 1992; q(m), n(m), Q0 estimated from the data).
+        ``nn``: nearest counterpart within ``radius``; ``best``: only pairs that are each other's
+        nearest within ``radius`` (unlike STILTS ``find=best``, no greedy pairing of the rest);
+        ``lr``: likelihood ratio with per-candidate reliability (Sutherland & Saunders 1992;
+        q(m), n(m), Q0 estimated from the data).
     radius : str, float or Quantity
         Search radius (``"5arcsec"``; plain numbers are arcsec).
     mag_col : str or None
@@ -106,6 +107,11 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
             row, reason = catalogue.rejected[0]
             log.warning("%s: %d rows without a usable position left out (row %d: %s)",
                         catalogue.source, len(catalogue.rejected), row, reason)
+    duplicated = radio_catalogue.duplicated_ids()
+    if duplicated:  # their rows in the output could not be told apart
+        count, example, rows = duplicated
+        log.warning("%s: %d ids in column %s are not unique (e.g. %r is on %d rows): their matches cannot be "
+                    "told apart", radio_catalogue.source, count, radio_catalogue.id_column, example, rows)
     parameters = {"method": method, "radius_arcsec": radius_arcsec}
     if method == "lr":
         parameters.update(astrometric_floor_arcsec=floor_arcsec, lr_threshold=lr_threshold)
@@ -178,11 +184,12 @@ def _match(radio, optical, method, radius_arcsec, floor_arcsec, lr_threshold, ma
         radio_index, optical_index, separation = radio_index[keep], optical_index[keep], separation[keep]
         lr, reliability = lr[keep], reliability[keep]
     else:
-        radio_index, optical_index, separation = ZoneIndex(optical.ra, optical.dec, radius_arcsec).pairs(
-            units["ra"], units["dec"])
-        chosen = (nearest if method == "nn" else symmetric_best)(radio_index, optical_index, separation)
-        radio_index, optical_index, separation = radio_index[chosen], optical_index[chosen], separation[chosen]
-        rank = np.ones(len(chosen), dtype=np.int64)
+        batches = ZoneIndex(optical.ra, optical.dec, radius_arcsec).pair_batches(units["ra"], units["dec"])
+        if method == "nn":
+            radio_index, optical_index, separation = nearest(batches)
+        else:
+            radio_index, optical_index, separation = symmetric_best(batches, len(optical.ra))
+        rank = np.ones(len(radio_index), dtype=np.int64)
         lr = reliability = None
         ambiguous = np.zeros(len(units["ra"]), dtype=bool)
     flag = np.where(units["is_group"], "multi_component",

@@ -104,6 +104,28 @@ class Catalogue:
         names[missing] = self._iau_names(np.asarray(rows)[missing])
         return names.astype(str)
 
+    def duplicated_ids(self):
+        """(how many ids more than one row carries, the first of them, its row count), or None.
+        Rows named by their position (no, blank or masked id) do not count."""
+        if self.ids is None:
+            return None
+        ids = self.ids if self.ids.dtype.kind in "iuSU" else self.ids.astype(str)
+        named = np.ones(len(ids), dtype=bool) if self._id_masked is None else ~self._id_masked
+        if ids.dtype.kind in "SU":
+            ids = np.char.strip(ids)
+            named &= ids != ids.dtype.type()
+        ids = ids[named]
+        if not np.all(ids[1:] > ids[:-1]):  # sorted already (names often are): no sort needed
+            ids = np.sort(ids)
+        repeats = ids[1:] == ids[:-1]
+        if not repeats.any():
+            return None
+        # in sorted ids, each repeated id appears (its row count - 1) times among the repeats
+        repeated, extra_rows = np.unique(ids[1:][repeats], return_counts=True)
+        example = repeated[0]
+        example = example.decode("utf-8", "replace") if isinstance(example, bytes) else str(example)
+        return len(repeated), example, int(extra_rows[0]) + 1
+
     def _iau_names(self, rows):
         from astropy import units as u
         from astropy.coordinates import SkyCoord

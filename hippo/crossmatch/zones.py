@@ -2,9 +2,9 @@
 
 The zones algorithm (Gray, Nieto-Santisteban & Szalay 2007, as in the SDSS SkyServer) sorts one
 catalogue by (declination zone, RA); every query position then needs a handful of binary
-searches, one per neighbouring zone and RA window. Sorting once and searching in chunks keeps
-memory bounded by the sorted catalogue plus one chunk of candidates, so 1e6 x 1e7 positions fit
-in a few GiB, and it is exact at the RA wrap and at the poles (the final cut is the true
+searches, one per neighbouring zone and RA window. Sorting once and examining the candidates in
+batches of bounded size keeps the search's memory bounded by the sorted catalogue plus one batch,
+whatever the radius (``pair_batches``), and it is exact at the RA wrap and at the poles (the final cut is the true
 great-circle separation).
 """
 
@@ -15,6 +15,8 @@ import numpy as np
 _ZONE_STRIDE = 1024.0
 _RA_OFFSET = 256.0
 _CHUNK_QUERIES = 1 << 17
+# Candidates examined at once: about 200 bytes each in flight, so some 200 MB at most.
+_BATCH_CANDIDATES = 1 << 20
 
 
 def unit_vectors(ra_deg, dec_deg):
@@ -78,6 +80,26 @@ class ZoneIndex:
             Row numbers in the query positions and in the indexed catalogue (its original order),
             and the great-circle separation; ordered by query row.
         """
+        found = list(self.pair_batches(ra_deg, dec_deg, radius_arcsec))
+        if not found:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty.copy(), np.zeros(0)
+        owner, index, separation = (np.concatenate(parts) for parts in zip(*found))
+        by_query = np.argsort(owner, kind="stable")
+        return owner[by_query], index[by_query], separation[by_query]
+
+    def pair_batches(self, ra_deg, dec_deg, radius_arcsec=None):
+        """The pairs of ``pairs``, yielded in batches of about ``_BATCH_CANDIDATES`` candidates.
+
+        Each batch holds every pair of its queries (a query's pairs in the order ``pairs`` gives
+        them), so nearest-neighbour choices can be made batch by batch in bounded memory however
+        many candidates a wide radius brings.
+
+        Yields
+        ------
+        query_index, index, separation_arcsec : ndarray
+            As ``pairs`` returns them, but not ordered by query row.
+        """
         radius = self.radius_arcsec if radius_arcsec is None else float(radius_arcsec)
         if radius > self.radius_arcsec * (1 + 1e-12):
             raise ValueError(f"radius {radius} arcsec exceeds the index's {self.radius_arcsec} arcsec")
@@ -86,18 +108,30 @@ class ZoneIndex:
         # queries in key order: each binary search then starts near the previous one's answer
         query_order = np.argsort(self._key(np.floor((dec + 90.0) / self.zone_height), ra))
         ra, dec = ra[query_order], dec[query_order]
-        found = [self._pairs_chunk(ra[start:start + _CHUNK_QUERIES], dec[start:start + _CHUNK_QUERIES],
-                                   radius, start)
-                 for start in range(0, len(ra), _CHUNK_QUERIES)]
-        if not found:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty.copy(), np.zeros(0)
-        owner, index, separation = (np.concatenate(parts) for parts in zip(*found))
-        owner = query_order[owner]
-        by_query = np.argsort(owner, kind="stable")
-        return owner[by_query], index[by_query], separation[by_query]
+        for first_row in range(0, len(ra), _CHUNK_QUERIES):
+            rows = slice(first_row, first_row + _CHUNK_QUERIES)
+            owner, start, stop = self._spans(ra[rows], dec[rows], radius)
+            owner += first_row
+            counts = stop - start
+            cuts = [0, len(owner)]
+            if counts.sum() > _BATCH_CANDIDATES:
+                # Cut by candidate count, not query count (at a 1 degree radius a query has
+                # thousands of candidates), and only between queries: spans grouped by query,
+                # each query's in their order.
+                by_query = np.argsort(owner, kind="stable")
+                owner, start, stop, counts = owner[by_query], start[by_query], stop[by_query], counts[by_query]
+                before = np.cumsum(counts) - counts
+                query_starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+                batch = before[query_starts] // _BATCH_CANDIDATES
+                cuts = [*query_starts[np.r_[True, batch[1:] != batch[:-1]]], len(owner)]
+            for low, high in zip(cuts[:-1], cuts[1:]):
+                found_owner, index, separation = self._pairs_in_spans(
+                    ra, dec, owner[low:high], start[low:high], stop[low:high], radius)
+                yield query_order[found_owner], index, separation
 
-    def _pairs_chunk(self, ra, dec, radius_arcsec, first_row):
+    def _spans(self, ra, dec, radius_arcsec):
+        """(query row, start, stop) of every key range of the index to search: by window, then
+        zone, then query row."""
         radius_deg = radius_arcsec / 3600.0
         # RA half-width of the circle at this declination (Gray et al. 2007, eq. 5); the whole
         # zone where the circle reaches a pole.
@@ -127,7 +161,10 @@ class ZoneIndex:
                 owners.append(window_rows[inside])
                 starts.append(np.searchsorted(self.key, self._key(zone, window_low[inside]), side="left"))
                 stops.append(np.searchsorted(self.key, self._key(zone, window_high[inside]), side="right"))
-        owner, start, stop = (np.concatenate(a) for a in (owners, starts, stops))
+        return tuple(np.concatenate(a) for a in (owners, starts, stops))
+
+    def _pairs_in_spans(self, ra, dec, owner, start, stop, radius_arcsec):
+        """The candidates in the spans that lie within the radius of their query."""
         counts = stop - start
         total = int(counts.sum())
         candidate = np.arange(total) - np.repeat(np.cumsum(counts) - counts - start, counts)
@@ -136,7 +173,7 @@ class ZoneIndex:
                           - unit_vectors(ra[owner], dec[owner])) ** 2).sum(axis=1)
         keep = chord_squared <= arcsec_to_chord(radius_arcsec) ** 2
         separation = chord_to_arcsec(np.sqrt(chord_squared[keep]))
-        return owner[keep] + first_row, self.order[candidate[keep]], separation
+        return owner[keep], self.order[candidate[keep]], separation
 
 
 def pairs_within(ra1, dec1, ra2, dec2, radius_arcsec):

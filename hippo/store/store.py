@@ -179,7 +179,7 @@ class Store:
             status = record.exit_status
         except BaseException as exc:
             status = getattr(exc, "exit_code", 1)
-            log.error("run failed: %s", exc)
+            record.note(f"run failed: {exc}")  # stored with the run; the command line prints it itself, once
             raise
         finally:
             log.removeHandler(handler)

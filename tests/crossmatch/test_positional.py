@@ -76,3 +76,60 @@ def test_real_lotss_source_list_against_itself(shared_data):
     path = shared_data / "lotss_dr1" / "catalog_shimwell_reduced.srl.fits"
     pairs = xmatch(path, path, method="best", radius="1arcsec")
     assert len(pairs) == 12093 and np.all(pairs["radio_id"] == pairs["optical_id"])
+
+
+@pytest.mark.parametrize("method", ["nn", "best"])
+def test_a_wide_radius_is_chosen_batch_by_batch_with_the_pairs_of_a_whole_list(method, monkeypatch):
+    # 1 arcmin: some 30 candidates a radio source in its zones, 12,000 in all, in batches of 2,000
+    from hippo.crossmatch import zones
+
+    rng = np.random.default_rng(11)
+    ra_o, dec_o = _field(rng, 3000, 0.0, 40.0, 0.2)  # across RA 0/360
+    ra_r, dec_r = _field(rng, 400, 0.0, 40.0, 0.2)
+    radio = Table({"id": [f"r{i}" for i in range(400)], "ra": ra_r, "dec": dec_r})
+    optical = Table({"id": [f"o{i}" for i in range(3000)], "ra": ra_o, "dec": dec_o})
+    seen = []
+    whole = zones.ZoneIndex._pairs_in_spans
+    monkeypatch.setattr(zones, "_BATCH_CANDIDATES", 2000)
+    monkeypatch.setattr(zones.ZoneIndex, "_pairs_in_spans",
+                        lambda self, *args: seen.append(int((args[4] - args[3]).sum())) or whole(self, *args))
+    pairs = xmatch(radio, optical, method=method, radius="1arcmin")
+
+    radio_sky, optical_sky = SkyCoord(ra_r * u.deg, dec_r * u.deg), SkyCoord(ra_o * u.deg, dec_o * u.deg)
+    to_optical, separation, _ = match_coordinates_sky(radio_sky, optical_sky)
+    to_radio, _, _ = match_coordinates_sky(optical_sky, radio_sky)
+    keep = separation.arcsec <= 60
+    if method == "best":
+        keep &= to_radio[to_optical] == np.arange(400)
+    expected = {f"r{i}": f"o{to_optical[i]}" for i in np.flatnonzero(keep)}
+    assert dict(zip(pairs["radio_id"], pairs["optical_id"])) == expected
+    assert len(seen) >= 5 and max(seen) < 2000 + 150  # a batch overruns by at most one query's candidates
+    np.testing.assert_allclose(pairs["separation_arcsec"], separation.arcsec[keep], atol=1e-6)
+
+
+def test_duplicate_radio_ids_are_warned_about_once(tmp_path, hippo_cli):
+    Table({"Source_Name": ["A", "B", "A", "C", "B", "A"], "RA": [10.0, 10.1, 10.2, 10.3, 10.4, 10.5],
+           "DEC": [0.0] * 6}).write(tmp_path / "radio.fits")
+    Table({"objid": [1, 2], "ra": [10.0, 10.2], "dec": [0.0, 0.0]}).write(tmp_path / "optical.fits")
+    result = hippo_cli("xmatch", tmp_path / "radio.fits", tmp_path / "optical.fits")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"{tmp_path / 'radio.fits'}: 2 ids in column Source_Name are not unique (e.g. 'A' is on 3 rows): "
+        "their matches cannot be told apart"]
+    assert result.stdout.count("\nA,") == 2  # both rank 1, told apart only by their positions
+
+
+def test_a_failed_run_with_store_prints_one_error_line_and_keeps_it_in_the_run_log(tmp_path, hippo_cli):
+    Table({"Source_Name": ["A"], "RA": [10.0], "DEC": [0.0]}).write(tmp_path / "radio.fits")
+    Table({"objid": [1], "ra": [10.0], "dec": [0.0]}).write(tmp_path / "optical.fits")
+    db = tmp_path / "h.db"
+    result = hippo_cli("xmatch", tmp_path / "radio.fits", tmp_path / "optical.fits", "--method", "lr",
+                       "--radio-err", "bogus", "--store", db)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'radio.fits'}: --radio-err 'bogus': neither columns of this table nor an angle"]
+    from hippo.store import Store
+
+    with Store.open(db) as store:
+        run = store.table("runs")
+        assert list(run["exit_status"]) == [2] and "ERROR run failed: " in run["log"][0]
