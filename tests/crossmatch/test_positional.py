@@ -132,4 +132,4 @@ def test_a_failed_run_with_store_prints_one_error_line_and_keeps_it_in_the_run_l
 
     with Store.open(db) as store:
         run = store.table("runs")
-        assert list(run["exit_status"]) == [2] and "ERROR run failed: " in run["log"][0]
+        assert list(run["exit_status"]) == [2] and "run failed: " in run["log"][0]
