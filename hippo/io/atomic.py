@@ -19,12 +19,11 @@ def atomic_path(path, suffix=None):
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
+    ending = ".part" + (suffix if suffix is not None else _suffixes(path))
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{path.name}.", suffix=".part" + (suffix if suffix is not None else _suffixes(path)),
-            dir=directory,
-        )
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{_shortened(path.name, len(ending))}.", suffix=ending,
+                                        dir=directory)
     except OSError as exc:
         raise InputError(path, f"cannot write here ({exc.strerror or exc})") from None
     # mkstemp creates the file 0600; give the output the mode any new file gets (0666 less the umask)
@@ -41,6 +40,16 @@ def atomic_path(path, suffix=None):
 
 
 _UMASK_LOCK = threading.Lock()
+_NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
+
+
+def _shortened(name, ending_bytes):
+    """``name``, cut so that ``.NAME.XXXXXXXX`` plus the ending fits in one file name: a final
+    name of 255 bytes must still get a temporary name to be written under."""
+    room = _NAME_MAX - ending_bytes - 10  # the leading dot, mkstemp's 8 random characters, a dot
+    encoded = os.fsencode(name)
+    # A character cut in half is only bytes in a temporary name: the file system takes them.
+    return name if len(encoded) <= room else os.fsdecode(encoded[:room])
 
 
 def _current_umask():

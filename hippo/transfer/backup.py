@@ -132,7 +132,7 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
             for entry in batch:
                 try:
                     data, entry = _read_small(root, entry)
-                except (OSError, _FileChanged) as exc:
+                except (OSError, _FileChanged, sqlite3.DatabaseError) as exc:
                     with lock:
                         failures.append((entry["path"], _reason(exc)))
                     continue
@@ -157,7 +157,7 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
             with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
                 try:
                     path, entry = _stable_copy(src, entry, Path(scratch))
-                except OSError as exc:
+                except (OSError, sqlite3.DatabaseError) as exc:
                     with lock:
                         failures.append((entry["path"], _reason(exc)))
                     return
@@ -172,6 +172,12 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
                     bar.update(entry["size"])
                     stored(key, already, [entry], False)
                     return
+                if already:
+                    # An object of this name that the latest backup does not vouch for: an older
+                    # backup's file of the same path, size and mtime but maybe other bytes, or a
+                    # killed run's upload. Objects are never overwritten (older backups stay
+                    # restorable): this version gets a name of its own.
+                    key = f"{key}.{run_id}"
                 info, sha256 = backend.put_file(key, path, on_bytes=bar.update)
                 entry.update(key=key, sha256=sha256)
                 after = os.stat(path)
@@ -222,9 +228,10 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         final = []
         for entry in entries:
             if entry["type"] == "file":
-                entry = sent_entries.get(entry["path"]) or reused.get(entry["path"])
+                path = entry["path"]
+                entry = sent_entries.get(path) or reused.get(path) or _previous_version(state, path)
                 if entry is None:
-                    continue  # failed this time: absent from the manifest, so verify reports it
+                    continue  # failed this time and never backed up: verify reports it
             final.append(entry)
         referenced = {e["key"] for e in final if e.get("key")}
         all_objects = {**state.objects, **objects}
@@ -245,6 +252,16 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         else:
             summary["manifest"] = state.manifest_key
         return summary
+
+
+def _previous_version(state, path):
+    """The last backup's entry for a file that failed this time (it changed while being read, or
+    could not be read): the older copy stays in the latest backup rather than vanish from it
+    (verify says it differs; the next run sends the new one)."""
+    previous = state.entries.get(path)
+    if previous and previous.get("type") == "file" and previous.get("key") in state.objects:
+        return previous
+    return None
 
 
 def backups_row(source, destination, result):
@@ -376,6 +393,8 @@ def _sqlite_snapshot(path, scratch):
 def _reason(exc):
     if isinstance(exc, _FileChanged):
         return "changed while being read; left for the next run"
+    if isinstance(exc, sqlite3.DatabaseError):
+        return f"an SQLite database that cannot be read ({exc}); not backed up"
     return exc.strerror or str(exc)
 
 

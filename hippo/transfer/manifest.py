@@ -57,7 +57,11 @@ def scan(root, exclude=()):
                 skipped.append((os.fsencode(relative).decode("utf-8", "backslashreplace"),
                                 "name is not valid UTF-8; rename it to back it up"))
                 continue
-            info = item.stat(follow_symlinks=False)
+            try:
+                info = item.stat(follow_symlinks=False)
+            except OSError as exc:  # e.g. a path longer than the system takes, gone since listed
+                skipped.append((relative, exc.strerror or str(exc)))
+                continue
             entry = {"path": relative, "size": info.st_size, "mtime_ns": info.st_mtime_ns,
                      "mode": stat.S_IMODE(info.st_mode)}
             if stat.S_ISLNK(info.st_mode):
@@ -208,10 +212,13 @@ def journal_record(object_key, object_info, entries):
 
 
 def is_sqlite(path, head=None):
-    """True for a SQLite database file (by its header, or a ``.db`` name)."""
-    if str(path).endswith(".db"):
-        return True
+    """True for a SQLite database file: by its header, or an empty ``.db`` file (a database whose
+    first pages are still all in its WAL). A ``.db`` of anything else is not one: its neighbours
+    named ``-wal`` or ``-journal`` are files like any other."""
     if head is None:
-        with open(path, "rb") as stream:
-            head = stream.read(16)
-    return head[:16] == SQLITE_HEADER
+        try:
+            with open(path, "rb") as stream:
+                head = stream.read(16)
+        except OSError:
+            return False  # unreadable: the backup reports it when it reads the file itself
+    return head[:16] == SQLITE_HEADER or (not head and str(path).endswith(".db"))

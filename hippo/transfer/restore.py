@@ -14,9 +14,9 @@ from hippo.errors import InputError, UsageError
 from hippo.io.atomic import atomic_path
 from hippo.progress import progress
 from hippo.provenance import sha256_file
-from hippo.transfer.backends import open_backend
-from hippo.transfer.manifest import (ZIP_DAMAGE, BackupState, choose_manifest, manifest_keys, read_header,
-                                     run_started)
+from hippo.transfer.backends import TransferError, open_backend
+from hippo.transfer.manifest import (SQLITE_SIDE_FILES, ZIP_DAMAGE, BackupState, choose_manifest, is_sqlite,
+                                     manifest_keys, read_header, run_started)
 
 
 def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url=None, workers=8, retries=4,
@@ -55,6 +55,8 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     chosen = [e for e in sorted(state.entries.values(), key=lambda e: e["path"]) if _wanted(e["path"], include)]
+    if include and not chosen:
+        raise InputError(", ".join(include), f"--include matches nothing in the backup {state.manifest_key}")
     failures = _make_directories(target, chosen)
     in_the_way = {path for path, _ in failures}
     chosen = [e for e in chosen if e["path"] not in in_the_way]
@@ -66,6 +68,13 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
     bar = progress(total=total, desc="restore", unit="B", unit_scale=True, quiet=quiet)
 
     def restore_object(key):
+        try:
+            return restore_entries_of(key)
+        except TransferError as exc:
+            # One object gone or unreadable costs its files, not the rest of the tree.
+            return [(entry["path"], f"not restored: {exc}") for entry in by_object[key]]
+
+    def restore_entries_of(key):
         entries = by_object[key]
         problems = []
         if key.endswith(".zip"):
@@ -108,6 +117,7 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
             corrupt.extend(problems)
     failures += corrupt
     bar.close()
+    _drop_stale_sqlite_logs(target, by_object, {path for path, _ in corrupt}, set(state.entries))
     for entry in chosen:
         if entry["type"] == "link":
             path = target / entry["path"]
@@ -172,6 +182,26 @@ def _wanted(path, patterns):
         return True
     return any(fnmatch.fnmatch(path, p) or path.startswith(p.rstrip("/") + "/") or path == p.rstrip("/")
                for p in patterns)
+
+
+def _drop_stale_sqlite_logs(target, by_object, not_restored, backed_up):
+    """Remove the -wal/-journal/-shm files left in ``target`` beside a restored SQLite database.
+
+    The backup holds each database as one consistent snapshot without its logs; a log already
+    beside it in the target belongs to another version, and SQLite would apply it on the next
+    open and corrupt the restored database.
+    """
+    for entries in by_object.values():
+        for entry in entries:
+            if entry["path"] in not_restored:
+                continue
+            path = target / entry["path"]
+            stale = [Path(f"{path}{side}") for side in SQLITE_SIDE_FILES if f"{entry['path']}{side}" not in backed_up]
+            # lexists and is_dir say False, not raise, for a name too long for the file system
+            stale = [side for side in stale if os.path.lexists(side) and not side.is_dir()]
+            if stale and is_sqlite(path):
+                for side in stale:
+                    side.unlink()
 
 
 def _make_directories(target, entries):

@@ -426,3 +426,131 @@ def test_the_python_twin_takes_the_bandwidth_limit_as_the_command_line_does(tmp_
     assert result["failures"] == [] and verify(src, tmp_path / "store")["ok"]
     with pytest.raises(UsageError, match="--bwlimit 'fast'"):
         backup(src, tmp_path / "store", bwlimit="fast", quiet=True)
+
+
+def test_an_older_backup_keeps_its_large_file_when_another_tree_has_one_of_the_same_name(tmp_path):
+    """Two trees to one destination, each with a large file P of the same size and mtime but other
+    bytes: the second must not overwrite the first's object (objects are never overwritten)."""
+    store = tmp_path / "store"
+    first, second = tmp_path / "A", tmp_path / "B"
+    for tree in (first, second):
+        tree.mkdir()
+        (tree / "small.txt").write_text(tree.name)
+    (first / "P").write_bytes(os.urandom(SMALL + 1000))
+    os.utime(first / "P", ns=(1_700_000_000_000_000_000,) * 2)
+    run_a = backup(first, store, small_file_limit=SMALL, quiet=True)["manifest"]
+    backup(second, store, small_file_limit=SMALL, quiet=True)
+    (second / "P").write_bytes(os.urandom(SMALL + 1000))
+    os.utime(second / "P", ns=(1_700_000_000_000_000_000,) * 2)
+    backup(second, store, small_file_limit=SMALL, quiet=True)
+    result = restore(store, tmp_path / "old", manifest=run_a.split("/")[-1].split(".jsonl")[0], quiet=True)
+    assert result["failures"] == []
+    assert (tmp_path / "old/P").read_bytes() == (first / "P").read_bytes()
+    restore(store, tmp_path / "new", quiet=True)
+    assert (tmp_path / "new/P").read_bytes() == (second / "P").read_bytes()
+
+
+def test_a_missing_object_costs_its_files_not_the_rest_of_the_restore(tmp_path, hippo_cli):
+    src = make_tree(tmp_path / "src", n_small=30, large_bytes=10)
+    store = tmp_path / "store"
+    backup(src, store, zip_target=20 << 10, quiet=True)
+    zips = sorted(store.glob("data/zip/*/*.zip"))
+    assert len(zips) > 2
+    with zipfile.ZipFile(zips[0]) as archive:
+        lost = set(archive.namelist())
+    zips[0].unlink()
+    result = hippo_cli("restore", store, tmp_path / "out")
+    assert result.returncode == 3
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert {line.split(": ")[1] for line in errors} == lost and all("not restored" in line for line in errors)
+    restored, expected = snapshot(tmp_path / "out"), snapshot(src)
+    for path in lost:
+        del expected[path]
+    # everything else, links and directory times included
+    assert {k: v for k, v in restored.items() if not k.startswith("cutouts/s")} == \
+           {k: v for k, v in expected.items() if not k.startswith("cutouts/s")}
+    assert set(restored) == set(expected)
+
+
+def test_names_of_255_bytes_are_backed_up_and_restored(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / ("a" * 255)).write_text("long")
+    (src / ("é" * 127)).write_text("long and accented")  # 254 bytes in UTF-8
+    backup(src, tmp_path / "store", quiet=True)
+    result = restore(tmp_path / "store", tmp_path / "out", quiet=True)
+    assert result["failures"] == [] and snapshot(tmp_path / "out") == snapshot(src)
+
+
+def test_logs_beside_a_db_file_that_is_not_sqlite_are_ordinary_files(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "notes.db").write_text("plain text, not a database")
+    (src / "notes.db-journal").write_text("my journal")
+    (src / "notes.db-wal").write_text("my other notes")
+    backup(src, tmp_path / "store", quiet=True)
+    restore(tmp_path / "store", tmp_path / "out", quiet=True)
+    assert snapshot(tmp_path / "out") == snapshot(src)
+
+
+def test_a_restored_database_does_not_meet_a_stale_wal_left_in_the_target(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    database = sqlite3.connect(src / "hippo.db")
+    database.execute("PRAGMA journal_mode=WAL")
+    database.execute("CREATE TABLE t (x INTEGER)")
+    database.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(2000)])
+    database.commit()
+    database.close()
+    backup(src, tmp_path / "store", quiet=True)
+    # The target's own copy went on: checkpointed, then more writes left in a WAL by a killed writer.
+    target = tmp_path / "out"
+    restore(tmp_path / "store", target, quiet=True)
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, os, sys; d = sqlite3.connect(sys.argv[1]); d.execute('PRAGMA wal_autocheckpoint=0'); "
+        "d.executemany('INSERT INTO t VALUES (?)', [(i,) for i in range(5000)]); d.commit(); "
+        "d.execute('DELETE FROM t WHERE x < 1500'); d.commit(); print('ready', flush=True); os._exit(0)"),
+        str(target / "hippo.db")], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "ready"
+    writer.wait()
+    assert (target / "hippo.db-wal").stat().st_size > 0
+    restore(tmp_path / "store", target, quiet=True)
+    check = sqlite3.connect(target / "hippo.db")
+    assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert check.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 2000  # the backed-up rows, no others
+    check.close()
+
+
+def test_a_file_that_fails_this_time_keeps_its_last_backed_up_copy(tmp_path, monkeypatch):
+    import importlib
+
+    backup_module = importlib.import_module("hippo.transfer.backup")
+
+    src = make_tree(tmp_path / "src", n_small=3, large_bytes=10)
+    store = tmp_path / "store"
+    backup(src, store, quiet=True)
+    first = (src / "cutouts/s1/f001.fits").read_bytes()
+    (src / "cutouts/s1/f001.fits").write_bytes(b"a newer version, being written")
+    (src / "broken.sqlite").write_bytes(b"SQLite format 3\x00" + b"garbage" * 100)  # unreadable database
+    reader = backup_module._read_small
+
+    def busy(root, entry):  # the log file is being appended to every time it is read
+        if entry["path"] == "cutouts/s1/f001.fits":
+            raise backup_module._FileChanged(entry["path"])
+        return reader(root, entry)
+
+    monkeypatch.setattr(backup_module, "_read_small", busy)
+    result = backup(src, store, quiet=True)
+    reasons = dict(result["failures"])
+    assert reasons["cutouts/s1/f001.fits"] == "changed while being read; left for the next run"
+    assert reasons["broken.sqlite"].startswith("an SQLite database that cannot be read")
+    restore(store, tmp_path / "out", quiet=True)
+    assert (tmp_path / "out/cutouts/s1/f001.fits").read_bytes() == first  # not gone from the latest backup
+    assert (tmp_path / "out/script.sh").exists() and not (tmp_path / "out/broken.sqlite").exists()
+
+
+def test_include_that_matches_nothing_is_an_error(tmp_path, hippo_cli):
+    src = make_tree(tmp_path / "src", n_small=3, large_bytes=10)
+    backup(src, tmp_path / "store", quiet=True)
+    result = hippo_cli("restore", tmp_path / "store", tmp_path / "out", "--include", "nomatch*")
+    assert result.returncode == 2 and "--include matches nothing" in result.stderr
