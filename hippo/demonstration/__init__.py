@@ -19,7 +19,8 @@ import numpy as np
 
 from hippo.errors import EXIT_OK, EXIT_PARTIAL, UsageError
 
-MARKER = ".hippo-demo"          # marks a directory written by the demo (safe to replace)
+MARKER = ".hippo-demo"          # marks a directory written by the demo (its own entries are replaced)
+DEMO_ENTRIES = (MARKER, "data", "products", "backup")  # all the demo writes at the top of its directory
 IMAGES_PER_CLASS = 2            # FIRST images written as FITS, classified and cut
 CUTOUT_SIZE = "3arcmin"
 XMATCH_RADIUS = "5arcsec"
@@ -119,13 +120,25 @@ def demo(output="hippo-demo", quiet=False):
 
 
 def _prepare_output(root):
+    """The output directory, emptied of an earlier demo's own folders (and only those).
+
+    Anything else in it is the user's: the demo refuses to run rather than delete it, even in a
+    directory an earlier demo wrote (``-o .`` once, then files of one's own beside it).
+    """
     if root.exists():
         if not root.is_dir():
             raise UsageError(f"-o {root}: exists and is not a directory")
-        if any(root.iterdir()):
-            if not (root / MARKER).exists():
+        present = sorted(entry.name for entry in root.iterdir())
+        if present:
+            if MARKER not in present:
                 raise UsageError(f"-o {root}: exists and is not an earlier demo's directory; give a new one")
-            shutil.rmtree(root)
+            foreign = [name for name in present if name not in DEMO_ENTRIES]
+            if foreign:
+                raise UsageError(f"-o {root}: holds files the demo did not write ({', '.join(foreign[:3])}"
+                                 f"{', ...' if len(foreign) > 3 else ''}); give a new directory or move them")
+            for name in present:
+                entry = root / name
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     root.mkdir(parents=True, exist_ok=True)
     (root / MARKER).write_text("written by hippo demo; the next demo into this directory replaces it\n")
     return root.resolve()

@@ -143,3 +143,15 @@ def test_demo_without_the_images_says_how_to_install_them_and_writes_nothing(tmp
     assert result.stderr.startswith("error: ") and "galaxy_data.zip" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_rerun_replaces_only_the_demos_own_folders(tmp_path):
+    """-o . twice is fine; a file of the user's beside an earlier demo stops the demo, untouched."""
+    first = run_hippo("demo", "-q", "-o", ".", cwd=tmp_path, timeout=600)
+    assert first.returncode == 0, first.stderr
+    again = run_hippo("demo", "-q", "-o", ".", cwd=tmp_path, timeout=600)
+    assert again.returncode == 0, again.stderr
+    (tmp_path / "analysis.py").write_text("my work")
+    refused = run_hippo("demo", "-q", "-o", ".", cwd=tmp_path, timeout=600)
+    assert refused.returncode == 2 and "holds files the demo did not write (analysis.py)" in refused.stderr
+    assert (tmp_path / "analysis.py").read_text() == "my work" and (tmp_path / "products" / "hippo.db").exists()
