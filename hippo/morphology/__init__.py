@@ -7,6 +7,7 @@ Torch is imported only when a model is loaded or trained.
 """
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -282,6 +283,28 @@ def _evaluate_labelled_files(labels, inputs, model, threads, classifier, file_co
     return metrics
 
 
+def _check_model_output(output):
+    """A model directory ``train`` may write: new, empty, or holding an earlier model (replaced).
+
+    Anything else in it is the user's, and a file where the directory should be is a slip: both
+    are refused before any training, not discovered after it.
+    """
+    from hippo.morphology.classifier import CARD_FILE, WEIGHTS_FILE
+
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"-o {output}: exists and is not a directory")
+    if output.is_dir():
+        foreign = sorted(p.name for p in output.iterdir() if p.name not in (WEIGHTS_FILE, CARD_FILE, "README.md"))
+        if foreign or (any(output.iterdir()) and not (output / CARD_FILE).is_file()):
+            raise UsageError(f"-o {output}: holds files that are not a HIPPO model "
+                             f"({', '.join(foreign[:3]) or 'README.md'}); give a new or empty directory")
+    ancestor = output
+    while not ancestor.exists():  # created when the model is written; checked now
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"-o {output}: cannot be written ({ancestor} is not a writable directory)")
+
+
 def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3, per_class=None, threads=None,
           quiet=False, name=None):
     """Train a classifier on the labelled FIRST data set and write it to ``output``.
@@ -309,14 +332,19 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
     """
     import torch
 
-    from hippo.morphology.calibration import (choose_uncertain_threshold, classification_metrics,
-                                              fit_temperature, probabilities, reliability)
+    from hippo.morphology.calibration import (TARGET_SELECTIVE_ACCURACY, choose_uncertain_threshold,
+                                              classification_metrics, fit_temperature, probabilities, reliability)
     from hippo.morphology.card import preprocessing_description, save_model
     from hippo.morphology.data import load_splits
     from hippo.morphology.training import DEFAULTS, fit, predict_logits
 
     if epochs < 1:
         raise UsageError("--epochs must be at least 1")
+    if not (np.isfinite(learning_rate) and learning_rate > 0):
+        raise UsageError(f"--learning-rate must be a positive number, not {learning_rate!r}")
+    if seed < 0:
+        raise UsageError(f"--seed must be 0 or more, not {seed}")
+    _check_model_output(Path(output))  # before the training, not after it
     torch.set_num_threads(threads or default_threads())
     started = time.perf_counter()
     train_set, valid_set = load_splits("train", "valid")
@@ -333,6 +361,9 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
     valid_probs = probabilities(valid_logits, temperature)
     valid_metrics = classification_metrics(valid_probs, valid_set.labels, CLASSES)
     valid_metrics["reliability"] = reliability(valid_probs, valid_set.labels)
+    threshold = choose_uncertain_threshold(valid_probs, valid_set.labels)
+    kept = valid_probs.max(axis=1) >= threshold
+    target_reached = kept.any() and (valid_probs.argmax(1) == valid_set.labels)[kept].mean() >= TARGET_SELECTIVE_ACCURACY
     card = {
         "name": name or Path(output).name,
         "format": 1,
@@ -342,7 +373,8 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
         "parameters": int(sum(p.numel() for p in network.parameters())),
         "preprocessing": preprocessing_description(),
         "temperature": temperature,
-        "uncertain_threshold": choose_uncertain_threshold(valid_probs, valid_set.labels),
+        "uncertain_threshold": threshold,
+        "uncertain_target_reached": bool(target_reached),
         "ood": ood.fit_ood(train_features, train_set.labels, valid_features, train_set.occupied_fraction,
                            train_set.core_fwhm_arcsec),
         "training": {
@@ -360,6 +392,6 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
         "software": software_versions(),
     }
     save_model(output, network, card)
-    log.info("model written to %s (valid accuracy %.3f, temperature %.2f)", output, valid_metrics["accuracy"],
+    log.debug("model written to %s (valid accuracy %.3f, temperature %.2f)", output, valid_metrics["accuracy"],
              temperature)
     return card

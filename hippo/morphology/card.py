@@ -5,6 +5,7 @@ from pathlib import Path
 
 from hippo.io import atomic_path, atomic_write_text
 from hippo.morphology.preprocess import CLIP_SIGMA, GREY_LEVEL, GRID_ARCSEC, GRID_PIXELS
+from hippo.provenance import sha256_file
 
 
 def save_model(model_dir, network, card):
@@ -17,7 +18,17 @@ def save_model(model_dir, network, card):
     model_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(model_dir / WEIGHTS_FILE) as partial:
         torch.save(network.state_dict(), partial)
+        # The card names its weights: weights and card are two files, replaced one after the other,
+        # and a run killed between the two would otherwise pair new weights with an old card.
+        card["weights_sha256"] = sha256_file(partial)
     write_card(model_dir, card)
+
+
+def _threshold_reason(card):
+    if card.get("uncertain_target_reached", True):  # cards written before this field: it was reached
+        return "the lowest confidence at which valid labels are >= 95% right"
+    return ("valid labels are not >= 95% right at any confidence, so this is the floor or the highest "
+            "confidence seen: treat every label of this model as a suggestion")
 
 
 def write_card(model_dir, card):
@@ -86,8 +97,7 @@ def render_readme(card):
         "## Calibration and flags",
         "",
         f"Temperature {card['temperature']:.3f} (fitted on valid, NLL). A label whose calibrated confidence is "
-        f"below {card['uncertain_threshold']:.3f} is flagged `uncertain` (the lowest confidence at which valid "
-        f"labels are >= 95% right). OOD thresholds: {json.dumps({k: v for k, v in card['ood'].items() if k not in ('class_means', 'precision')})}.",
+        f"below {card['uncertain_threshold']:.3f} is flagged `uncertain` ({_threshold_reason(card)}). OOD thresholds: {json.dumps({k: v for k, v in card['ood'].items() if k not in ('class_means', 'precision')})}.",
     ]
     for split in ("valid", "test"):
         metrics = card.get("metrics", {}).get(split)

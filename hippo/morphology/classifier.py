@@ -21,6 +21,7 @@ from hippo.morphology.calibration import probabilities
 # classify_files call.
 from hippo.morphology.fastread import read_for_classification
 from hippo.morphology.preprocess import prepare
+from hippo.provenance import sha256_file
 
 CLASSES = ("FRI", "FRII", "BENT", "COMP")
 WEIGHTS_FILE = "model.pt"
@@ -92,8 +93,12 @@ class Classifier:
         self.ood_state = {key: np.asarray(value) if key in ("class_means", "precision") else value
                           for key, value in card["ood"].items()}
         self.network = MorphologyNet(**card["network"])
+        weights = self.model_dir / WEIGHTS_FILE
+        if card.get("weights_sha256") and sha256_file(weights) != card["weights_sha256"]:
+            raise InputError(weights, f"not the weights its card describes ({CARD_FILE} names other weights: "
+                                      f"the directory holds files of two trainings; train again)")
         try:
-            state = torch.load(self.model_dir / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+            state = torch.load(weights, map_location="cpu", weights_only=True)
             self.network.load_state_dict(state)
         except Exception as exc:
             raise InputError(self.model_dir / WEIGHTS_FILE, f"weights do not load ({exc})") from None

@@ -41,6 +41,33 @@ def test_bad_training_options_are_one_line_errors(hippo_cli, tmp_path):
     assert result.returncode == 2 and result.stderr.startswith("error:")
     result = hippo_cli("evaluate", "--split", "bogus")
     assert result.returncode == 2 and result.stderr.startswith("error:")
+    (tmp_path / "afile").write_text("")
+    (tmp_path / "thesis").mkdir()
+    (tmp_path / "thesis" / "README.md").write_text("my thesis")
+    # Refused before any training (a bad -o used to be found after the last epoch).
+    for options, says in ((["--learning-rate", "nan"], "--learning-rate"), (["--seed", "-1"], "--seed"),
+                          (["-o", tmp_path / "afile"], "exists and is not a directory"),
+                          (["-o", tmp_path / "afile" / "sub"], "cannot be written"),
+                          (["-o", tmp_path / "thesis"], "holds files that are not a HIPPO model")):
+        arguments = options if "-o" in options else [*options, "-o", tmp_path / "m"]
+        result = hippo_cli("train", *arguments)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and says in result.stderr, result.stderr
+    assert (tmp_path / "thesis" / "README.md").read_text() == "my thesis"
+
+
+def test_weights_of_another_training_beside_a_card_are_refused(hippo_cli, tmp_path):
+    import shutil
+
+    for name, seed in (("a", "1"), ("b", "2")):
+        result = hippo_cli("train", "--epochs", "1", "--per-class", "4", "--width", "4", "--seed", seed, "-o",
+                           tmp_path / name, "--threads", "1")
+        assert result.returncode == 0, result.stderr
+    shutil.copyfile(tmp_path / "b" / "model.pt", tmp_path / "a" / "model.pt")  # a run killed between two writes
+    result = hippo_cli("evaluate", "--model", tmp_path / "a", "--threads", "1")
+    assert result.returncode == 2 and "not the weights its card describes" in result.stderr
+    card = json.loads((tmp_path / "b" / "model.json").read_text())
+    assert card["uncertain_target_reached"] is False  # a 1-epoch model: the card must not claim 95 %
+    assert "treat every label of this model as a suggestion" in (tmp_path / "b" / "README.md").read_text()
 
 
 def test_temperature_scaling_fixes_overconfident_logits():
