@@ -59,6 +59,7 @@ def test_cutouts_and_overlays_tutorial(tmp_path, demo_dir, monkeypatch):
     text = _text(notebook)
     # 2' at 1.8"/px: 67 pixels, the position within half a pixel of pixel 33 (the notebook asserts it).
     assert " ok (67, 67) position at pixel (33." in text
+    assert "does not cover the field shown" not in text  # the overlay has its contours
     from PIL import Image
 
     with Image.open(tmp_path / "tutorial-output" / "overlay.png") as figure:
