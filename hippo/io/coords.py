@@ -57,7 +57,8 @@ def validate_radec(ra_deg, dec_deg):
     finite = np.isfinite(ra_deg) & np.isfinite(dec_deg)
     problems[~finite] = "RA/Dec missing or not a number"
     with np.errstate(invalid="ignore"):
-        problems[finite & ((ra_deg < 0) | (ra_deg > 360))] = "RA outside 0..360 deg"
+        # RA below 0 is the -180..180 convention (RA -5 is RA 355): read_positions wraps it
+        problems[finite & ((ra_deg < -360) | (ra_deg > 360))] = "RA outside 0..360 deg"
         problems[finite & ((dec_deg < -90) | (dec_deg > 90))] = "Dec outside -90..+90 deg"
     return problems
 

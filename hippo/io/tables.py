@@ -162,7 +162,8 @@ def read_positions(path_or_table, ra_col=None, dec_col=None, id_col=None, source
     for reserved in ("ra", "dec", "name"):
         if reserved in out.colnames and reserved not in (ra_name, dec_name, id_name):
             out.rename_column(reserved, f"{reserved}_input")
-    out["ra"] = ra_deg
+    with np.errstate(invalid="ignore"):
+        out["ra"] = np.mod(ra_deg, 360.0)  # -5 (the -180..180 convention) is 355, as xmatch has it
     out["dec"] = dec_deg
     if id_name is not None:
         names = [str(v).strip() for v in table[id_name]]

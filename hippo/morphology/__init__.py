@@ -294,10 +294,16 @@ def _check_model_output(output):
     if output.exists() and not output.is_dir():
         raise UsageError(f"-o {output}: exists and is not a directory")
     if output.is_dir():
-        foreign = sorted(p.name for p in output.iterdir() if p.name not in (WEIGHTS_FILE, CARD_FILE, "README.md"))
-        if foreign or (any(output.iterdir()) and not (output / CARD_FILE).is_file()):
-            raise UsageError(f"-o {output}: holds files that are not a HIPPO model "
-                             f"({', '.join(foreign[:3]) or 'README.md'}); give a new or empty directory")
+        # what a training writes: weights, card, README, and partial files of a killed one
+        ours = [p.name for p in output.iterdir() if p.name in (WEIGHTS_FILE, CARD_FILE, "README.md")
+                or (p.name.startswith(".") and ".part" in p.name)]  # atomic_path's temporary names
+        foreign = sorted(p.name for p in output.iterdir() if p.name not in ours)
+        # a README.md without a card is not a model's: someone else's notes
+        if "README.md" in ours and not (output / CARD_FILE).is_file():
+            foreign.insert(0, "README.md")
+        if foreign:
+            raise UsageError(f"-o {output}: holds files that are not a HIPPO model ({', '.join(foreign[:3])}"
+                             f"{', ...' if len(foreign) > 3 else ''}); give a new or empty directory")
     ancestor = output
     while not ancestor.exists():  # created when the model is written; checked now
         ancestor = ancestor.parent

@@ -154,7 +154,8 @@ class Classifier:
         ----------
         images : list of hippo.io.Image
         names : list of str, optional
-            ``source`` column (default: the file name of each image without its FITS suffix).
+            ``source`` column (default: ``source_name``: the file name without its FITS suffix, or
+            the OBJECT of a ``hippo cutout`` product).
         positions : list of (ra, dec) in degrees or None, optional
             Where the source is in each image (default: the image centre).
         """

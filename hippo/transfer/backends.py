@@ -290,12 +290,17 @@ class S3Backend(Backend):
         writer lock held: a live writer's uploads look the same."""
         import xml.etree.ElementTree as ElementTree
 
-        _, _, answer = self.call("list unfinished uploads", self.client.request, "GET",
-                                 query={"uploads": "", "prefix": self.prefix + prefix})
-        root = ElementTree.fromstring(answer)
-        namespace = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-        uploads = [(upload.findtext(f"{namespace}Key"), upload.findtext(f"{namespace}UploadId"))
-                   for upload in root.iter(f"{namespace}Upload")]
+        query, uploads = {"uploads": "", "prefix": self.prefix + prefix}, []
+        while True:  # 1000 uploads a page at most
+            _, _, answer = self.call("list unfinished uploads", self.client.request, "GET", query=query)
+            root = ElementTree.fromstring(answer)
+            namespace = root.tag[:root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+            uploads += [(upload.findtext(f"{namespace}Key"), upload.findtext(f"{namespace}UploadId"))
+                        for upload in root.iter(f"{namespace}Upload")]
+            if root.findtext(f"{namespace}IsTruncated") != "true":
+                break
+            query = {**query, "key-marker": root.findtext(f"{namespace}NextKeyMarker") or "",
+                     "upload-id-marker": root.findtext(f"{namespace}NextUploadIdMarker") or ""}
         for key, upload_id in uploads:
             self.call(f"abort upload {key}", self.client.request, "DELETE", key, query={"uploadId": upload_id})
         return len(uploads)

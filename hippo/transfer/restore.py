@@ -117,7 +117,7 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
             corrupt.extend(problems)
     failures += corrupt
     bar.close()
-    _drop_stale_sqlite_logs(target, by_object, {path for path, _ in corrupt}, set(state.entries))
+    _drop_stale_sqlite_logs(target, by_object, {path for path, _ in corrupt}, {e["path"] for e in chosen})
     for entry in chosen:
         if entry["type"] == "link":
             path = target / entry["path"]
@@ -184,7 +184,7 @@ def _wanted(path, patterns):
                for p in patterns)
 
 
-def _drop_stale_sqlite_logs(target, by_object, not_restored, backed_up):
+def _drop_stale_sqlite_logs(target, by_object, not_restored, restored):
     """Remove the -wal/-journal/-shm files left in ``target`` beside a restored SQLite database.
 
     The backup holds each database as one consistent snapshot without its logs; a log already
@@ -196,7 +196,7 @@ def _drop_stale_sqlite_logs(target, by_object, not_restored, backed_up):
             if entry["path"] in not_restored:
                 continue
             path = target / entry["path"]
-            stale = [Path(f"{path}{side}") for side in SQLITE_SIDE_FILES if f"{entry['path']}{side}" not in backed_up]
+            stale = [Path(f"{path}{side}") for side in SQLITE_SIDE_FILES if f"{entry['path']}{side}" not in restored]
             # lexists and is_dir say False, not raise, for a name too long for the file system
             stale = [side for side in stale if os.path.lexists(side) and not side.is_dir()]
             if stale and is_sqlite(path):

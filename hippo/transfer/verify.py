@@ -4,6 +4,7 @@
 import concurrent.futures
 import hashlib
 import io
+import sqlite3
 import tempfile
 import zipfile
 from collections import defaultdict
@@ -98,6 +99,8 @@ def _compare(src, entry, recorded, size_only=False):
             digest = sha256_file(path)
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
+    except sqlite3.DatabaseError as exc:  # a damaged database: its snapshot cannot be taken
+        return f"an SQLite database that cannot be read ({exc})"
     return None if digest == recorded["sha256"] else "content differs from the backup (sha256)"
 
 

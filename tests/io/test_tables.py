@@ -121,3 +121,11 @@ def test_real_lotss_source_list(shared_data):
     positions = read_positions(shared_data / "lotss_dr1" / "catalog_shimwell_reduced.srl.fits")
     assert len(positions) == 12093 and not positions.rejected
     assert positions.table["name"][0].startswith("ILTJ")
+
+
+def test_negative_ra_is_the_minus_180_to_180_convention(tmp_path):
+    path = tmp_path / "west.csv"
+    path.write_text("name,ra,dec\nwest,-5.0,10\nfar,-400,10\n")
+    positions = read_positions(path)
+    assert list(positions.table["name"]) == ["west"] and positions.table["ra"][0] == pytest.approx(355.0)
+    assert [reason for _, _, reason in positions.rejected] == ["RA outside 0..360 deg"]

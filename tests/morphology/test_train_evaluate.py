@@ -117,3 +117,13 @@ def test_metrics_on_a_known_confusion():
     assert metrics["per_class"]["FRII"] == {"precision": pytest.approx(0.6667, abs=1e-4), "recall": 1.0,
                                             "f1": pytest.approx(0.8), "support": 2}
     assert choose_uncertain_threshold(probs, labels, target=0.95) == pytest.approx(0.775)
+
+
+def test_a_directory_left_by_a_killed_training_can_be_trained_into(hippo_cli, tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.pt").write_bytes(b"weights of a run killed before its card")
+    (model / ".model.json.abcd1234.part.json").write_text("{")
+    result = hippo_cli("train", "--epochs", "1", "--per-class", "4", "--width", "4", "-o", model, "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((model / "model.json").read_text())["network"]["width"] == 4

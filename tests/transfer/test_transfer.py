@@ -554,3 +554,22 @@ def test_include_that_matches_nothing_is_an_error(tmp_path, hippo_cli):
     backup(src, tmp_path / "store", quiet=True)
     result = hippo_cli("restore", tmp_path / "store", tmp_path / "out", "--include", "nomatch*")
     assert result.returncode == 2 and "--include matches nothing" in result.stderr
+
+
+def test_verify_lists_a_database_damaged_since_the_backup_and_goes_on(tmp_path, hippo_cli):
+    src = make_tree(tmp_path / "src", n_small=3, large_bytes=10)
+    database = sqlite3.connect(src / "hippo.db")
+    database.execute("CREATE TABLE t (x)")
+    database.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(500)])
+    database.commit()
+    database.close()
+    backup(src, tmp_path / "store", quiet=True)
+    damaged = bytearray((src / "hippo.db").read_bytes())
+    damaged[100:] = b"\xa5" * (len(damaged) - 100)  # the header kept: still looks like a database
+    (src / "hippo.db").write_bytes(bytes(damaged))
+    (src / "script.sh").write_text("changed too")
+    result = hippo_cli("verify", src, tmp_path / "store")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert any(line.startswith("error: hippo.db: ") for line in errors)
+    assert "error: script.sh: content differs from the backup (sha256)" in errors
