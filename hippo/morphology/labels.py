@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hippo.errors import InputError, UsageError
+from hippo.errors import InputError
+from hippo.io.columns import ID_NAMES, find_column
 from hippo.io.fitsfiles import find_fits_files, fits_stem
 
 LABEL_COLUMNS = ("label", "class", "morphology", "true_label", "type")
 FILE_COLUMNS = ("file", "path", "filename", "fits", "image")
-ID_COLUMNS = ("source", "name", "id", "source_id")
 # Spellings found in the literature's tables, after removing spaces, '-' and '_' and upper-casing.
 # Wide-angle, narrow-angle and head-tail sources are BENT, as firstgalaxydata has them.
 _CLASS_OF = {"FRI": "FRI", "FR1": "FRI", "FRII": "FRII", "FR2": "FRII", "BENT": "BENT", "BENTTAIL": "BENT",
@@ -59,9 +59,9 @@ def read_labelled_files(table_path, inputs=(), file_col=None, label_col=None, id
     table = read_table(table_path)
     if len(table) == 0:
         raise InputError(table_path, "label table has no rows")
-    label_name = _column(table, label_col, LABEL_COLUMNS, "label", table_path)
-    id_name = _column(table, id_col, ID_COLUMNS, "id", table_path, required=False)
-    file_name = _column(table, file_col, FILE_COLUMNS, "file", table_path, required=not inputs or id_name is None)
+    label_name = find_column(table, label_col, None, LABEL_COLUMNS, "label", True, table_path)
+    id_name = find_column(table, id_col, "meta.id", ID_NAMES, "id", False, table_path)
+    file_name = find_column(table, file_col, None, FILE_COLUMNS, "file", not inputs or id_name is None, table_path)
     if inputs:
         files, missing = find_fits_files(inputs)
         by_name, by_folder = {}, {}
@@ -110,21 +110,6 @@ def _cell(row, column):
     if column is None or np.ma.is_masked(row[column]):
         return ""
     return str(row[column]).strip()
-
-
-def _column(table, chosen, candidates, what, source, required=True):
-    """The table's column ``chosen``, else the first of ``candidates`` (any case); None if absent
-    and not ``required``."""
-    if chosen is not None:
-        if chosen not in table.colnames:
-            raise UsageError(f"{source}: no column {chosen!r} (columns: {', '.join(table.colnames)})")
-        return chosen
-    lowered = {name.lower(): name for name in table.colnames}
-    found = next((lowered[name] for name in candidates if name in lowered), None)
-    if found is None and required:
-        raise InputError(source, f"no {what} column (looked for {', '.join(candidates)}; name it with "
-                                 f"--{what}-col)")
-    return found
 
 
 def true_class_indices(labels, classes):

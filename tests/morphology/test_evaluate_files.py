@@ -103,7 +103,7 @@ def test_a_label_table_that_cannot_be_used_is_a_one_line_error(hippo_cli, tmp_pa
     no_label = write_labels(tmp_path / "nolabel.csv", [("a.fits", "x")], ("file", "comment"))
     result = hippo_cli("evaluate", "--labels", no_label)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
-    assert "no label column" in result.stderr and "--label-col" in result.stderr
+    assert "no LABEL column found" in result.stderr and "--label-col" in result.stderr
     both = hippo_cli("evaluate", "--labels", no_label, "--split", "test")
     assert both.returncode == 2 and "exclude each other" in both.stderr
     with pytest.raises(InputError, match="no row can be scored"):
