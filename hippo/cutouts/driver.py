@@ -312,6 +312,9 @@ class _Job:
 
     def _write(self, survey_obj, index, result):
         if result.status in ("no_coverage", "error"):
+            # An earlier run's file under this name would pass for this run's (classify reads the
+            # folder): the index says there is none, so there is none.
+            self._path(survey_obj, index).unlink(missing_ok=True)
             return self._row(survey_obj, index, "", result.status, result.message)
         cards = [render_card("OBJECT", self.names[index], "source name"),
                  render_card("HIPPORA", float(self.ra[index]), "[deg] requested RA (ICRS)"),

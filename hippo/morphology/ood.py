@@ -23,8 +23,9 @@ FEATURE_PERCENTILE = 99.5
 # Coverage of the model's 4.8' field by the image: below the first an input is too small to say
 # anything (an 18" postage stamp); below the second a label is at best a suggestion, since any
 # emission beyond the image is unseen (a source at the edge of a survey, a cutout cut too small).
+# hippo cutout's default 4.5' (89 % of the field) must stay classifiable: 80 % is a 4.3' square.
 MIN_COVERAGE = 0.25
-CONFIDENT_COVERAGE = 0.9
+CONFIDENT_COVERAGE = 0.8
 # Margins over the most extreme training image before an input statistic is called unlike it.
 OCCUPIED_MARGIN = 1.5
 FWHM_MARGIN = 1.5

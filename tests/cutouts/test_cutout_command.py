@@ -1,5 +1,7 @@
 """``hippo cutout`` and ``hippo.cutout`` on real survey files: index, statuses, re-runs, store, errors."""
 
+import shutil
+
 import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
@@ -327,3 +329,17 @@ def test_a_blank_catalogue_id_falls_back_to_the_iau_name(shared_data, tmp_path):
                          quiet=True)
     assert list(index["name"]) == ["A", "J134014.40+545436.0", "J134009.60+545324.0"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_dir()) == sorted(index["name"])
+
+
+def test_a_rerun_that_finds_no_coverage_leaves_no_old_file_behind(shared_data, tmp_path):
+    """The same survey file name, now another field: the index says no file, so there must be none
+    (classify reads the folder)."""
+    survey = tmp_path / "mosaic.fits"
+    shutil.copyfile(shared_data / "lotss_dr1" / "P205+55-mosaic.fits", survey)
+    first = hippo.cutout(ra=205.055, dec=54.898, name="S1", survey=[survey], size="20arcsec", output=tmp_path / "out",
+                         quiet=True)
+    assert first["status"][0] == "ok" and (tmp_path / "out" / "S1" / "mosaic.fits").exists()
+    shutil.copyfile(shared_data / "lotss_dr1" / "P218+55-mosaic.fits", survey)
+    again = hippo.cutout(ra=205.055, dec=54.898, name="S1", survey=[survey], size="20arcsec", output=tmp_path / "out",
+                         quiet=True)
+    assert again["status"][0] == "no_coverage" and not (tmp_path / "out" / "S1" / "mosaic.fits").exists()
