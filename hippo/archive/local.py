@@ -14,7 +14,7 @@ from astropy import units as u
 from astropy.coordinates import angular_separation
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
-from astropy.wcs.utils import proj_plane_pixel_scales, wcs_to_celestial_frame
+from astropy.wcs.utils import proj_plane_pixel_scales
 
 from hippo.archive.base import Survey, cache_dir
 from hippo.cutouts.cut import (Cutout, coverage_status, cut_failed, cut_image, cut_native_at, cut_pixels,
@@ -23,6 +23,7 @@ from hippo.cutouts.geometry import centred_tan_wcs, odd_pixels, pixel_positions,
 from hippo.errors import InputError
 from hippo.io import read_image
 from hippo.io.fitsfiles import fits_stem, is_fits_name
+from hippo.io.frames import native_to_icrs
 from hippo.io.images import FITS_BLOCK_BYTES, printable
 from hippo.overlays.beams import is_radio_header
 from hippo.quantities import parse_angle
@@ -345,15 +346,9 @@ def _index_entry(path, relative, stat):
     try:
         with warnings.catch_warnings(), np.errstate(invalid="ignore"):
             warnings.simplefilter("ignore")
-            lon, lat = wcs.all_pix2world(xs, ys, 0)
-            frame = wcs_to_celestial_frame(wcs)
+            lon, lat = native_to_icrs(wcs, *wcs.all_pix2world(xs, ys, 0))  # the index keeps ICRS centres
     except Exception:
         return None
-    if frame.name != "icrs":  # the index keeps ICRS centres; radii are frame-independent
-        from astropy.coordinates import SkyCoord
-
-        icrs = SkyCoord(lon * u.deg, lat * u.deg, frame=frame).icrs
-        lon, lat = icrs.ra.deg, icrs.dec.deg
     lon_rad, lat_rad = np.radians(lon), np.radians(lat)
     radius = float(np.degrees(np.nanmax(angular_separation(lon_rad[0], lat_rad[0], lon_rad[1:], lat_rad[1:]))))
     scales = proj_plane_pixel_scales(wcs) * 3600.0

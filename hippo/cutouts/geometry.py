@@ -5,7 +5,8 @@ import warnings
 import numpy as np
 from astropy.coordinates import SkyCoord, angular_separation, concatenate
 from astropy.wcs import WCS, Sip
-from astropy.wcs.utils import wcs_to_celestial_frame
+
+from hippo.io.frames import celestial_frame
 
 # A size that is an odd number of pixels to within this fraction is not rounded up to the next one.
 _SIZE_TOLERANCE = 1e-6
@@ -36,7 +37,7 @@ def pixel_positions(wcs, coords):
         coords = concatenate(list(coords)) if len(coords) > 1 else coords[0].reshape((1,))
     if coords.isscalar:
         coords = coords.reshape((1,))
-    native = coords.transform_to(wcs_to_celestial_frame(wcs)).spherical
+    native = coords.transform_to(celestial_frame(wcs)).spherical
     lon, lat = native.lon.deg, native.lat.deg
     with warnings.catch_warnings(), np.errstate(invalid="ignore"):
         warnings.simplefilter("ignore")

@@ -17,12 +17,12 @@ uses (pixel scale, beam, peak signal-to-noise, occupied fraction, size of the br
 component).
 """
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
+from hippo.io.frames import icrs_to_native, native_to_icrs
 from hippo.io.images import pixel_scale_arcsec
 
 GRID_ARCSEC = 1.8
@@ -119,94 +119,14 @@ def image_centre(image):
 def _centre(shape, wcs):
     ny, nx = shape
     lon, lat = wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0)
-    if not _is_icrs(wcs):
-        return _sky_to_icrs(_frame_key(wcs), lon, lat)
-    return float(lon), float(lat)
-
-
-def _is_icrs(wcs):
-    """Whether the image's world coordinates are ICRS RA/Dec (FK5 J2000 within ~20 mas counts).
-
-    wcslib's longitude type is "RA" for equatorial axes, "GLON"/"ELON"/"HLON" for galactic and
-    ecliptic ones; an equatorial image can still be FK4 B1950 (RADESYS, or an EQUINOX before 1984).
-    """
-    core = wcs.wcs
-    return core.lngtyp in ("RA", "") and (core.radesys in ("ICRS", "") or (core.radesys == "FK5" and (
-        not np.isfinite(core.equinox) or core.equinox == 2000.0)))
+    ra, dec = native_to_icrs(wcs, lon, lat)
+    return float(ra), float(dec)
 
 
 def _world_to_pixel(wcs, ra, dec):
     """Pixel coordinates in ``wcs`` of ICRS (ra, dec): galactic, ecliptic and B1950 images too (the
     model grid is ICRS; an image's own axes may not be)."""
-    if not _is_icrs(wcs):
-        ra, dec = _icrs_to_sky(_frame_key(wcs), ra, dec)
-    return wcs.world_to_pixel_values(ra, dec)
-
-
-def _frame_key(wcs):
-    """What decides an image's celestial frame: longitude type, RADESYS, EQUINOX (hashable)."""
-    core = wcs.wcs
-    return core.lngtyp, core.radesys, float(core.equinox) if np.isfinite(core.equinox) else None
-
-
-@functools.lru_cache(maxsize=16)
-def _celestial_frame(key):
-    """The astropy frame of an image's world coordinates. Ecliptic axes are taken as the mean
-    ecliptic of the equinox (J2000 unless given): wcs_to_celestial_frame calls them ICRS."""
-    from astropy.coordinates import FK4, FK5, ICRS, BarycentricMeanEcliptic, FK4NoETerms, Galactic
-
-    longitude_type, radesys, equinox = key
-    if longitude_type == "GLON":
-        return Galactic()
-    if longitude_type in ("ELON", "HLON"):
-        return BarycentricMeanEcliptic(equinox=f"J{equinox or 2000.0:g}")
-    if radesys in ("FK4", "FK4-NO-E"):
-        return (FK4 if radesys == "FK4" else FK4NoETerms)(equinox=f"B{equinox or 1950.0:g}")
-    if radesys == "FK5":
-        return FK5(equinox=f"J{equinox or 2000.0:g}")
-    return ICRS()
-
-
-@functools.lru_cache(maxsize=16)
-def _rotation_from_icrs(key):
-    """The 3 x 3 matrix taking ICRS unit vectors to the frame's, or None for FK4, whose E-terms of
-    aberration are not a rotation. A matrix once per frame instead of an astropy transformation
-    per call: a galactic image costs what an equatorial one does."""
-    if key[0] in ("RA", "") and key[1] in ("FK4", "FK4-NO-E"):
-        return None
-    from astropy.coordinates import SkyCoord, UnitSphericalRepresentation
-
-    axes = SkyCoord([0.0, 90.0, 0.0], [0.0, 0.0, 90.0], unit="deg", frame="icrs")  # x, y, z
-    moved = axes.transform_to(_celestial_frame(key)).represent_as(UnitSphericalRepresentation)
-    return np.asarray(moved.to_cartesian().xyz)  # column j: where ICRS axis j goes
-
-
-def _icrs_to_sky(key, ra, dec):
-    """ICRS (deg) to the image's frame (deg), scalars or arrays."""
-    return _rotate(key, ra, dec, inverse=False)
-
-
-def _sky_to_icrs(key, lon, lat):
-    """The image's frame (deg) to ICRS (deg), scalars or arrays."""
-    return _rotate(key, lon, lat, inverse=True)
-
-
-def _rotate(key, lon, lat, inverse):
-    matrix = _rotation_from_icrs(key)
-    if matrix is None:  # FK4: astropy's full transformation
-        from astropy.coordinates import SkyCoord, UnitSphericalRepresentation
-
-        frames = (_celestial_frame(key), "icrs") if inverse else ("icrs", _celestial_frame(key))
-        moved = SkyCoord(lon, lat, unit="deg", frame=frames[0]).transform_to(frames[1])
-        spherical = moved.represent_as(UnitSphericalRepresentation)
-        out_lon, out_lat = spherical.lon.deg, spherical.lat.deg
-    else:
-        lon_rad, lat_rad = np.radians(lon), np.radians(lat)
-        vectors = np.stack([np.cos(lat_rad) * np.cos(lon_rad), np.cos(lat_rad) * np.sin(lon_rad), np.sin(lat_rad)])
-        x, y, z = (matrix.T if inverse else matrix) @ vectors.reshape(3, -1)
-        out_lon = np.mod(np.degrees(np.arctan2(y, x)), 360.0).reshape(np.shape(lon))
-        out_lat = np.degrees(np.arcsin(np.clip(z, -1.0, 1.0))).reshape(np.shape(lat))
-    return (float(out_lon), float(out_lat)) if np.ndim(out_lon) == 0 else (np.asarray(out_lon), np.asarray(out_lat))
+    return wcs.world_to_pixel_values(*icrs_to_native(wcs, ra, dec))
 
 
 def _block_factor(pixel_scale_arcsec):

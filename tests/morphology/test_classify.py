@@ -141,24 +141,6 @@ def test_galactic_and_b1950_images_are_placed_on_the_sky_correctly(classifier, l
     assert SkyCoord(row["ra"], row["dec"], unit="deg").separation(centre).arcsec < 0.1
 
 
-@pytest.mark.parametrize("key, frame", [(("GLON", "", None), "galactic"), (("ELON", "ICRS", None), "ecliptic"),
-                                        (("RA", "FK5", 1950.0), "fk5-1950"), (("RA", "FK4", 1950.0), "fk4")])
-def test_sky_frames_agree_with_astropy_to_a_microarcsecond(key, frame):
-    from astropy.coordinates import FK4, FK5, BarycentricMeanEcliptic, Galactic, SkyCoord
-
-    from hippo.morphology.preprocess import _icrs_to_sky, _sky_to_icrs
-
-    frames = {"galactic": Galactic(), "ecliptic": BarycentricMeanEcliptic(equinox="J2000"),
-              "fk5-1950": FK5(equinox="J1950"), "fk4": FK4(equinox="B1950")}
-    rng = np.random.default_rng(5)
-    ra, dec = rng.uniform(0, 360, 40), np.degrees(np.arcsin(rng.uniform(-0.999, 0.999, 40)))
-    icrs = SkyCoord(ra, dec, unit="deg")
-    expected = icrs.transform_to(frames[frame]).spherical
-    lon, lat = _icrs_to_sky(key, ra, dec)
-    assert SkyCoord(lon, lat, unit="deg").separation(SkyCoord(expected.lon, expected.lat)).arcsec.max() < 1e-6
-    assert SkyCoord(*_sky_to_icrs(key, lon, lat), unit="deg").separation(icrs).arcsec.max() < 1e-6
-
-
 def test_a_low_confidence_label_is_flagged_uncertain(classifier, labelled_raw_files):
     image = read_image(labelled_raw_files[0][0])
     table = classifier.classify_images([image] * 2)
