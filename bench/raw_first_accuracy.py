@@ -80,8 +80,7 @@ def main():
                                threads=args.threads)
             scored = Table.read(Path(scratch) / "rows.ecsv")
             # MiraBest classes bent tails as FRI: BENT is the right family for a MiraBest FRI.
-            codes = {str(DATA / r["file"]): r["mirabest_code"] for r in members}
-            family = np.array([bool(ok) or (codes[str(DATA / r["file"])].startswith("1") and label in ("FRI", "BENT"))
+            family = np.array([bool(ok) or (r["mirabest_code"].startswith("1") and label in ("FRI", "BENT"))
                                for ok, label, r in zip(scored["correct"], scored["label"], members)])
             flags = {k: v for k, v in metrics["flags"].items() if v}
             when_ok = metrics["accuracy_when_ok"]

@@ -338,8 +338,8 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
     """
     import torch
 
-    from hippo.morphology.calibration import (TARGET_SELECTIVE_ACCURACY, choose_uncertain_threshold,
-                                              classification_metrics, fit_temperature, probabilities, reliability)
+    from hippo.morphology.calibration import (choose_uncertain_threshold, classification_metrics, fit_temperature,
+                                              probabilities, reaches_target, reliability)
     from hippo.morphology.card import preprocessing_description, save_model
     from hippo.morphology.data import load_splits
     from hippo.morphology.training import DEFAULTS, fit, predict_logits
@@ -368,8 +368,6 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
     valid_metrics = classification_metrics(valid_probs, valid_set.labels, CLASSES)
     valid_metrics["reliability"] = reliability(valid_probs, valid_set.labels)
     threshold = choose_uncertain_threshold(valid_probs, valid_set.labels)
-    kept = valid_probs.max(axis=1) >= threshold
-    target_reached = kept.any() and (valid_probs.argmax(1) == valid_set.labels)[kept].mean() >= TARGET_SELECTIVE_ACCURACY
     card = {
         "name": name or Path(output).name,
         "format": 1,
@@ -380,7 +378,7 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
         "preprocessing": preprocessing_description(),
         "temperature": temperature,
         "uncertain_threshold": threshold,
-        "uncertain_target_reached": bool(target_reached),
+        "uncertain_target_reached": reaches_target(valid_probs, valid_set.labels, threshold),
         "ood": ood.fit_ood(train_features, train_set.labels, valid_features, train_set.occupied_fraction,
                            train_set.core_fwhm_arcsec),
         "training": {

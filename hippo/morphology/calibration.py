@@ -88,6 +88,13 @@ def _confidence_bins(confidence, bins):
     return edges, np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
 
 
+def reaches_target(probs, labels, threshold, target=TARGET_SELECTIVE_ACCURACY):
+    """Whether the labels at or above ``threshold`` confidence are right at least ``target`` of the
+    time (``choose_uncertain_threshold`` falls back to a floor where no threshold does)."""
+    kept = probs.max(axis=1) >= threshold
+    return bool(kept.any() and (probs.argmax(axis=1) == labels)[kept].mean() >= target)
+
+
 def choose_uncertain_threshold(probs, labels, target=TARGET_SELECTIVE_ACCURACY, floor=0.5):
     """Lowest confidence at which the labels at or above it are right at least ``target`` of the time.
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from hippo.morphology.calibration import (choose_uncertain_threshold, classification_metrics, ece_reference,
-                                          expected_calibration_error, fit_temperature, probabilities)
+                                          expected_calibration_error, fit_temperature, probabilities,
+                                          reaches_target)
 
 
 def test_smoke_training_writes_a_model_that_classifies(hippo_cli, tmp_path, shared_data):
@@ -117,6 +118,7 @@ def test_metrics_on_a_known_confusion():
     assert metrics["per_class"]["FRII"] == {"precision": pytest.approx(0.6667, abs=1e-4), "recall": 1.0,
                                             "f1": pytest.approx(0.8), "support": 2}
     assert choose_uncertain_threshold(probs, labels, target=0.95) == pytest.approx(0.775)
+    assert reaches_target(probs, labels, 0.775) and not reaches_target(probs, labels, 0.0)  # all kept: 0.75 right
 
 
 def test_a_directory_left_by_a_killed_training_can_be_trained_into(hippo_cli, tmp_path):
