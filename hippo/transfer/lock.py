@@ -5,6 +5,12 @@ own manifest and remove them. The lock is an object created only if absent (S3 c
 a hard link on a local disk) that records owner, host, pid and times; the holder refreshes it
 every ``refresh`` seconds. A lock is broken when its holder is gone: the same host and a pid
 that no longer runs, or no refresh for ``stale_after`` seconds (a crash on another machine).
+
+Breaking a lock is a remove followed by a conditional put, and object stores offer no
+conditional remove: two runs that both judged the old lock abandoned could each remove, the
+second removing the first's fresh lock. So a run that broke a lock reads its own lock back once
+more after ``settle`` seconds, longer than the two requests between a rival's look and its
+remove; if a rival's record is there by then, the rival holds the lock and this run stops.
 """
 
 import getpass
@@ -21,6 +27,7 @@ from hippo.transfer.backends import AlreadyExists, TransferError
 LOCK = "lock.json"
 STALE_AFTER = 900.0  # seconds without a refresh after which a lock counts as abandoned
 REFRESH = 60.0       # seconds between refreshes by the holder
+SETTLE = 2.0         # seconds before a run that broke a lock checks that it still holds it
 
 
 class DestinationLocked(HippoError):
@@ -30,8 +37,8 @@ class DestinationLocked(HippoError):
 class WriterLock:
     """Context manager holding the lock of ``backend`` for one backup run."""
 
-    def __init__(self, backend, stale_after=STALE_AFTER, refresh=REFRESH):
-        self.backend, self.stale_after, self.refresh = backend, stale_after, refresh
+    def __init__(self, backend, stale_after=STALE_AFTER, refresh=REFRESH, settle=SETTLE):
+        self.backend, self.stale_after, self.refresh, self.settle = backend, stale_after, refresh, settle
         self.record = {"owner": _user(), "host": socket.gethostname(), "pid": os.getpid(),
                        "token": uuid.uuid4().hex, "since": time.time(), "refreshed": time.time()}
         self._stop = threading.Event()
@@ -47,6 +54,7 @@ class WriterLock:
     def acquire(self):
         """Take the lock, breaking an abandoned one; :class:`DestinationLocked` names a live holder."""
         token = self.record["token"]
+        broke_one = False
         for attempt in range(3):
             holder = self.holder()
             if holder is not None and holder.get("token") == token:
@@ -54,6 +62,7 @@ class WriterLock:
             if holder is not None:
                 if attempt < 2 and self._abandoned(holder):
                     self.backend.remove(LOCK)
+                    broke_one = True
                     continue
                 raise DestinationLocked(f"{self.backend.url}: {describe(holder)}; only one backup may "
                                         f"write here at a time (a lock left by a crash expires "
@@ -64,6 +73,11 @@ class WriterLock:
                 continue  # taken in between: look again
             # Read back: a server that ignores If-None-Match lets the last writer win.
             if (self.holder() or {}).get("token") == token:
+                if broke_one:
+                    # a rival that also saw the old lock may remove ours and put its own
+                    time.sleep(self.settle)
+                    if (self.holder() or {}).get("token") != token:
+                        continue  # it did: the next look names it as the live holder
                 break
         else:
             raise DestinationLocked(f"{self.backend.url}: the backup lock kept changing hands; try again")

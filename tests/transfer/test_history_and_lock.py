@@ -115,3 +115,34 @@ def test_the_holder_keeps_its_lock_fresh(tmp_path):
         assert json.loads(backend.get(LOCK))["refreshed"] > first
         assert json.loads(backend.get(LOCK))["token"] == lock.record["token"]
     assert backend.stat(LOCK) is None
+
+
+class _RivalBreaksTheSameLock:
+    """A backend on which a rival, which also judged the old lock abandoned, removes the lock
+    and puts its own right after our put (object stores have no conditional remove)."""
+
+    def __init__(self, backend, rival):
+        self._backend, self._rival = backend, rival
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+    def put(self, key, data, **options):
+        self._backend.put(key, data, **options)
+        if key == LOCK and self._rival is not None:
+            rival, self._rival = self._rival, None
+            self._backend.remove(LOCK)
+            self._backend.put(LOCK, json.dumps(rival).encode(), if_absent=True)
+
+
+def test_two_runs_breaking_one_abandoned_lock_leave_one_holder(tmp_path):
+    backend = open_backend(tmp_path / "store", create=True)
+    abandoned = {"owner": "alice", "host": "node-elsewhere", "pid": 4242, "token": "dead",
+                 "since": time.time() - 7200, "refreshed": time.time() - STALE_AFTER - 60}
+    backend.put(LOCK, json.dumps(abandoned).encode())
+    rival = {"owner": "bob", "host": "node-rival", "pid": 777, "token": "rival",
+             "since": time.time(), "refreshed": time.time()}
+    lock = WriterLock(_RivalBreaksTheSameLock(backend, rival), settle=0.01)
+    with pytest.raises(DestinationLocked, match=r"locked by bob@node-rival \(pid 777\)"):
+        lock.acquire()
+    assert json.loads(backend.get(LOCK))["token"] == "rival"  # the rival's lock is left alone
