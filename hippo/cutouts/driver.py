@@ -111,7 +111,10 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
     names, coords, rejected, source_inputs = _positions(ra, dec, name, catalogue, ra_col, dec_col, id_col)
     output = Path(output)
     _make_output_directory(output)
+    object_names = [str(n).strip() for n in names]
     names = _unique_safe_names(names)
+    # OBJECT keeps the name as given ("3C 123"), unless it had to be told apart from a duplicate
+    object_names = [given if _UNSAFE.sub("_", given) == safe else safe for given, safe in zip(object_names, names)]
 
     from hippo.provenance import fits_provenance_cards
 
@@ -128,7 +131,8 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
         from hippo.progress import progress
 
         bar = progress(total=len(survey_objects) * len(names), desc="cutouts", quiet=quiet, unit="cutout")
-        job = _Job(output, names, coords, size_arcsec, pixel_arcsec, resampling, provenance, overwrite)
+        job = _Job(output, names, coords, size_arcsec, pixel_arcsec, resampling, provenance, overwrite,
+                   object_names)
         try:
             if n_workers <= 1:
                 for survey_obj in survey_objects:
@@ -228,8 +232,10 @@ def store_cutout_rows(database, table, run_id, origin, size_arcsec, pixel_arcsec
 class _Job:
     """One run's settings; cuts a survey at a set of positions and writes the files."""
 
-    def __init__(self, output, names, coords, size_arcsec, pixel_arcsec, resampling, provenance, overwrite):
+    def __init__(self, output, names, coords, size_arcsec, pixel_arcsec, resampling, provenance, overwrite,
+                 object_names=None):
         self.output, self.names, self.coords = output, names, coords
+        self.object_names = names if object_names is None else object_names
         self.ra, self.dec = np.asarray(coords.ra.deg, float), np.asarray(coords.dec.deg, float)
         self._constant_cards, self._identities = {}, {}
         self.size_arcsec, self.pixel_arcsec, self.resampling = size_arcsec, pixel_arcsec, resampling
@@ -316,7 +322,7 @@ class _Job:
             # folder): the index says there is none, so there is none.
             self._path(survey_obj, index).unlink(missing_ok=True)
             return self._row(survey_obj, index, "", result.status, result.message)
-        cards = [render_card("OBJECT", self.names[index], "source name"),
+        cards = [render_card("OBJECT", self.object_names[index], "source name"),
                  render_card("HIPPORA", float(self.ra[index]), "[deg] requested RA (ICRS)"),
                  render_card("HIPPODEC", float(self.dec[index]), "[deg] requested Dec (ICRS)"),
                  render_card("ORIGFILE", str(result.origin)[-68:], "where the pixels came from"),

@@ -343,3 +343,15 @@ def test_a_rerun_that_finds_no_coverage_leaves_no_old_file_behind(shared_data, t
     again = hippo.cutout(ra=205.055, dec=54.898, name="S1", survey=[survey], size="20arcsec", output=tmp_path / "out",
                          quiet=True)
     assert again["status"][0] == "no_coverage" and not (tmp_path / "out" / "S1" / "mosaic.fits").exists()
+
+
+def test_a_name_unfit_for_a_folder_keeps_its_own_name_in_object(shared_data, tmp_path):
+    catalogue = tmp_path / "sources.csv"
+    catalogue.write_text("name,ra,dec\n3C 123/a,205.05,54.90\nTWIN,205.10,54.95\nTWIN,205.12,54.93\n")
+    table = hippo.cutout(catalogue=catalogue, survey=lotss(shared_data), size="30arcsec", output=tmp_path / "out",
+                         quiet=True)
+    assert list(table["name"]) == ["3C_123_a", "TWIN", "TWIN_2"]  # folder names, as the index keys them
+    objects = [fits.getheader(tmp_path / "out" / name / "P205+55-mosaic.fits")["OBJECT"] for name in table["name"]]
+    assert objects == ["3C 123/a", "TWIN", "TWIN_2"]  # a duplicate keeps the name that tells it apart
+    classified = hippo.classify([tmp_path / "out" / "3C_123_a"], quiet=True)
+    assert list(classified["source"]) == ["3C 123/a"]
