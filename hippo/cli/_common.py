@@ -1,13 +1,24 @@
 """Options and output helpers shared by every subcommand."""
 
 import argparse
+import re
 import sys
 
 from hippo.errors import EXIT_USAGE
 
 
 class HippoArgumentParser(argparse.ArgumentParser):
-    """argparse with SPEC's error contract: one line starting ``error:`` and exit status 2."""
+    """argparse with SPEC's error contract: one line starting ``error:`` and exit status 2.
+
+    A value that starts with a minus and a digit is a value, not an option: argparse alone
+    takes ``--dec -09:17:02.4`` (or ``-9d17m02s``) for an unknown option and stops.
+    """
+
+    _NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)[\d:.,\s hdmsHDMS°'\"eE+-]*$")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = self._NEGATIVE_VALUE
 
     def error(self, message):
         print(f"error: {self.prog}: {message} (see '{self.prog} --help')", file=sys.stderr)

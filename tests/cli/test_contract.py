@@ -65,3 +65,16 @@ def test_store_cli_round_trip(hippo_cli, tmp_path):
     from hippo.io import read_table
 
     assert sorted(read_table(out)["source"]) == ["far", "near"]
+
+
+def test_a_negative_sexagesimal_declination_is_a_value_not_an_option(hippo_cli, tmp_path):
+    db = tmp_path / "h.db"
+    from hippo.store import Store
+
+    with Store.open(db, must_exist=False) as store:
+        store.insert("sources", [{"source": "south", "ra": 150.0, "dec": -9.284},
+                                 {"source": "north", "ra": 150.0, "dec": 9.284}])
+    for dec in ("-09:17:02.4", "-9d17m02.4s", "-09 17 02.4", "-9.284"):
+        cone = hippo_cli("store", "cone", "--ra", "10:00:00", "--dec", dec, "--radius", "1arcmin", "--store", db)
+        assert cone.returncode == 0, (dec, cone.stderr)
+        assert [row.split(",")[1] for row in cone.stdout.strip().splitlines()[1:]] == ["south"], dec
