@@ -14,6 +14,7 @@ from hippo.archive.base import Survey, cache_dir
 from hippo.archive.local import LocalImageSurvey, TileDirectorySurvey
 from hippo.archive.remote import REMOTE_SURVEYS, RemoteError, RemoteSurvey, lookup_remote
 from hippo.errors import InputError, UsageError
+from hippo.io.fitsfiles import as_path_list
 
 __all__ = ["LocalImageSurvey", "RemoteError", "RemoteSurvey", "Survey", "TileDirectorySurvey", "cache_dir",
            "configured_surveys", "get_survey", "surveys"]
@@ -125,7 +126,7 @@ def surveys(local=None):
     rows = []
     for name, path in configured_surveys().items():
         rows.append(_describe_or_explain(name, path))
-    for path in local or []:
+    for path in as_path_list(local):
         rows.append(_describe_or_explain(None, path))
     for name in REMOTE_SURVEYS:
         rows.append(RemoteSurvey(name).describe())

@@ -12,6 +12,7 @@ from pathlib import Path
 from hippo.batch.plan import plan_classify, plan_cutout
 from hippo.batch.runner import BatchResult, BatchSettings, check_runner, default_scratch, run_batch
 from hippo.batch.slurm import SlurmOptions
+from hippo.io.fitsfiles import as_path_list
 
 __all__ = ["BatchResult", "batch_classify", "batch_cutout"]
 
@@ -78,6 +79,7 @@ def batch_classify(inputs, output, *, model=None, slurm=False, dask=None, array_
     BatchResult
         ``state`` (submitted, running, merged, failed), job ids, failures, summary and ``table``.
     """
+    inputs = as_path_list(inputs)
     output = Path(output)
     products = Path(products) if products else output.resolve().parent
     tool_arguments = ["--model", str(Path(model).resolve())] if model else []

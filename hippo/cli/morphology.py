@@ -71,6 +71,7 @@ def register(subparsers):
     train.add_argument("--per-class", type=_positive_int, default=None,
                        help="use only this many training images per class (smoke runs)")
     train.add_argument("--json", action="store_true", help="print the valid metrics as JSON")
+    add_store_option(train)
     _add_runtime_options(train)
     train.set_defaults(func=run_train)
 
@@ -151,7 +152,8 @@ def run_train(args):
     from hippo.morphology import train
 
     card = train(args.output, epochs=args.epochs, seed=args.seed, width=args.width, batch_size=args.batch_size,
-                 learning_rate=args.learning_rate, per_class=args.per_class, threads=args.threads, quiet=args.quiet)
+                 learning_rate=args.learning_rate, per_class=args.per_class, threads=args.threads, quiet=args.quiet,
+                 store=args.store)
     valid = card["metrics"]["valid"]
     if args.json:
         print(json.dumps(valid))

@@ -2,6 +2,7 @@
 files a list of inputs names. Standard library only: ``hippo batch`` plans with it before any
 astropy import."""
 
+import os
 from pathlib import Path
 
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz")
@@ -22,13 +23,21 @@ def fits_stem(path):
     return name
 
 
+def as_path_list(inputs):
+    """``inputs`` as a list: one path (str or Path) is a list of one, not of its characters."""
+    if inputs is None:
+        return []
+    return [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+
+
 def find_fits_files(inputs):
-    """FITS files named by ``inputs`` (files, or directories searched recursively), in order.
+    """FITS files named by ``inputs`` (files, or directories searched recursively, or one such
+    path), in order.
 
     Returns (files, missing): ``missing`` lists (input, reason) for inputs that are neither.
     """
     files, missing = [], []
-    for item in inputs:
+    for item in as_path_list(inputs):
         path = Path(item)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and is_fits_name(p.name))

@@ -16,7 +16,7 @@ import numpy as np
 from hippo.errors import InputError, UsageError
 from hippo.morphology import ood
 from hippo.provenance import add_provenance, software_versions
-from hippo.io.fitsfiles import find_fits_files
+from hippo.io.fitsfiles import as_path_list, find_fits_files
 from hippo.morphology.classifier import (CLASSES, Classifier, default_threads, error_row,
                                          load_classifier, prepare_or_reason, rows_to_table)
 
@@ -32,7 +32,7 @@ def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, si
 
     Parameters
     ----------
-    inputs : list of str or Path
+    inputs : str, Path or a list of them
         FITS files, or directories searched recursively for ``.fits``, ``.fits.gz``, ``.fits.fz``.
     output : str or Path, optional
         Table to write (format by extension); None writes nothing.
@@ -69,8 +69,11 @@ def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, si
         raise UsageError("--batch-size must be at least 1")
     if (survey is None) != (catalogue is None):
         raise UsageError("--survey and --catalogue go together (positions cut from a survey)")
+    inputs = as_path_list(inputs)
     if survey is None and not inputs:
         raise UsageError("give FITS files or directories, or --survey S --catalogue FILE")
+    if survey is not None and inputs:
+        raise UsageError("give FITS files or directories, or --survey S --catalogue FILE, not both")
     threads = threads or default_threads()
     started, started_at = time.perf_counter(), time.time()
     classifier = classifier or load_classifier(model, threads=threads)
@@ -312,7 +315,7 @@ def _check_model_output(output):
 
 
 def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3, per_class=None, threads=None,
-          quiet=False, name=None):
+          quiet=False, name=None, store=None):
     """Train a classifier on the labelled FIRST data set and write it to ``output``.
 
     Trains on ``train``, keeps the epoch (raw or moving-average weights) with the best ``valid``
@@ -330,12 +333,41 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
         Use only this many training images per class (smoke runs).
     threads : int, optional
         Torch threads.
+    store : str, Path or Store, optional
+        Record the run (parameters, the labelled data set's archive with its checksum, the valid
+        metrics and the training log) in this catalogue store.
 
     Returns
     -------
     dict
         The model card.
     """
+    if epochs < 1:
+        raise UsageError("--epochs must be at least 1")
+    if not (np.isfinite(learning_rate) and learning_rate > 0):
+        raise UsageError(f"--learning-rate must be a positive number, not {learning_rate!r}")
+    if seed < 0:
+        raise UsageError(f"--seed must be 0 or more, not {seed}")
+    _check_model_output(Path(output))  # before the training, not after it
+    options = dict(epochs=epochs, seed=seed, width=width, batch_size=batch_size, learning_rate=learning_rate,
+                   per_class=per_class, threads=threads, name=name)
+    if store is None:
+        return _train(output, **options)
+    from hippo.morphology.data import package_file
+    from hippo.store import store_session
+
+    with store_session(store) as database, \
+            database.run("train", dict(options, output=str(output)), inputs=[package_file()]) as recorded:
+        card = _train(output, **options)
+        valid = card["metrics"]["valid"]
+        recorded.note(f"model {card['name']} written to {output}: valid accuracy {valid['accuracy']:.3f}, "
+                      f"macro F1 {valid['macro_f1']:.3f}, ECE {valid['ece']:.3f}, weights SHA-256 "
+                      f"{card.get('weights_sha256', '?')}")
+        recorded.exit_status = 0
+    return card
+
+
+def _train(output, epochs, seed, width, batch_size, learning_rate, per_class, threads, name):
     import torch
 
     from hippo.morphology.calibration import (choose_uncertain_threshold, classification_metrics, fit_temperature,
@@ -344,13 +376,6 @@ def train(output, epochs=40, seed=0, width=24, batch_size=32, learning_rate=3e-3
     from hippo.morphology.data import load_splits
     from hippo.morphology.training import DEFAULTS, fit, predict_logits
 
-    if epochs < 1:
-        raise UsageError("--epochs must be at least 1")
-    if not (np.isfinite(learning_rate) and learning_rate > 0):
-        raise UsageError(f"--learning-rate must be a positive number, not {learning_rate!r}")
-    if seed < 0:
-        raise UsageError(f"--seed must be 0 or more, not {seed}")
-    _check_model_output(Path(output))  # before the training, not after it
     torch.set_num_threads(threads or default_threads())
     started = time.perf_counter()
     train_set, valid_set = load_splits("train", "valid")

@@ -53,3 +53,8 @@ def test_a_broken_surveys_json_fails_only_commands_that_use_a_configured_name(sh
     by_name = hippo_cli("cutout", *position, "--survey", "LOTSS", "-o", tmp_path / "b", "--quiet")
     assert by_name.returncode == 2 and len(by_name.stderr.strip().splitlines()) == 1
     assert str(config / "surveys.json") in by_name.stderr and problem in by_name.stderr
+
+
+def test_surveys_takes_one_local_path_as_one_survey(shared_data):
+    table = surveys(local=str(shared_data / "lotss_dr1" / "P205+55-mosaic.fits"))
+    assert list(table["name"][table["kind"] == "local"]) == ["P205+55-mosaic"]

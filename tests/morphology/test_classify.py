@@ -8,6 +8,8 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
+import hippo
+from hippo.errors import UsageError
 from hippo.io import Image, read_image
 from hippo.morphology import CLASSES, load_classifier
 
@@ -303,3 +305,15 @@ def test_a_cutout_of_hippo_cutouts_default_size_is_not_held_back_for_coverage(cl
     table = classifier.classify_images(crops)
     assert all("emission beyond the image is unseen" not in message for message in table["message"])
     assert "ok" in set(table["flag"])
+
+
+def test_one_path_is_one_input_and_files_with_a_survey_are_refused(classifier, labelled_raw_files, tmp_path):
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for path, _ in labelled_raw_files[:2]:
+        (folder / path.name).symlink_to(path)
+    assert len(hippo.classify(str(folder), classifier=classifier, quiet=True)) == 2  # not one row per character
+    single = hippo.classify(labelled_raw_files[0][0], classifier=classifier, quiet=True)  # a Path
+    assert len(single) == 1 and single["flag"][0] != "error"
+    with pytest.raises(UsageError, match="not both"):
+        hippo.classify([folder], survey=folder, catalogue=tmp_path / "positions.csv", classifier=classifier)

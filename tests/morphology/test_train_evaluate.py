@@ -13,11 +13,19 @@ from hippo.morphology.calibration import (choose_uncertain_threshold, classifica
 def test_smoke_training_writes_a_model_that_classifies(hippo_cli, tmp_path, shared_data):
     model = tmp_path / "tiny"
     result = hippo_cli("train", "--epochs", "1", "--per-class", "8", "--width", "4", "--seed", "3", "-o", model,
-                       "--threads", "1", "--json")
+                       "--threads", "1", "--json", "--store", tmp_path / "hippo.db")
     assert result.returncode == 0, result.stderr
     valid = json.loads(result.stdout)
     assert valid["n"] == 200 and len(valid["confusion"]) == 4
     card = json.loads((model / "model.json").read_text())
+    from hippo.store import Store
+
+    with Store.open(tmp_path / "hippo.db", must_exist=True) as store:
+        [run] = store.table("runs")
+    assert run["command"] == "train" and run["exit_status"] == 0
+    assert json.loads(run["parameters"])["seed"] == 3
+    assert json.loads(run["inputs"])[0]["path"].endswith("galaxy_data_h5.zip")
+    assert card["weights_sha256"] in run["log"] and f"valid accuracy {valid['accuracy']:.3f}" in run["log"]
     assert card["training"]["n_train"] == 32 and card["training"]["seed"] == 3
     assert card["network"]["width"] == 4 and card["temperature"] > 0
     assert card["software"]["torch"] and "Metrics on valid" in (model / "README.md").read_text()
