@@ -19,8 +19,12 @@ STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javasc
 ZOOMS = (1, 2)
 MAX_BODY_BYTES = 64 * 1024
 TOKEN_COOKIE = "hippo_token"
-# What an annotator can call a source (the page's buttons), and the host choice "none of these".
-LABELS = ["FRI", "FRII", "bent", "compact", "other", "artefact"]
+# What an annotator can call a source (the page's buttons): the classifier's four classes, so
+# that decisions and classifications compare directly, and two more; the host choice "none of these".
+LABELS = ["FRI", "FRII", "BENT", "COMP", "other", "artefact"]
+# Any case, and the spellings of catalogues and of the page's first version, mean the same label.
+_LABEL_ALIASES = {**{label.lower(): label for label in LABELS}, "compact": "COMP", "artifact": "artefact",
+                  "fr1": "FRI", "fr2": "FRII", "fr-i": "FRI", "fr-ii": "FRII"}
 NO_HOST = "none"
 
 
@@ -223,8 +227,11 @@ class InspectionHandler(BaseHTTPRequestHandler):
         row["user"] = row["user"] or self.server.default_user
         if not row["user"]:
             raise RequestError(400, "say who is annotating: 'user' in the body (or hippo inspect --user)")
-        if row["label"] is not None and row["label"] not in LABELS:
-            raise RequestError(400, f"label must be one of {', '.join(LABELS)}, not {row['label']!r}")
+        if row["label"] is not None:
+            label = _LABEL_ALIASES.get(row["label"].strip().lower())
+            if label is None:
+                raise RequestError(400, f"label must be one of {', '.join(LABELS)}, not {row['label']!r}")
+            row["label"] = label
         if row["label"] is None and row["host"] is None and row["comment"] is None:
             raise RequestError(400, "a decision needs a label, a host or a comment")
         with self.server.open_store() as store:

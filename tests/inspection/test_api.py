@@ -56,6 +56,7 @@ def test_annotation_is_stored_at_once_with_user_and_time(server, filled_store):
     assert [rows[0][k] for k in ("source", "label", "host", "comment", "user")] == list(decision.values())
     assert rows[0]["time"].startswith("20")
     request(server, "/api/annotations", dict(decision, user="ben", label="bent"))
+    assert store_labels(filled_store) == ["FRII", "BENT"]  # the classifier's name for the class
     request(server, "/api/annotations", dict(decision, user="ben", label="FRII"))  # the latest per user counts
     summary = json.loads(request(server, "/api/summary")[2])
     assert summary["users"] == ["ana", "ben"] and summary["multiply_annotated"] == 1
@@ -144,3 +145,16 @@ def test_a_write_needs_the_token_itself_not_the_cookie_alone(server, filled_stor
                                     headers={"Cookie": f"hippo_token={TOKEN}"})
     with urllib.request.urlopen(reader, timeout=10) as response:
         assert response.status == 200
+
+
+def store_labels(path):
+    with Store.open(path) as store:
+        return [row["label"] for row in store.table("annotations")]
+
+
+@pytest.mark.parametrize("given, stored", [("COMP", "COMP"), ("compact", "COMP"), ("fri", "FRI"), ("Artifact", "artefact")])
+def test_annotation_labels_are_the_classifiers_in_any_case_or_spelling(server, filled_store, given, stored):
+    decision = {"source": "J100000+020000", "label": given, "user": "ana"}
+    assert request(server, "/api/annotations", decision)[0] == 201
+    assert store_labels(filled_store) == [stored]
+    assert request(server, "/api/annotations", dict(decision, label="spiral"))[0] == 400

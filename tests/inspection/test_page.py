@@ -49,7 +49,7 @@ def test_annotate_three_sources_with_the_keyboard_and_reload(server, browser, fi
     name = lambda: browser.find_element(By.ID, "name").text
     wait_for(lambda: name() == "J100000+020000")
     body = browser.find_element(By.TAG_NAME, "body")
-    # FRII with host a; bent with host b and a comment; compact with no host
+    # FRII with host a; BENT with host b and a comment; COMP with no host
     for keys, expected_next in ((["2", "a"], "J100200+020200"), (["3", "b", "/"], "J100300+020300"),
                                 (["4", "0"], "end of the queue")):
         for key in keys:
@@ -63,8 +63,8 @@ def test_annotate_three_sources_with_the_keyboard_and_reload(server, browser, fi
         rows = store.table("annotations")
     assert [(r["source"], r["label"], r["host"], r["comment"], r["user"]) for r in rows] == [
         ("J100000+020000", "FRII", "W100000_1", "", "ana"),
-        ("J100200+020200", "bent", "W100200_2", "one-sided jet", "ana"),
-        ("J100300+020300", "compact", "none", "", "ana")]
+        ("J100200+020200", "BENT", "W100200_2", "one-sided jet", "ana"),
+        ("J100300+020300", "COMP", "none", "", "ana")]
     browser.refresh()
     wait_for(lambda: name() == "J100000+020000")
     assert "your decision: FRII / host W100000_1" in browser.find_element(By.ID, "status").text

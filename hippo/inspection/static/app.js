@@ -1,6 +1,6 @@
 // HIPPO inspection page: steps through the queue, one POST per decision (stored at once).
 "use strict";
-const LABELS = ["FRI", "FRII", "bent", "compact", "other", "artefact"];
+const LABELS = ["FRI", "FRII", "BENT", "COMP", "other", "artefact"];
 const HOST_KEYS = "abcdefghi";
 const state = { queue: [], index: 0, current: null, label: null, host: null };
 const $ = (id) => document.getElementById(id);
