@@ -6,7 +6,8 @@ from hippo.cli._common import common_options
 def register(subparsers):
     parser = subparsers.add_parser("inspect", help="visual inspection and annotation page (local web server)",
                                    parents=[common_options()])
-    parser.add_argument("--store", metavar="PATH", default=None, help="store file (default ./hippo.db)")
+    parser.add_argument("--store", metavar="PATH", default=None,
+                        help="store file (default $HIPPO_STORE, else ./hippo.db)")
     parser.add_argument("--queue", choices=("uncertain", "flagged", "all"), default="uncertain",
                         help="sources to step through (default uncertain: classifier flag uncertain/ood)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

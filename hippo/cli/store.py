@@ -13,7 +13,7 @@ def register(subparsers):
                                     parser_class=type(parser))
 
     def store_option(sub):
-        sub.add_argument("--store", metavar="PATH", default=None, help="store file (default ./hippo.db)")
+        sub.add_argument("--store", metavar="PATH", default=None, help="store file (default $HIPPO_STORE, else ./hippo.db)")
 
     init = actions.add_parser("init", help="create the store (or upgrade its schema)", parents=[common_options()])
     store_option(init)
@@ -39,9 +39,9 @@ def run(args):
     import sqlite3
 
     from hippo.errors import InputError
-    from hippo.store import DEFAULT_STORE, Store
+    from hippo.store import Store, default_store_path
 
-    path = args.store or DEFAULT_STORE
+    path = args.store or default_store_path()
     try:
         return _run_action(args, Store.open(path, must_exist=args.store_action != "init"))
     except sqlite3.DatabaseError as exc:  # a page damaged after the header: SQLite finds it on reading

@@ -10,14 +10,14 @@ log = logging.getLogger("hippo")
 
 
 def make_server(store=None, token=None, user=None, queue="uncertain", host="127.0.0.1", port=8765):
-    """The inspection server for ``store`` (path; default ./hippo.db), not yet serving. ``port=0`` picks a free port."""
+    """The inspection server for ``store`` (path; default $HIPPO_STORE or ./hippo.db), not yet serving. ``port=0`` picks a free port."""
     from hippo.errors import UsageError
     from hippo.inspection.server import make_server as _make
-    from hippo.store import DEFAULT_STORE, Store
+    from hippo.store import Store, default_store_path
 
     if queue not in QUEUES:
         raise UsageError(f"--queue must be one of {', '.join(QUEUES)}, not {queue!r}")
-    store_path = store.path if hasattr(store, "path") else (store or DEFAULT_STORE)
+    store_path = store.path if hasattr(store, "path") else (store or default_store_path())
     Store.open(store_path, must_exist=True).close()  # fail now, with a clear error, if it is not a store
     try:
         return _make(store_path, token=token, user=user, queue=queue, host=host, port=port)

@@ -2,9 +2,9 @@
 
 import contextlib
 
-from hippo.store.store import DEFAULT_STORE, RunRecord, Store
+from hippo.store.store import DEFAULT_STORE, RunRecord, Store, default_store_path
 
-__all__ = ["DEFAULT_STORE", "RunRecord", "Store", "open_store", "store_session"]
+__all__ = ["DEFAULT_STORE", "RunRecord", "Store", "default_store_path", "open_store", "store_session"]
 
 
 def open_store(store):

@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -18,6 +19,11 @@ from hippo.store.schema import INDEXES, TABLES
 
 DEFAULT_STORE = "hippo.db"
 log = logging.getLogger("hippo")
+
+
+def default_store_path():
+    """The store used when none is named: ``$HIPPO_STORE`` (a project's shared store), else ./hippo.db."""
+    return os.environ.get("HIPPO_STORE") or DEFAULT_STORE
 
 
 class Store:
@@ -40,7 +46,7 @@ class Store:
     def open(cls, path=None, must_exist=False):
         """Open (or create) the store at ``path``; ``must_exist`` for readers: a mistyped path is an
         error, not a new empty store that answers every question with nothing."""
-        path = Path(path or DEFAULT_STORE)
+        path = Path(path or default_store_path())
         if path.is_dir():
             raise InputError(path, "is a directory, not a store file")
         if must_exist and not path.exists():

@@ -78,3 +78,13 @@ def test_a_negative_sexagesimal_declination_is_a_value_not_an_option(hippo_cli, 
         cone = hippo_cli("store", "cone", "--ra", "10:00:00", "--dec", dec, "--radius", "1arcmin", "--store", db)
         assert cone.returncode == 0, (dec, cone.stderr)
         assert [row.split(",")[1] for row in cone.stdout.strip().splitlines()[1:]] == ["south"], dec
+
+
+def test_the_configured_store_is_the_default(hippo_cli, tmp_path, monkeypatch):
+    db = tmp_path / "project.db"
+    monkeypatch.setenv("HIPPO_STORE", str(db))
+    monkeypatch.chdir(tmp_path)
+    assert hippo_cli("store", "init").returncode == 0
+    assert db.exists() and not (tmp_path / "hippo.db").exists()
+    info = hippo_cli("store", "info")
+    assert info.returncode == 0 and "project.db" in info.stdout + info.stderr
