@@ -172,11 +172,10 @@ def _fill_store(plan, settings, rows, record, statuses):
 def _insert_results(store, plan, rows, run_id, settings):
     if plan.kind == "classify":
         # As a local ``hippo classify --store``: each row with its model and its input file.
-        rows = rows.copy()
-        rows["model"] = rows.meta.get("model", "")
-        rows["input"] = [line for i in range(plan.shard_count)
-                         for line in plan.shard_inputs(i).read_text().splitlines()]
-        return store.insert("classifications", rows, run_id=run_id)
+        from hippo.morphology import store_classification_rows
+
+        inputs = [line for i in range(plan.shard_count) for line in plan.shard_inputs(i).read_text().splitlines()]
+        return store_classification_rows(store, rows, run_id, rows.meta.get("model", ""), inputs)
     # The rows a local ``hippo cutout --store`` writes, with the size and pixel scale the cutout
     # files' headers record.
     from hippo.cutouts.driver import store_cutout_rows

@@ -165,14 +165,29 @@ def _record(store, table, classifier, row_inputs, started_at, parameters):
     files = sorted({item for item in row_inputs if Path(item).is_file()})
     with store_session(store) as database, \
             database.run("classify", parameters, inputs=files, started=started_at) as recorded:
-        rows = table.copy()
-        rows["model"] = classifier.name
-        rows["input"] = row_inputs
-        database.insert("classifications", rows, run_id=recorded.id)
+        store_classification_rows(database, table, recorded.id, classifier.name, row_inputs)
         failed = [row for row in table if row["flag"] == "error"]
         for row in failed:  # into the run's log: what the user saw on stderr
             recorded.note(f"error: {row['source']}: {row['message']}")
         recorded.exit_status = 3 if failed else 0
+
+
+def store_classification_rows(database, table, run_id, model_name, row_inputs):
+    """The store rows of a classify run (local or a merged batch): every row, with its model and
+    input, into ``classifications``, and each classified source with its position into ``sources``
+    (what ``hippo store cone`` searches). Returns the number of classifications.
+
+    An input that is a file or directory is stored by its absolute path: a store outlives the
+    directory a command was run from (a batch's jobs read absolute paths too).
+    """
+    rows = table.copy()
+    rows["model"] = model_name
+    rows["input"] = [str(Path(item).absolute()) if Path(item).exists() else str(item) for item in row_inputs]
+    located = [row for row in table if row["flag"] != "error" and np.isfinite(row["ra"]) and np.isfinite(row["dec"])]
+    sources = {row["source"]: {"source": row["source"], "ra": float(row["ra"]), "dec": float(row["dec"]),
+                               "origin": "classify"} for row in located}
+    database.insert("sources", list(sources.values()), run_id=run_id, replace_on="source")
+    return database.insert("classifications", rows, run_id=run_id)
 
 
 def evaluate(split=None, model=None, threads=None, classifier=None, labels=None, inputs=(), file_col=None,

@@ -31,11 +31,22 @@ def test_dask_classify_names_failed_files_as_a_local_run_does(shared_data, hippo
         (images / image.name).symlink_to(image)
     (images / "garbage.fits").write_text("not FITS")
     batch = hippo_cli("batch", "classify", "images", "-o", "batch.csv", "--dask", "local", "--workers", "1",
-                      "--array-size", "2", "--wait", cwd=tmp_path)
-    local = hippo_cli("classify", "images", "-o", "local.csv", cwd=tmp_path)
+                      "--array-size", "2", "--wait", "--store", "batch.db", cwd=tmp_path)
+    local = hippo_cli("classify", "images", "-o", "local.csv", "--store", "local.db", cwd=tmp_path)
     assert batch.returncode == local.returncode == 3, batch.stderr
     # Row for row what a local run writes, the failed file named as given ("images/garbage.fits").
     assert (tmp_path / "batch.csv").read_text() == (tmp_path / "local.csv").read_text()
     assert "images/garbage.fits" in (tmp_path / "batch.csv").read_text()
     local_errors = [line for line in local.stderr.splitlines() if line.startswith("error:")]
     assert local_errors and local_errors == [line for line in batch.stderr.splitlines() if line.startswith("error:")]
+
+    # and the same store rows: classifications, and the classified sources with their positions
+    from hippo.store import Store
+
+    def store_rows(name, table, columns):
+        with Store.open(tmp_path / name, must_exist=True) as store:
+            return sorted(tuple(row[c] for c in columns) for row in store.table(table))
+
+    for table, columns in (("classifications", ("source", "label", "flag", "input")), ("sources", ("source", "ra", "dec"))):
+        assert store_rows("batch.db", table, columns) == store_rows("local.db", table, columns)
+    assert len(store_rows("local.db", "sources", ("source",))) == 5

@@ -194,6 +194,11 @@ def test_fits_output_has_provenance_and_store_gets_rows_and_a_run(labelled_raw_f
     assert sorted(rows["source"]) == sorted(str(s) for s in table["source"])
     assert set(rows["model"]) == {load_classifier().name}
     assert list(runs["command"]) == ["classify"] and list(runs["exit_status"]) == [0]
+    # each classified source is in the store's source list, where a cone search finds it
+    first = table[0]
+    cone = hippo_cli("store", "cone", "--ra", str(first["ra"]), "--dec", str(first["dec"]), "--radius", "1arcsec",
+                     "--store", store)
+    assert cone.returncode == 0 and cone.stdout.splitlines()[1].split(",")[1] == first["source"]
 
 
 def test_the_store_records_the_run_from_its_start_with_its_errors(labelled_raw_files, tmp_path):
