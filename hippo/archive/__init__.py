@@ -109,14 +109,16 @@ def _looks_like_path(text):
             or text.lower().endswith((".fits", ".fz", ".gz", ".fit")))
 
 
-def surveys(local=None):
+def surveys(local=None, output=None):
     """The surveys HIPPO can cut from, as a table (``hippo surveys``).
 
     Parameters
     ----------
-    local : list of str, optional
+    local : str, Path or a list of them, optional
         Also describe these paths (FITS files or tile directories); configured local surveys are
         always listed.
+    output : str or Path, optional
+        Also write the table there (format by extension), with HIPPO's provenance.
 
     Returns
     -------
@@ -131,8 +133,15 @@ def surveys(local=None):
     for name in REMOTE_SURVEYS:
         rows.append(RemoteSurvey(name).describe())
     names = ["name", "kind", "location", "coverage", "pixel_scale_arcsec", "radio"]
-    return Table(rows=[[row[n] for n in names] for row in rows], names=names,
-                 dtype=[str, str, str, str, float, bool])
+    table = Table(rows=[[row[n] for n in names] for row in rows], names=names,
+                  dtype=[str, str, str, str, float, bool])
+    if output is not None:
+        from hippo.io import write_table
+        from hippo.provenance import add_provenance
+
+        write_table(add_provenance(table.copy(), "surveys", {"local": [str(path) for path in as_path_list(local)]}),
+                    output)
+    return table
 
 
 def _describe_or_explain(name, path):

@@ -47,11 +47,9 @@ def register(subparsers):
 
 def run_surveys(args):
     from hippo.archive import surveys
-    from hippo.io import write_table
 
-    table = surveys(local=args.paths)
+    table = surveys(local=args.paths, output=args.output)
     if args.output:
-        write_table(table, args.output)
         return 0
     print(f"{'name':14s} {'kind':18s} {'arcsec/px':>9s}  coverage")
     for row in table:

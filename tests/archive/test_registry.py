@@ -58,3 +58,11 @@ def test_a_broken_surveys_json_fails_only_commands_that_use_a_configured_name(sh
 def test_surveys_takes_one_local_path_as_one_survey(shared_data):
     table = surveys(local=str(shared_data / "lotss_dr1" / "P205+55-mosaic.fits"))
     assert list(table["name"][table["kind"] == "local"]) == ["P205+55-mosaic"]
+
+
+def test_surveys_writes_its_table_with_provenance(tmp_path):
+    from astropy.table import Table
+
+    table = surveys(output=tmp_path / "surveys.ecsv")
+    written = Table.read(tmp_path / "surveys.ecsv")
+    assert list(written["name"]) == list(table["name"]) and written.meta["HIPPOCMD"] == "surveys"
