@@ -72,7 +72,8 @@ def read_image(path, *, require_wcs=True, memmap=True, check_finite=True):
     require_wcs : bool
         Raise InputError when the image has no celestial WCS.
     memmap : bool
-        Memory-map uncompressed files so that multi-GB mosaics are never read whole.
+        Memory-map uncompressed files so that multi-GB mosaics are never read whole. Scaled
+        integers (BZERO/BSCALE/BLANK: uint16 and DN images) cannot be mapped; they are read.
     check_finite : bool
         Raise InputError when every pixel is NaN/inf (skipped for very large images).
 
@@ -88,7 +89,9 @@ def read_image(path, *, require_wcs=True, memmap=True, check_finite=True):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            hdul = fits.open(path, memmap=memmap, lazy_load_hdus=False, output_verify="silentfix")
+            # memmap=None maps when it can and reads scaled integers instead; True would refuse them
+            hdul = fits.open(path, memmap=None if memmap else False, lazy_load_hdus=False,
+                             output_verify="silentfix")
     except OSError as exc:
         raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
     except Exception as exc:  # astropy raises assorted errors on garbage

@@ -40,6 +40,19 @@ def test_plain_gzip_and_tile_compressed_give_the_same_pixels(tmp_path):
     assert images[2].hdu_index == 1
 
 
+def test_scaled_integer_images_are_read_as_their_values(tmp_path):
+    # uint16 (BZERO = 32768) and DN images with BSCALE/BLANK: astropy refuses to memory-map them
+    counts = np.random.default_rng(1).integers(0, 65535, size=(51, 51)).astype(np.uint16)
+    _write(tmp_path / "u16.fits", counts, _wcs_header())
+    np.testing.assert_array_equal(read_image(tmp_path / "u16.fits").data, counts)
+    values = 100.0 + 0.5 * np.arange(51 * 51).reshape(51, 51)
+    hdu = fits.PrimaryHDU(data=values.copy(), header=_wcs_header())
+    hdu.scale("int16", bscale=0.5, bzero=100.0)  # stored as int16 with BSCALE/BZERO
+    hdu.writeto(tmp_path / "dn.fits")
+    assert fits.getheader(tmp_path / "dn.fits")["BITPIX"] == 16
+    np.testing.assert_allclose(read_image(tmp_path / "dn.fits").data, values)
+
+
 def test_first_four_axis_header_is_reduced_to_two_axes(tmp_path):
     header = _wcs_header()
     header["CTYPE3"], header["CRVAL3"], header["CDELT3"], header["CRPIX3"] = "FREQ", 1.4e9, 1e6, 1
