@@ -221,7 +221,7 @@ class TileDirectorySurvey(Survey):
             block = np.asarray(image.data[y0:y1, x0:x1], dtype=np.float64)
             block_wcs = shifted_wcs(image.wcs, x0, y0, shape=block.shape)
             if resampling == "exact":  # as for one file: per-pixel units (DN, counts) keep their sum
-                block = block * exact_resampling_factor(image.header, target_wcs, block_wcs)
+                block = block * exact_resampling_factor(image.header, target_wcs, block_wcs, shape)
             inputs.append((block, block_wcs))
             used.append(image)
         if not inputs:

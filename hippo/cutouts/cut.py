@@ -29,11 +29,15 @@ MAX_CUTOUT_PIXELS = 16384
 
 # Header cards that describe the array layout or the WCS: rewritten for each cutout, never copied.
 # COMMENT and HISTORY cards are copied: survey notes and copyright notices (FIRST's) must survive.
+# Only the tile-compression (Z...) and SIP distortion (A_p_q, B_p_q, ...) cards by name: a survey's
+# photometric zero point (ZP, ZEROPT, ZPMAG) or a beam card (B_MAJ) must survive.
 _STRUCTURE_OR_WCS = re.compile(
-    r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT|BSCALE|BZERO|BLANK|CHECKSUM|DATASUM|Z[A-Z0-9_]*|"
+    r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|PCOUNT|GCOUNT|BSCALE|BZERO|BLANK|CHECKSUM|DATASUM|"
+    r"Z(IMAGE|SIMPLE|TENSION|EXTEND|BLOCKED|BITPIX|NAXIS\d*|TILE\d+|CMPTYPE|NAME\d+|VAL\d+|QUANTIZ|"
+    r"DITHER0|PCOUNT|GCOUNT|HECKSUM|DATASUM|SCALE|ZERO|BLANK|MASKCMP|THEAP)|"
     r"CTYPE\d|CRPIX\d|CRVAL\d|CDELT\d|CUNIT\d|CROTA\d|CD\d_\d|PC\d_\d|PV\d_\d+|PS\d_\d+|"
     r"LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|WCSAXES|WCSNAME|MJDREF\w*|DATEREF|"
-    r"A_\w+|B_\w+|AP_\w+|BP_\w+|[AB]P?_ORDER|CPDIS\d|CPERR\d|DP\d|DQ\d|D2IM\w*|"
+    r"A_\d+_\d+|B_\d+_\d+|AP_\d+_\d+|BP_\d+_\d+|[AB]P?_ORDER|[AB]_DMAX|CPDIS\d|CPERR\d|DP\d|DQ\d|D2IM\w*|"
     r"HIPPO\w*|CUTSTAT|ORIGFILE|OBJECT)$")
 
 
@@ -253,7 +257,7 @@ def resample_image(image, target_wcs, shape=None, resampling="interp"):
     block_wcs = shifted_wcs(image.wcs, x0, y0, shape=block.shape)
     if resampling == "exact":
         data, _ = reproject_exact((block, block_wcs), target_wcs, shape_out=shape, parallel=False)
-        data = data * exact_resampling_factor(image.header, target_wcs, block_wcs)
+        data = data * exact_resampling_factor(image.header, target_wcs, block_wcs, shape)
     else:
         data, _ = reproject_interp((block, block_wcs), target_wcs, shape_out=shape, order="bilinear")
     data = data.astype(np.float32)
@@ -273,16 +277,36 @@ _PER_PIXEL_UNIT = re.compile(
     r"|/(pixel|pix|px)$")
 
 
-def exact_resampling_factor(header, target_wcs, source_wcs):
-    """What ``exact`` resampling from ``source_wcs`` onto ``target_wcs`` multiplies values by: the
-    ratio of pixel areas for an image in a per-pixel unit (so sums over a footprint are conserved),
-    1 for a surface brightness. Every path that resamples exactly (one file, a mosaic of tiles)
-    applies it, so a cutout's total does not depend on how the survey is stored."""
-    from astropy.wcs.utils import proj_plane_pixel_area
+def exact_resampling_factor(header, target_wcs, source_wcs, shape):
+    """What ``exact`` resampling from ``source_wcs`` onto ``target_wcs`` (``shape``: the target's
+    (ny, nx)) multiplies values by: the ratio of pixel areas for an image in a per-pixel unit (so
+    sums over a footprint are conserved), 1 for a surface brightness. Every path that resamples
+    exactly (one file, a mosaic of tiles) applies it, so a cutout's total does not depend on how
+    the survey is stored.
 
+    The areas are those on the sky at the cutout's centre, not at the reference pixels: a CAR or
+    AIT survey's pixels shrink away from its reference (by cos b at latitude b on CAR).
+    """
     if not _PER_PIXEL_UNIT.search(str(header.get("BUNIT", "")).replace(" ", "").lower()):
         return 1.0
-    return proj_plane_pixel_area(target_wcs) / proj_plane_pixel_area(source_wcs)
+    from astropy.wcs.utils import proj_plane_pixel_area
+
+    centre_x, centre_y = (shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0
+    # through SkyCoord: the survey's frame (galactic, FK4) need not be the cutout's
+    source_x, source_y = source_wcs.world_to_pixel(target_wcs.pixel_to_world(centre_x, centre_y))
+    ratio = _sky_area_of_pixel(target_wcs, centre_x, centre_y) / _sky_area_of_pixel(source_wcs, source_x, source_y)
+    if not np.isfinite(ratio) or ratio <= 0:  # a centre outside a projection's valid region
+        return proj_plane_pixel_area(target_wcs) / proj_plane_pixel_area(source_wcs)
+    return float(ratio)
+
+
+def _sky_area_of_pixel(wcs, x, y):
+    """Solid angle (sr) of the pixel at (x, y): the cross product of the chords between the
+    midpoints of its opposite edges, on the unit sphere."""
+    lon, lat = wcs.pixel_to_world_values(np.array([x - 0.5, x + 0.5, x, x]), np.array([y, y, y - 0.5, y + 0.5]))
+    lon, lat = np.radians(lon), np.radians(lat)
+    points = np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=1)
+    return float(np.linalg.norm(np.cross(points[1] - points[0], points[3] - points[2])))
 
 
 def _kept_cards(image):

@@ -296,6 +296,19 @@ def test_exact_resampling_sums_per_pixel_units_and_averages_surface_brightness(b
     np.testing.assert_allclose(cut.data, 4.0 if per_pixel else 1.0, rtol=1e-4)
 
 
+@pytest.mark.parametrize("latitude", [55.0, 60.0, 65.0])
+def test_exact_resampling_counts_the_sky_area_of_the_pixels_where_the_cutout_is(latitude):
+    # a galactic CAR counts map with its reference on the equator: at latitude b a 0.05 deg pixel
+    # covers 0.0025 cos(b) deg^2 of sky, so a 0.1 deg cutout pixel holds 4 / cos(b) of them
+    header = fits.Header({"CTYPE1": "GLON-CAR", "CTYPE2": "GLAT-CAR", "CRVAL1": 100.0, "CRVAL2": 0.0,
+                          "CDELT1": -0.05, "CDELT2": 0.05, "CRPIX1": 100.5, "CRPIX2": 0.5 - 50 / 0.05,
+                          "BUNIT": "counts"})
+    image = Image(data=np.ones((400, 200), np.float32), wcs=WCS(header), header=header, path="counts.fits")
+    position = SkyCoord(l=100 * u.deg, b=latitude * u.deg, frame="galactic")
+    cut = cut_image(image, position, "1deg", pixel_scale="0.1deg", resampling="exact")
+    assert np.nanmedian(cut.data) == pytest.approx(4.0 / np.cos(np.radians(latitude)), rel=1e-4)
+
+
 def test_a_cutout_larger_than_the_limit_is_refused_naming_the_option():
     image = make_image()
     coord = image.wcs.pixel_to_world(100.0, 100.0)
@@ -303,3 +316,11 @@ def test_a_cutout_larger_than_the_limit_is_refused_naming_the_option():
         cut_image(image, coord, "2arcmin", pixel_scale=1e-4)
     with pytest.raises(UsageError, match=r"--size 36000arcsec: .* 24000 x 24000 pixels"):
         cut_image(image, coord, "10deg")
+
+
+def test_a_surveys_zero_point_and_beam_cards_survive_but_compression_and_sip_cards_do_not():
+    image = make_image()
+    image.header.update(ZP=25.3, ZEROPT=30.0, B_MAJ=0.0012, ZCMPTYPE="RICE_1", ZTILE1=800, A_ORDER=2, A_2_0=1e-6)
+    cut = cut_image(image, image.wcs.pixel_to_world(400.0, 300.0), "30arcsec")
+    assert (cut.header["ZP"], cut.header["ZEROPT"], cut.header["B_MAJ"]) == (25.3, 30.0, 0.0012)
+    assert not {"ZCMPTYPE", "ZTILE1", "A_ORDER", "A_2_0"} & set(cut.header)
