@@ -141,10 +141,12 @@ class RemoteSurvey(Survey):
         pixel_arcsec = (self.native_scale if pixel_scale is None
                         else parse_angle(pixel_scale, "--pixel-scale").to_value(u.arcsec))
         n_pixels = odd_pixels(size_arcsec, pixel_arcsec)
+        if pixel_scale is not None and resampling == "exact":
+            return self._cut_exact(coord, size_arcsec, pixel_arcsec)
         icrs = coord.icrs
         # SkyView resamples every survey: nearest neighbour keeps the survey's own pixel values at
-        # its native scale; bilinear for display, Clip (area-weighted) for photometry when resampling.
-        sampler = "NN" if pixel_scale is None else {"interp": "LI", "exact": "Clip"}[resampling]
+        # its native scale, bilinear for display.
+        sampler = "NN" if pixel_scale is None else "LI"
         request = {"service": self.service, "survey": self.service_id, "ra": round(float(icrs.ra.deg), 8),
                    "dec": round(float(icrs.dec.deg), 8), "pixels": n_pixels + 2, "scale": round(pixel_arcsec, 6)}
         if self.service == "skyview":
@@ -166,6 +168,22 @@ class RemoteSurvey(Survey):
 
             atomic_write_bytes(cached, content)
         return _cut_answer(content, coord, n_pixels, origin, self.name)
+
+    def _cut_exact(self, coord, size_arcsec, pixel_arcsec):
+        """``exact`` resampling as for a local file: the survey's own pixels are fetched (a margin
+        of two native pixels and one output pixel around the field) and resampled here with
+        ``reproject_exact``, per-pixel units keeping their sums. The services' area-weighted
+        samplers cannot be relied on for this: SkyView's Clip adds up the pixels it overlaps (a
+        Jy/beam map would change by the ratio of pixel areas) and hips2fits has none."""
+        from hippo.cutouts.cut import cut_image
+        from hippo.io import Image
+
+        margin = 2 * (2 * self.native_scale + pixel_arcsec)
+        native = self.cutout(coord, f"{size_arcsec + margin}arcsec")
+        if native.status in ("no_coverage", "error"):
+            return native
+        image = Image(data=native.data, wcs=native.wcs, header=native.header, path=native.origin)
+        return cut_image(image, coord, f"{size_arcsec}arcsec", f"{pixel_arcsec}arcsec", resampling="exact")
 
     # -- network ---------------------------------------------------------------------------
 

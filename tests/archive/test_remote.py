@@ -38,8 +38,21 @@ def test_skyview_cutout_is_centred_and_cached(fake_services, private_cache):
     np.testing.assert_array_equal(again.data, cut.data)
     # at the survey's own scale SkyView is asked for nearest-neighbour values, not interpolation
     assert fake_services.samplers == ["NN"]
-    survey.cutout(POSITION, "1arcmin", pixel_scale="1arcsec", resampling="exact")
-    assert fake_services.samplers == ["NN", "Clip"]
+    survey.cutout(POSITION, "1arcmin", pixel_scale="1arcsec")
+    assert fake_services.samplers == ["NN", "LI"]  # resampled for display: bilinear
+
+
+def test_exact_resampling_of_a_remote_survey_resamples_its_own_pixels_here(fake_services, private_cache):
+    survey = get_survey("first", timeout=5)
+    cut = survey.cutout(POSITION, "1arcmin", pixel_scale="1arcsec", resampling="exact")
+    # the survey's own 1.8" pixels, not a service's area-weighted sampler (SkyView's Clip sums)
+    assert fake_services.samplers == ["NN"]
+    assert cut.status == "ok" and cut.data.shape == (61, 61)
+    assert_centred_exactly(cut, POSITION)
+    assert cut.header["BUNIT"] == "JY/BEAM" and cut.data[0, 0] == pytest.approx(1e-4, rel=1e-3)  # Jy/beam kept
+    native = survey.cutout(POSITION, "90arcsec")
+    # the source's surface brightness integrated over the sky is the same on both grids
+    assert np.sum(cut.data - 1e-4) * 1.0 ** 2 == pytest.approx(np.sum(native.data - 1e-4) * 1.8 ** 2, rel=0.01)
 
 
 def test_hips2fits_cutout_on_the_requested_grid(fake_services):
