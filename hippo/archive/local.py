@@ -227,7 +227,8 @@ class TileDirectorySurvey(Survey):
         if not inputs:
             return no_coverage(str(self.path), "no tile of this survey overlaps the cutout")
         function = reproject_exact if resampling == "exact" else reproject_interp
-        kwargs = {} if resampling == "exact" else {"order": "bilinear"}
+        kwargs = {} if resampling == "exact" else {"order": "bilinear", "input_weights": [
+            _interior_weights(block.shape) for block, _ in inputs]}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data, footprint = reproject_and_coadd(inputs, target_wcs, shape_out=shape,
@@ -241,6 +242,16 @@ class TileDirectorySurvey(Survey):
         header["NCOMBINE"] = (len(inputs), "tiles mosaicked into this cutout")
         cutout = Cutout(data, target_wcs, header, status, ";".join(str(Path(i.path).name) for i in used))
         return cutout
+
+
+def _interior_weights(shape):
+    """Weights for interpolating a tile into a mosaic: 1 inside, almost 0 on its outer ring of
+    pixels. Bilinear interpolation within a pixel of a tile's edge has no neighbour beyond it
+    (reproject repeats the edge value there); where another tile covers that sky inside its own
+    edges, its value wins, and at the survey's true edge the edge value still stands alone."""
+    weights = np.full(shape, 1e-6)
+    weights[1:-1, 1:-1] = 1.0
+    return weights
 
 
 class TileIndex:

@@ -255,3 +255,26 @@ def test_exact_mosaic_across_tiles_conserves_the_total_dn_of_a_real_image(shared
     assert np.sum(cut.data) == pytest.approx(original_dn, rel=0.01)
     single = get_survey(wise_path).cutout(coord, "3arcmin", pixel_scale=2.0, resampling="exact")
     assert np.sum(cut.data) == pytest.approx(np.sum(single.data), rel=0.01)
+
+
+def test_interpolated_mosaic_of_overlapping_tiles_has_no_seams(shared_data, tmp_path):
+    # Four overlapping tiles of the real WISE image: bilinear interpolation across the tiles'
+    # edges must give what interpolating the whole image gives (a tile's edge pixels have no
+    # neighbour beyond them; the tile that holds the point inside must supply it).
+    wise_path = next((shared_data / "first_wise").glob("*w1-int*.fits"))
+    wise = read_image(wise_path)
+    directory = tmp_path / "wise_tiles"
+    directory.mkdir()
+    side, tile = wise.data.shape[0], 190
+    for y0 in (0, side - tile):
+        for x0 in (0, side - tile):
+            header = fits.getheader(wise_path)
+            header["CRPIX1"] -= x0
+            header["CRPIX2"] -= y0
+            fits.PrimaryHDU(np.asarray(wise.data[y0:y0 + tile, x0:x0 + tile]), header).writeto(
+                directory / f"w1_{y0}_{x0}.fits")
+    coord = wise.wcs.pixel_to_world(175.0, 175.0)
+    cut = get_survey(directory).cutout(coord, "3arcmin", pixel_scale=1.0)
+    single = get_survey(wise_path).cutout(coord, "3arcmin", pixel_scale=1.0)
+    assert cut.header["NCOMBINE"] == 4
+    np.testing.assert_allclose(cut.data, single.data, rtol=1e-5)
