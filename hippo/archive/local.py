@@ -249,7 +249,7 @@ def _interior_weights(shape):
     pixels. Bilinear interpolation within a pixel of a tile's edge has no neighbour beyond it
     (reproject repeats the edge value there); where another tile covers that sky inside its own
     edges, its value wins, and at the survey's true edge the edge value still stands alone."""
-    weights = np.full(shape, 1e-6)
+    weights = np.full(shape, 1e-12)  # below float32 resolution: a covered point keeps the interior value
     weights[1:-1, 1:-1] = 1.0
     return weights
 
