@@ -193,7 +193,7 @@ def _field_limits(image, center, size):
     if size is None:
         half_x, half_y = nx / 2.0, ny / 2.0
     else:
-        scales = proj_plane_pixel_scales(image.wcs) * 3600.0
+        scales = local_pixel_scales(image, (cx, cy))
         half_x = size.to_value(u.arcsec) / 2.0 / scales[0]
         half_y = size.to_value(u.arcsec) / 2.0 / scales[1]
     (x_low, x_high), (y_low, y_high) = limits = (cx - half_x, cx + half_x), (cy - half_y, cy + half_y)
@@ -371,10 +371,23 @@ def _draw_beams(panel, layers, limits):
         x += 2 * radius + pad / 2
 
 
+def local_pixel_scales(image, pixel):
+    """Arcsec per pixel along x and y at ``pixel``: the angular distance between the points half a pixel
+    either side. On CAR/AIT grids, or far from the reference pixel, the scale at CRPIX is wrong here."""
+    x, y = (float(v) for v in pixel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a point off the projection comes back NaN
+        ends = image.wcs.pixel_to_world(np.array([x - 0.5, x, x + 0.5, x]), np.array([y, y - 0.5, y, y + 0.5]))
+        scales = np.asarray(ends[:2].separation(ends[2:]).arcsec, dtype=float)
+    if not (np.isfinite(scales).all() and (scales > 0).all()):
+        return proj_plane_pixel_scales(image.wcs) * 3600.0  # off the projection: the best there is
+    return scales
+
+
 def _draw_scalebar(axes, image, limits, redshift):
     """A bar of a round number of arcsec (about a quarter of the field) in the lower-right corner."""
     (x0, x1), (y0, y1) = limits
-    scale_x = proj_plane_pixel_scales(image.wcs)[0] * 3600.0
+    scale_x = local_pixel_scales(image, ((x0 + x1) / 2, (y0 + y1) / 2))[0]
     width_arcsec = (x1 - x0) * scale_x
     # 0.1 % slack so a field of exactly 4' (as asked, give or take the WCS's rounding) gets a 1' bar
     length = max([v for v in NICE_SCALE_ARCSEC if v <= width_arcsec / 4.0 * 1.001] or [NICE_SCALE_ARCSEC[0]])

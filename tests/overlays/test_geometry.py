@@ -179,6 +179,39 @@ def test_scale_bar_is_a_round_number_of_arcsec_and_kpc_at_the_redshift(optical_i
     assert f"1\u2032 = {60 * kpc:.0f} kpc" in labels
 
 
+def galactic_car_background(tmp_path, npix=120):
+    """A CAR image in galactic coordinates at b = 60 deg with its reference pixel at b = 0 (as a cutout of
+    an all-sky CAR map keeps it): 2"/px at CRPIX, but 2" cos(60 deg) = 1" of sky per pixel along x here."""
+    from astropy.io import fits
+
+    header = fits.Header({"CTYPE1": "GLON-CAR", "CTYPE2": "GLAT-CAR", "CRVAL1": 100.0, "CRVAL2": 0.0,
+                          "CDELT1": -2 / 3600, "CDELT2": 2 / 3600, "CRPIX1": (npix + 1) / 2,
+                          "CRPIX2": (npix + 1) / 2 - 60 * 1800})
+    path = tmp_path / "car60.fits"
+    fits.PrimaryHDU(np.random.default_rng(10).normal(size=(npix, npix)).astype(np.float32), header).writeto(path)
+    return path, SkyCoord(l=100 * u.deg, b=60 * u.deg, frame="galactic").icrs
+
+
+def scalebar_on_sky_arcsec(panel):
+    (line, *_) = [line for line in panel.axes.lines if len(line.get_xdata()) == 2]
+    ends = panel.background.wcs.pixel_to_world(line.get_xdata(), line.get_ydata())
+    return ends[0].separation(ends[1]).arcsec
+
+
+def test_scale_bar_and_field_size_hold_on_the_sky_where_the_pixel_scale_is_not_the_reference_one(tmp_path):
+    background, centre = galactic_car_background(tmp_path)
+    panel = draw(background).panels[0]
+    assert panel.scalebar_arcsec == 30  # a quarter of the 120" of sky across, not of 240"
+    assert scalebar_on_sky_arcsec(panel) == pytest.approx(30.0, rel=0.01)
+    panel = draw(background, ra=centre.ra.deg, dec=centre.dec.deg, size="2arcmin").panels[0]
+    wcs = panel.background.wcs
+    (x0, x1), (y0, y1) = panel.axes.get_xlim(), panel.axes.get_ylim()
+    xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+    assert wcs.pixel_to_world(x0, ym).separation(wcs.pixel_to_world(x1, ym)).arcsec == pytest.approx(120.0, rel=0.01)
+    assert wcs.pixel_to_world(xm, y0).separation(wcs.pixel_to_world(xm, y1)).arcsec == pytest.approx(120.0, rel=0.01)
+    assert scalebar_on_sky_arcsec(panel) == pytest.approx(panel.scalebar_arcsec, rel=0.01)
+
+
 def test_compass_is_drawn_only_when_north_is_not_up(radio_image, optical_image):
     assert draw(radio_image).panels[0].compass is None
     compass = draw(optical_image).panels[0].compass
@@ -247,6 +280,23 @@ def test_noise_given_as_a_number_or_as_a_local_rms_map(radio_image, optical_imag
     # contours of signal-to-noise: the 10 mJy source over 0.1 mJy noise reaches about 100 sigma
     assert 64 <= layer.levels[-1] <= 128
     assert "signal-to-noise from a local rms map" in drawing.caption
+
+
+def test_zero_filled_blank_area_does_not_collapse_the_noise_estimate(tmp_path):
+    """A survey edge padded with exact zeros (as SkyView does) over 60 % of the image: the levels are
+    still 3 sigma of the data part, not a noiseless model's levels down from the peak."""
+    from tests.overlays.conftest import gaussian_at, make_wcs, write_image
+
+    wcs = make_wcs(SOURCE_RA, SOURCE_DEC, 200, 4.0)
+    data = np.random.default_rng(11).normal(0.0, 1e-4, (200, 200))
+    data += gaussian_at(wcs, (200, 200), SOURCE_RA - 0.05, SOURCE_DEC, BEAM_FWHM_ARCSEC, 1e-2)
+    data[:, :120] = 0.0
+    edge = write_image(tmp_path / "edge.fits", data, wcs, BUNIT="JY/BEAM", BMAJ=20.0 / 3600, BMIN=20.0 / 3600)
+    drawing = draw(edge, contours=[edge])
+    layer = drawing.layers[0]
+    assert layer.noise_rms == pytest.approx(1e-4, rel=0.03)
+    assert layer.levels[0] == pytest.approx(3e-4, rel=0.03) and layer.negative == pytest.approx(-3e-4, rel=0.03)
+    assert "3σ × √2ⁿ" in drawing.caption
 
 
 def test_images_already_read_draw_the_same_figure_and_are_recorded_by_their_files(tmp_path, radio_image,

@@ -37,6 +37,20 @@ def test_noise_estimate_ignores_blank_pixels_and_subsamples_large_images():
     assert math.isnan(estimate_noise(np.full((5, 5), np.nan)))
 
 
+def test_scattered_exact_zeros_are_data_not_blank():
+    """Only runs of zeros are taken for a zero-filled blank area: a few zeros in the noise, or the many
+    scattered zeros of quantised data, give the estimate they always gave."""
+    from hippo.overlays.levels import sky_and_noise
+
+    rng = np.random.default_rng(9)
+    few = image_with_sources(1.5e-4, seed=9)
+    few.flat[rng.choice(few.size, 50, replace=False)] = 0.0
+    quantised = np.round(rng.normal(0.0, 3.0, (400, 400)))  # noise of 3 steps: 13 % of the pixels are 0
+    for data in (few, quantised):
+        assert estimate_noise(data) == pytest.approx(sky_and_noise(data.ravel())[1], rel=1e-3)
+    assert estimate_noise(quantised) == pytest.approx(3.0, rel=0.02)
+
+
 def test_local_noise_map_follows_a_noise_that_changes_across_the_field():
     rng = np.random.default_rng(4)
     data = np.hstack([rng.normal(0, 1.0, (200, 200)), rng.normal(0, 3.0, (200, 200))])
@@ -105,3 +119,9 @@ def test_rgb_composite_has_a_black_sky_after_background_subtraction_and_a_bright
     assert rgb.shape == (80, 80, 3) and rgb.dtype == np.uint8
     assert np.median(rgb[:20, :20]) < 30          # sky: near black in every band
     assert (rgb[40, 40] > 100).all()              # source: bright in all three (similar S/N)
+
+
+def test_a_noiseless_model_on_a_zero_background_keeps_its_zeros_as_background():
+    model = np.zeros((200, 200))
+    model[90:110, 90:110] = np.linspace(0.1, 1.0, 400).reshape(20, 20)  # one source, no noise
+    assert estimate_noise(model) == pytest.approx(0.0, abs=1e-12)  # not the spread of the source's pixels
