@@ -11,7 +11,7 @@ import logging
 import numpy as np
 
 from hippo.crossmatch.catalogue import (ERROR_PAIRS, ERROR_SINGLE, FITS_SUFFIXES, FLUX_NAMES, MAG_NAMES, SIZE_NAMES,
-                                       read_catalogue)
+                                       as_text, read_catalogue)
 from hippo.crossmatch.positional import nearest, symmetric_best
 from hippo.crossmatch.zones import ZoneIndex
 from hippo.errors import InputError, UsageError
@@ -19,9 +19,13 @@ from hippo.quantities import angle_arcsec
 
 METHODS = ("nn", "best", "lr")
 SPEC_COLUMNS = ("radio_id", "optical_id", "separation_arcsec", "rank", "lr", "reliability")
-# Single components larger than this are flagged: their radio position need not mark the host
-# (Williams et al. 2019 send such LoTSS sources to visual inspection).
+# Single components larger than this, and than this many beams, are flagged: their radio position
+# need not mark the host (Williams et al. 2019 send such LoTSS sources, 15" at a 6" beam, to visual
+# inspection). Relative to the beam, or at NVSS/RACS resolution every source would be "extended".
 EXTENDED_ARCSEC = 15.0
+EXTENDED_BEAMS = 2.0
+# The beam is the median component size (as grouping takes it), once there are enough components to say.
+MIN_COMPONENTS_FOR_BEAM = 10
 # A second accepted candidate with at least this fraction of the best LR makes the choice ambiguous.
 AMBIGUOUS_LR_FRACTION = 0.5
 # Groups: positional sigma grows with the group's size (its centre or core only approximates the host).
@@ -63,7 +67,7 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
         angle (``"1arcsec"``) for every source. Default: found by name (``E_RA``/``E_DEC``,
         ``ra_err``/``dec_err``, ``e_RAJ2000``/``e_DEJ2000``, ``sigma``, ...); columns without a unit
         are in arcsec. Radio catalogues without them get 1 arcsec per axis, with a warning;
-        optical errors are optional.
+        optical errors are optional. A NaN, masked, zero or negative error gets the column's median.
     astrometric_floor : str or float
         Systematic mismatch between the two catalogues' astrometry, added in quadrature to the
         errors on each axis (default 0.5 arcsec).
@@ -86,7 +90,8 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
         reliability (``lr``, ``reliability`` masked for positional methods), then flag
         (``ok``, ``multi_component``, ``extended`` or ``ambiguous``), radio_ra, radio_dec,
         optical_ra, optical_dec and, with ``group``, components. ``meta`` holds the method,
-        radius and, for ``lr``, Q0, the threshold and the estimated completeness and reliability.
+        radius, the input catalogues and their id columns and, for ``lr``, the error and magnitude
+        columns used, Q0, the threshold and the estimated completeness and reliability.
     """
     if method not in METHODS:
         raise UsageError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
@@ -112,7 +117,10 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
         count, example, rows = duplicated
         log.warning("%s: %d ids in column %s are not unique (e.g. %r is on %d rows): their matches cannot be "
                     "told apart", radio_catalogue.source, count, radio_catalogue.id_column, example, rows)
-    parameters = {"method": method, "radius_arcsec": radius_arcsec}
+    # what made the output, as every output format and the store record it
+    parameters = {"method": method, "radius_arcsec": radius_arcsec, "radio": radio_catalogue.source,
+                  "optical": optical_catalogue.source, "radio_id_col": radio_catalogue.id_column,
+                  "optical_id_col": optical_catalogue.id_column}
     if method == "lr":
         parameters.update(astrometric_floor_arcsec=floor_arcsec, lr_threshold=lr_threshold)
     if group:
@@ -127,9 +135,10 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
             _write_fits(columns, meta, output)
         elif output is not None:
             from hippo.io import write_table
+            from hippo.provenance import add_provenance
 
-            pairs = pairs_table(columns, meta)
-            write_table(pairs, output)
+            pairs = pairs_table(columns, meta)  # returned with the same meta as without output
+            write_table(add_provenance(pairs.copy(copy_data=False), "xmatch", meta), output)
         return pairs, columns, meta
 
     if store is None:
@@ -156,18 +165,21 @@ def _match(radio, optical, method, radius_arcsec, floor_arcsec, lr_threshold, ma
     if method == "lr":
         from hippo.crossmatch.lr import match_likelihood_ratio
 
-        radio_sigma = _errors(radio, radio_err, "radio", required=True)
-        optical_sigma = _errors(optical, optical_err, "optical", required=False)
+        use_for_fit = ~(units["is_group"] | units["extended"])
+        if not use_for_fit.any():  # Q0 and q(m) would be NaN and every candidate rejected, silently
+            raise InputError(radio.source, f"lr: all {len(use_for_fit)} radio sources are extended or multi-component: "
+                                           "no compact source to estimate Q0 and q(m) from")
+        radio_sigma, meta["radio_err"] = _errors(radio, radio_err, "radio", required=True)
+        optical_sigma, meta["optical_err"] = _errors(optical, optical_err, "optical", required=False)
         unit_sigma = _unit_sigma(radio_sigma, units)
         search_radius = np.where(units["is_group"], np.clip(3 * np.maximum(*unit_sigma), radius_arcsec,
                                                             max(radius_arcsec, GROUP_MAX_RADIUS_ARCSEC)),
                                  radius_arcsec)
-        magnitude = _magnitudes(optical, mag_col)
+        meta["mag_col"], magnitude = _magnitudes(optical, mag_col)
         index = ZoneIndex(optical.ra, optical.dec, search_radius.max())
         radio_index, optical_index, separation, lr, reliability, model = match_likelihood_ratio(
             units["ra"], units["dec"], unit_sigma, index, optical.ra, optical.dec, magnitude, optical_sigma,
-            radius_arcsec, floor_arcsec, lr_threshold, use_for_fit=~(units["is_group"] | units["extended"]),
-            search_radius=search_radius)
+            radius_arcsec, floor_arcsec, lr_threshold, use_for_fit=use_for_fit, search_radius=search_radius)
         meta.update(model.summary())
         meta["positional_only"] = magnitude is None
         log.info("lr: Q0 %.3f, threshold %.3g: estimated completeness %.1f%%, reliability %.1f%%",
@@ -226,10 +238,10 @@ def _match_units(radio, group, flux_col, size_col):
     size_name = radio.find(size_col, SIZE_NAMES, "major axis")
     major = radio.values(size_name, "arcsec") if size_name else np.zeros(len(radio))
     units = {"ra": radio.ra, "dec": radio.dec, "name": radio.names, "members": None,
-             "is_group": np.zeros(len(radio), dtype=bool), "extended": np.nan_to_num(major) > EXTENDED_ARCSEC}
+             "is_group": np.zeros(len(radio), dtype=bool), "extended": _extended(major)}
     if not group:
         return units
-    names = radio.names(np.arange(len(radio))).astype(str)
+    names = radio.names(np.arange(len(radio)))  # integer ids stay integers, as without groups
     flux_name = radio.find(flux_col, FLUX_NAMES, "flux")
     if flux_name is None or size_name is None:
         raise InputError(radio.source, "grouping needs flux and major-axis columns (name them with "
@@ -241,59 +253,94 @@ def _match_units(radio, group, flux_col, size_col):
     log.info("grouped %d components into %d multi-component sources", len(radio) - len(alone), len(groups.members))
     member_lists = [[i] for i in alone] + [list(m) for m in groups.members]
     is_group = np.concatenate([np.zeros(len(alone), bool), np.ones(len(groups.members), bool)])
+    text = as_text(names)
     return {"ra": np.concatenate([radio.ra[alone], groups.ra]),
             "dec": np.concatenate([radio.dec[alone], groups.dec]),
-            "name": np.array([names[m[0]] for m in member_lists]).__getitem__,
+            "name": names[[m[0] for m in member_lists]].__getitem__,
             "members": member_lists,
             "is_group": is_group,
             "extended": np.concatenate([units["extended"][alone], np.zeros(len(groups.members), bool)]),
             "extent_arcsec": np.concatenate([np.zeros(len(alone)), groups.extent_arcsec]),
-            "components": np.array([";".join(names[i] for i in m) for m in member_lists]).__getitem__}
+            "components": np.array([";".join(text[i] for i in m) for m in member_lists]).__getitem__}
+
+
+def _extended(major_arcsec):
+    """Components larger than EXTENDED_ARCSEC and than EXTENDED_BEAMS beams."""
+    major = np.nan_to_num(major_arcsec)
+    sized = major[major > 0]
+    beam = np.median(sized) if len(sized) >= MIN_COMPONENTS_FOR_BEAM else 0.0
+    return major > max(EXTENDED_ARCSEC, EXTENDED_BEAMS * beam)
 
 
 def _errors(catalogue, given, side, required):
-    """Per-source positional sigma (arcsec) along RA and Dec, from columns or one angle."""
-    if given is not None:
+    """Per-source positional sigma (arcsec) along RA and Dec, from columns or one angle, and what
+    they came from (for the provenance)."""
+    if given is None:
+        columns = _error_columns(catalogue)
+    else:
         wanted = [part.strip() for part in given.split(",")] if isinstance(given, str) else []
         if wanted and all(name in catalogue.colnames for name in wanted):
             columns = wanted if len(wanted) == 2 else wanted * 2
-            return tuple(_error_arcsec(catalogue, name) for name in columns)
-        try:
-            value = angle_arcsec(given, f"--{side}-err")
-        except UsageError:
-            raise InputError(catalogue.source, f"--{side}-err {given!r}: neither columns of this table nor "
-                                               f"an angle") from None
-        return np.full(len(catalogue), value), np.full(len(catalogue), value)
-    lowered = {name.lower(): name for name in catalogue.colnames}
-    for ra_name, dec_name in ERROR_PAIRS:
-        if ra_name in lowered and dec_name in lowered:
-            return _error_arcsec(catalogue, lowered[ra_name]), _error_arcsec(catalogue, lowered[dec_name])
-    for name in ERROR_SINGLE:
-        if name in lowered:
-            sigma = _error_arcsec(catalogue, lowered[name])
-            return sigma, sigma
+        else:
+            try:
+                value = angle_arcsec(given, f"--{side}-err")
+            except UsageError:
+                raise InputError(catalogue.source, f"--{side}-err {given!r}: neither columns of this table nor "
+                                                   f"an angle") from None
+            return (np.full(len(catalogue), value), np.full(len(catalogue), value)), f"{value:g}arcsec"
+    if columns:
+        return tuple(_error_arcsec(catalogue, name, side) for name in columns), ",".join(dict.fromkeys(columns))
     if required:
         log.warning("%s: no positional error columns found (tried E_RA/E_DEC, ra_err/dec_err, sigma, ...): "
                     "taking %g arcsec per axis; name them or give a value with --%s-err",
                     catalogue.source, DEFAULT_RADIO_SIGMA_ARCSEC, side)
-        return np.full(len(catalogue), DEFAULT_RADIO_SIGMA_ARCSEC), np.full(len(catalogue), DEFAULT_RADIO_SIGMA_ARCSEC)
+        sigma = np.full(len(catalogue), DEFAULT_RADIO_SIGMA_ARCSEC)
+        return (sigma, sigma), f"none ({DEFAULT_RADIO_SIGMA_ARCSEC:g}arcsec)"
+    return None, "none"
+
+
+def _error_columns(catalogue):
+    """The RA and Dec error columns found by name (one column twice for circular errors), or None."""
+    lowered = {name.lower(): name for name in catalogue.colnames}
+    for ra_name, dec_name in ERROR_PAIRS:
+        if ra_name in lowered and dec_name in lowered:
+            return [lowered[ra_name], lowered[dec_name]]
+    for name in ERROR_SINGLE:
+        if name in lowered:
+            return [lowered[name]] * 2
     return None
 
 
-def _error_arcsec(catalogue, name):
+def _error_arcsec(catalogue, name, side):
     """An error column in arcsec: by its unit, or arcsec without one, unless every value is below
-    a milliarcsecond, which only degrees make plausible."""
+    a milliarcsecond, which only degrees make plausible. Missing errors are filled in."""
     values = catalogue.values(name, "arcsec")
     if catalogue.unit(name) is None and np.nanmax(values, initial=0) < 1e-3:
         log.warning("%s: column %s has no unit and values below 1 mas: taken as degrees", catalogue.source, name)
-        return values * 3600.0
-    return values
+        values = values * 3600.0
+    return _fill_missing_errors(catalogue, name, values, side)
+
+
+def _fill_missing_errors(catalogue, name, sigma, side):
+    """A NaN, masked, zero or negative error says nothing about its source: it gets the column's
+    median (of the usable errors), or with none usable the default of a catalogue without errors.
+    Left in, one such row makes every reliability NaN (or f 0/0 with no floor) and empties the run."""
+    with np.errstate(invalid="ignore"):
+        missing = ~(np.isfinite(sigma) & (sigma > 0))
+    if not missing.any():
+        return sigma
+    usable = sigma[~missing]
+    fill = float(np.median(usable)) if len(usable) else (DEFAULT_RADIO_SIGMA_ARCSEC if side == "radio" else 0.0)
+    log.warning("%s: %d rows have no usable error in column %s (NaN, masked, zero or negative): taking %g arcsec "
+                "for them (%s)", catalogue.source, int(missing.sum()), name, fill,
+                "the median of the others" if len(usable) else f"no {side} row has one")
+    return np.where(missing, fill, sigma)
 
 
 def _unit_sigma(component_sigma, units):
     """Sigma per match unit: a component's own, or for a group its brightest component's grown
     with the group's extent."""
-    sigma_x, sigma_y = (np.nan_to_num(s, nan=1.0) for s in component_sigma)
+    sigma_x, sigma_y = component_sigma  # missing errors are filled in already
     if units["members"] is None:
         return sigma_x, sigma_y
     first = np.array([m[0] for m in units["members"]])
@@ -302,21 +349,22 @@ def _unit_sigma(component_sigma, units):
 
 
 def _magnitudes(optical, mag_col):
-    """The magnitude column: named, or ``mag``/``magnitude``, or the one column with ``mag`` in its
-    name (errors and flags aside). Sentinels for "not measured" (-99, 99, -9999) become NaN."""
+    """The magnitude column's name and values: named, or ``mag``/``magnitude``, or the one column
+    with ``mag`` in its name (errors and flags aside); (None, None) without one. Sentinels for
+    "not measured" (-99, 99, -9999) become NaN."""
     name = optical.find(mag_col, MAG_NAMES, "magnitude")
     if name is None:
         found = [c for c in optical.colnames if "mag" in c.lower()
                  and not any(word in c.lower() for word in ("err", "e_", "sig", "flag", "unc"))]
         if not found:
             log.info("lr: no magnitude column (name one with --mag-col): the likelihood ratio is positional only")
-            return None
+            return None, None
         name = found[0]
         log.info("lr: magnitudes from column %s%s", name,
                  f" (others: {', '.join(found[1:])}; choose with --mag-col)" if len(found) > 1 else "")
     magnitude = optical.values(name)
     with np.errstate(invalid="ignore"):
-        return np.where((magnitude > -10) & (magnitude < 40), magnitude, np.nan)
+        return name, np.where((magnitude > -10) & (magnitude < 40), magnitude, np.nan)
 
 
 def pairs_table(columns, meta):
@@ -328,7 +376,7 @@ def pairs_table(columns, meta):
         if values is None:
             table[name] = MaskedColumn(np.zeros(len(columns["radio_id"])), mask=True)
         else:
-            table[name] = values.astype(str) if values.dtype.kind == "S" else values
+            table[name] = as_text(values) if values.dtype.kind == "S" else values
     return table
 
 
@@ -352,9 +400,13 @@ def _write_fits(columns, meta, path):
                 values = values.astype(np.bytes_)
             except UnicodeEncodeError:
                 values = np.char.encode(values, "utf-8")
+        zero = None
         if values.dtype.kind == "S":
             width = max(values.dtype.itemsize, 1)
             dtype, tform = f"S{width}", f"{width}A"
+        elif values.dtype == np.uint64:  # as FITS (and astropy) store uint64: K, offset by TZERO = 2**63
+            values, zero = (values ^ np.uint64(2 ** 63)).view(np.int64), 2 ** 63
+            dtype, tform = ">i8", "K"
         elif values.dtype.kind in "iub":
             dtype, tform = ">i8", "K"
         else:
@@ -362,14 +414,18 @@ def _write_fits(columns, meta, path):
         arrays.append(values)
         fields.append((name, dtype))
         cards += [(f"TTYPE{number}", name), (f"TFORM{number}", tform)]
+        if zero is not None:
+            cards.append((f"TZERO{number}", zero))
     data = np.empty(count, dtype=fields)
     for (name, _), values in zip(fields, arrays):
         data[name] = values
     header = fits.Header([("XTENSION", "BINTABLE"), ("BITPIX", 8), ("NAXIS", 2), ("NAXIS1", data.dtype.itemsize),
                           ("NAXIS2", count), ("PCOUNT", 0), ("GCOUNT", 1), ("TFIELDS", len(fields)), *cards,
                           ("EXTNAME", "XMATCH")])
-    for keyword, value, comment in fits_provenance_cards("xmatch", meta):
-        header.append((keyword, value, comment) if comment else (keyword, value))
+    for keyword, value, comment in fits_provenance_cards("xmatch"):
+        header.append((keyword, value, comment))
+    for name, value in meta.items():  # not cut at 72 characters (as fits_provenance_cards does): paths run long
+        header.add_history(f"hippo xmatch {name}={value}")
     body = data.tobytes()
     opener = gzip.open if str(path).lower().endswith(".gz") else open
     with atomic_path(path) as tmp, opener(tmp, "wb") as stream:

@@ -13,6 +13,7 @@ import numpy as np
 
 from hippo.errors import InputError
 from hippo.io.columns import find_column, find_position_columns
+from hippo.io.tables import keep_leading_zeros, position_degrees
 
 FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
 
@@ -66,7 +67,7 @@ class Catalogue:
     def values(self, name, unit=None):
         """Column ``name`` of the usable rows as float64, converted to ``unit`` when the column
         declares a compatible unit (columns without a unit are taken to be in ``unit``)."""
-        values = np.ma.asarray(self._columns[name])  # keeps a Table's mask: masked values become NaN
+        values = _masked_column(self._columns, name)  # masked values become NaN
         if values.dtype.kind not in "fiub":
             raise InputError(self.source, f"column {name!r} is not numeric")
         values = np.ma.filled(values.astype(np.float64), np.nan)
@@ -100,7 +101,7 @@ class Catalogue:
             missing |= self._id_masked[rows]
         if not missing.any():
             return names
-        names = names.astype(str).astype(object)
+        names = as_text(names).astype(object)
         names[missing] = self._iau_names(np.asarray(rows)[missing])
         return names.astype(str)
 
@@ -135,6 +136,12 @@ class Catalogue:
         return np.array([iau_name(SkyCoord(self.ra[i] * u.deg, self.dec[i] * u.deg)) for i in rows], dtype=str)
 
 
+def as_text(values):
+    """Names as str: bytes (ids as FITS holds them) decoded as UTF-8, the encoding hippo writes
+    non-ASCII ids in; numbers written out."""
+    return np.char.decode(values, "utf-8") if values.dtype.kind == "S" else values.astype(str)
+
+
 def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
     """Read a catalogue (path or astropy Table) for matching.
 
@@ -154,9 +161,11 @@ def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
         names, finder = list(columns.colnames), columns
     units = _units(columns, names)
     ra_name, dec_name, id_name = find_position_columns(finder, ra_col, dec_col, id_col, label)
+    if id_name is not None and label.lower().endswith(".csv"):  # CSV has no types: 007 was guessed to be 7
+        columns = keep_leading_zeros(columns, source, id_name)
     if np.asarray(columns[ra_name]).dtype.kind in "fiu" and np.asarray(columns[dec_name]).dtype.kind in "fiu":
-        ra = _degrees(columns[ra_name], units.get(ra_name))
-        dec = _degrees(columns[dec_name], units.get(dec_name))
+        ra = position_degrees(_floats(columns[ra_name]), units.get(ra_name), ra_name, label, is_ra=True)
+        dec = position_degrees(_floats(columns[dec_name]), units.get(dec_name), dec_name, label, is_ra=False)
     else:  # sexagesimal strings: parsed row by row by the input layer
         from astropy.table import Table
 
@@ -165,7 +174,7 @@ def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
         table = columns if hasattr(columns, "colnames") else Table(columns)
         positions = read_positions(table, ra_col, dec_col, id_col, source=label)
         ra, dec = _positions_on_rows(positions, len(table))
-    ids = None if id_name is None else np.ma.asarray(columns[id_name])  # a Table's mask marks missing ids
+    ids = None if id_name is None else _masked_column(columns, id_name)
     with np.errstate(invalid="ignore"):
         rejected = ~(np.isfinite(ra) & np.isfinite(dec) & (np.abs(ra) <= 360) & (np.abs(dec) <= 90))
         ra = np.mod(ra, 360.0)  # catalogues in the -180..180 convention: RA -5 is RA 355
@@ -199,22 +208,28 @@ def _fits_columns(path):
     raise InputError(path, "no table HDU in this FITS file")
 
 
+def _masked_column(columns, name):
+    """Column ``name`` with missing values masked: a Table's mask, or in a memory-mapped FITS table
+    the TNULL of an integer column (which the memory map hands over as a value), as Table.read does."""
+    values = np.ma.asarray(columns[name])
+    null = columns.columns[name].null if _is_fits_rec(columns) else None
+    if null is not None and values.dtype.kind in "iu":
+        values = np.ma.MaskedArray(values, mask=values == null)
+    return values
+
+
+def _is_fits_rec(columns):
+    return hasattr(columns, "columns") and hasattr(columns.columns, "units")
+
+
 def _units(columns, names):
-    if hasattr(columns, "columns") and hasattr(columns.columns, "units"):  # FITS_rec
+    if _is_fits_rec(columns):
         return {name: unit for name, unit in zip(names, columns.columns.units) if unit}
     return {name: str(columns[name].unit) for name in names if getattr(columns[name], "unit", None) is not None}
 
 
-def _degrees(column, unit):
-    values = np.ma.filled(np.ma.asarray(column, dtype=np.float64), np.nan)
-    if unit and unit.strip().lower() not in ("deg", "degree", "degrees"):
-        from astropy import units as u
-
-        try:
-            values = (values * u.Unit(unit, parse_strict="silent")).to_value(u.deg)
-        except (u.UnitsError, ValueError, TypeError):
-            pass  # a non-angular unit on a position column: trust the numbers as degrees
-    return values
+def _floats(column):
+    return np.ma.filled(np.ma.asarray(column, dtype=np.float64), np.nan)
 
 
 def _positions_on_rows(positions, n_rows):

@@ -1,6 +1,8 @@
 """Read and write tables by extension; find RA/Dec/ID columns by UCD or common names."""
 
+import csv
 import io
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -9,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from astropy.table import Table
+from astropy.table import MaskedColumn, Table
 
 from hippo.errors import InputError, UsageError
 from hippo.io.atomic import atomic_path
@@ -27,6 +29,12 @@ _FORMATS = {
     ".votable": "votable",
     ".parquet": "parquet",
 }
+
+# Unit spellings compared lower-case, astropy's and those it does not parse (FITS "DEG", "HOURS").
+_DEGREE_SPELLINGS = ("deg", "degree", "degrees")
+_HOUR_SPELLINGS = ("h", "hr", "hour", "hours")
+# an integer written with leading zeros (007, -01): a code rather than a number
+_LEADING_ZERO = re.compile(r"[+-]?0[0-9]")
 
 # meta keys astropy's from_table already writes as attributes of the TABLE element
 _VOTABLE_TABLE_ATTRIBUTES = ("ID", "name", "ref", "ucd", "utype", "description")
@@ -54,6 +62,27 @@ def read_table(path):
     except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise InputError(path, f"cannot read as {fmt} table ({first_line})") from None
+    return table
+
+
+def keep_leading_zeros(table, path, name):
+    """Column ``name`` of a CSV ``table`` back as the file's text when it was read as integers but
+    some value has leading zeros: an id 007 read as 7 would collide with a 7 and never join back.
+    Integers without leading zeros stay integers; other formats keep their declared types."""
+    if table_format(path) != "ascii.csv" or table[name].dtype.kind not in "iu":
+        return table
+    with open(path, newline="", encoding="utf-8", errors="replace") as stream:
+        # astropy's CSV reader skips blank lines and has no comments; the header is the first line
+        rows = (row for row in csv.reader(stream) if row and not (len(row) == 1 and not row[0].strip()))
+        header = [cell.strip() for cell in next(rows, [])]
+        if header.count(name) != 1:
+            return table
+        position = header.index(name)
+        text = [row[position].strip() if position < len(row) else "" for row in rows]
+    if len(text) != len(table) or not any(_LEADING_ZERO.match(value) for value in text):
+        return table
+    table[name] = MaskedColumn(text, mask=np.ma.getmaskarray(table[name]), unit=table[name].unit,
+                               description=table[name].description, meta=table[name].meta)
     return table
 
 
@@ -153,8 +182,8 @@ def read_positions(path_or_table, ra_col=None, dec_col=None, id_col=None, source
     if len(table) == 0:
         raise InputError(source, "table has no rows")
     ra_name, dec_name, id_name = find_position_columns(table, ra_col, dec_col, id_col, source)
-    ra_deg = _column_degrees(table[ra_name], is_ra=True)
-    dec_deg = _column_degrees(table[dec_name], is_ra=False)
+    ra_deg = _column_degrees(table[ra_name], is_ra=True, source=source)
+    dec_deg = _column_degrees(table[dec_name], is_ra=False, source=source)
     problems = validate_radec(ra_deg, dec_deg)
     good = problems == ""
 
@@ -178,17 +207,31 @@ def read_positions(path_or_table, ra_col=None, dec_col=None, id_col=None, source
     return Positions(table=out, rejected=rejected)
 
 
-def _column_degrees(column, is_ra):
-    """Column values in degrees: numbers (with unit if any) or sexagesimal strings; NaN where bad."""
-    unit = getattr(column, "unit", None)
+def position_degrees(values, unit, name, source, is_ra):
+    """Numeric RA or Dec values in degrees by their column's unit (none: degrees). A time unit on
+    RA (FITS and VizieR write hours as ``h``) is hours of RA, 15 degrees each; any other unit that
+    is not an angle is an InputError, since numbers in an unknown unit cannot be placed on the sky."""
+    text = str(unit).strip() if unit is not None else ""
+    if not text or text.lower() in _DEGREE_SPELLINGS:
+        return values
+    if is_ra and text.lower() in _HOUR_SPELLINGS:  # also those astropy does not parse ("hours", "HOURS")
+        return values * 15.0
+    try:
+        parsed = u.Unit(text, parse_strict="silent")
+        if is_ra and parsed.is_equivalent(u.hour):
+            return (values * parsed).to_value(u.hour) * 15.0
+        return (values * parsed).to_value(u.deg)
+    except (u.UnitsError, ValueError, TypeError):
+        raise InputError(source, f"{'RA' if is_ra else 'Dec'} column {name!r} has unit {text!r}, which is not an "
+                                 "angle: give it in degrees (or RA in hours)") from None
+
+
+def _column_degrees(column, is_ra, source):
+    """Column values in degrees: numbers (with unit if any; RA in hours too) or sexagesimal strings;
+    NaN where bad. InputError for a unit that is not an angle."""
     if column.dtype.kind in "fiu":
         values = np.ma.filled(np.ma.asarray(column, dtype=float), np.nan)
-        if unit is not None and unit != u.deg:
-            try:
-                values = (values * unit).to_value(u.deg)
-            except u.UnitsError:
-                pass  # a non-angular unit on a position column: trust the numbers as degrees
-        return values
+        return position_degrees(values, getattr(column, "unit", None), column.name, source, is_ra)
     values = np.full(len(column), np.nan)
     for i, raw in enumerate(np.ma.filled(np.ma.asarray(column), "")):
         text = str(raw).strip()

@@ -70,3 +70,13 @@ def test_overlay_of_a_flagged_source_is_one_call(shared_data, tmp_path):
     overlay_flagged(pairs, "J151227+454026", wise, contours=folder / "FIRSTJ151227.2+454026_3.fits",
                     output=output, size="2arcmin")
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and output.stat().st_size > 10_000
+
+
+def test_integer_ids_stay_integers_with_groups():
+    radio = _double()
+    radio["Source_Name"] = [101, 102, 103, 104, 105]
+    optical = Table({"objid": [7, 9], "ra": [150.0 + 0.6 / 3600, 150.0 + 40 / 3600],
+                     "dec": [2.0 + 0.3 / 3600, 2.0 + 20.5 / 3600]})
+    pairs = xmatch(radio, optical, method="nn", radius="3arcsec", group=True)
+    assert pairs["radio_id"].dtype.kind == "i"
+    assert dict(zip(pairs["radio_id"], pairs["components"])) == {101: "101;102;103", 104: "104"}

@@ -122,3 +122,54 @@ def test_errors_in_degrees_without_unit_and_masked_magnitudes(deep_field):
     pairs = xmatch(in_degrees, masked, method="lr", radius="5arcsec")
     assert pairs.meta["q0"] == pytest.approx(reference.meta["q0"], abs=0.01)
     assert score(pairs, radio)["compact"]["reliability"] >= 0.95
+
+
+@pytest.fixture(scope="module")
+def single_field():
+    return simulate_field(n_radio=2000, area_deg2=1.0, optical_limit=23.0, multi_fraction=0.0, seed=6)
+
+
+@pytest.mark.parametrize("spoil", ["nan optical error", "masked radio error", "zero radio error, no floor"])
+def test_one_missing_or_zero_positional_error_leaves_the_rest_of_the_run_alone(single_field, spoil, caplog):
+    radio, optical = single_field
+    radio, optical = radio.copy(), optical.copy()
+    floor = "0arcsec" if "no floor" in spoil else "0.5arcsec"
+    if "no floor" in spoil:
+        optical.remove_columns(["ra_err", "dec_err"])
+    reference = xmatch(radio, optical, method="lr", astrometric_floor=floor)
+    row = int(np.flatnonzero(np.asarray(radio["true_host"]) >= 0)[0])
+    host = radio["true_host"][row]
+    if spoil == "nan optical error":
+        optical["ra_err"][np.asarray(optical["objid"]) == host] = np.nan
+    elif spoil == "masked radio error":
+        radio["E_RA"] = np.ma.MaskedArray(np.asarray(radio["E_RA"]), mask=np.arange(len(radio)) == row)
+    else:
+        radio["E_RA"][row] = radio["E_DEC"][row] = 0.0
+    with caplog.at_level("WARNING", logger="hippo"):
+        pairs = xmatch(radio, optical, method="lr", astrometric_floor=floor)
+    assert "1 rows have no usable error" in caplog.text
+    assert len(reference) > 1500 and abs(len(pairs) - len(reference)) <= 2
+    assert pairs.meta["q0"] == pytest.approx(reference.meta["q0"], abs=0.005)
+    best = pairs[(pairs["radio_id"] == radio["Source_Name"][row]) & (pairs["rank"] == 1)]
+    assert list(best["optical_id"]) == [host]
+
+
+def test_lr_at_a_20_arcsec_beam_is_not_all_extended():
+    # NVSS/RACS-like: every component is beam-sized, 20"; "extended" means larger than twice that
+    radio, optical = simulate_field(n_radio=2000, area_deg2=1.0, optical_limit=23.0, beam_arcsec=20.0,
+                                    multi_fraction=0.0, seed=1)
+    radio["Maj"][:3] = 60.0
+    pairs = xmatch(radio, optical, method="lr", radius="10arcsec")
+    assert np.isfinite(pairs.meta["q0"]) and score(pairs, radio)["compact"]["completeness"] >= 0.9
+    extended = set(pairs["radio_id"][pairs["flag"] == "extended"])
+    assert extended == set(radio["Source_Name"][:3]) & set(pairs["radio_id"])
+
+
+def test_lr_with_only_extended_sources_is_a_one_line_error(tmp_path, hippo_cli):
+    (tmp_path / "radio.csv").write_text("name,ra,dec,Maj\na,10.0,0.0,40\nb,10.1,0.0,45\n")
+    (tmp_path / "optical.csv").write_text("name,ra,dec\nx,10.0001,0.0\n")
+    result = hippo_cli("xmatch", tmp_path / "radio.csv", tmp_path / "optical.csv", "--method", "lr",
+                       "--radio-err", "1arcsec")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: {tmp_path / 'radio.csv'}: lr: all 2 radio sources are extended or "
+                                          "multi-component: no compact source to estimate Q0 and q(m) from"]

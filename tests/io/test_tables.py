@@ -129,3 +129,19 @@ def test_negative_ra_is_the_minus_180_to_180_convention(tmp_path):
     positions = read_positions(path)
     assert list(positions.table["name"]) == ["west"] and positions.table["ra"][0] == pytest.approx(355.0)
     assert [reason for _, _, reason in positions.rejected] == ["RA outside 0..360 deg"]
+
+
+@pytest.mark.parametrize("unit,ra", [("h", 10.0), ("hourangle", 10.0), ("deg", 150.0), ("rad", np.radians(150.0))])
+def test_numeric_ra_is_converted_by_its_unit_hours_too(tmp_path, unit, ra):
+    table = Table({"name": ["a"], "ra": [ra], "dec": [2.0]})
+    table["ra"].unit = unit
+    write_table(table, tmp_path / "cat.ecsv")
+    assert read_positions(tmp_path / "cat.ecsv").table["ra"][0] == pytest.approx(150.0)
+
+
+def test_a_position_unit_that_is_not_an_angle_is_an_error_naming_column_and_unit(tmp_path):
+    table = Table({"name": ["a"], "ra": [150.0], "dec": [2.0]})
+    table["dec"].unit = "h"
+    write_table(table, tmp_path / "cat.ecsv")
+    with pytest.raises(InputError, match=r"cat.ecsv: Dec column 'dec' has unit 'h', which is not an angle"):
+        read_positions(tmp_path / "cat.ecsv")
