@@ -203,10 +203,12 @@ class TileDirectorySurvey(Survey):
         x0 = int(np.floor(x + 0.5)) - n_x // 2
         y0 = int(np.floor(y + 0.5)) - n_y // 2
         target = shifted_wcs(self.index.wcs(best), x0, y0, shape=(n_y, n_x))
-        mosaic = self._mosaic(candidates, target, resampling)
+        mosaic = self._mosaic(candidates, target, resampling, keep_dtype=True)
         return mosaic if mosaic.status != "no_coverage" else single
 
-    def _mosaic(self, candidates, target_wcs, resampling):
+    def _mosaic(self, candidates, target_wcs, resampling, keep_dtype=False):
+        """The tiles resampled onto ``target_wcs`` and averaged; float32, or with ``keep_dtype``
+        (the survey's own grid) the tiles' float type, as a cutout of one tile keeps it."""
         from reproject import reproject_exact, reproject_interp
         from reproject.mosaicking import reproject_and_coadd
 
@@ -234,7 +236,9 @@ class TileDirectorySurvey(Survey):
             data, footprint = reproject_and_coadd(inputs, target_wcs, shape_out=shape,
                                                   reproject_function=function, combine_function="mean",
                                                   **kwargs)
-        data = np.where(footprint > 0, data, np.nan).astype(np.float32)
+        dtype = np.result_type(np.float32, *(np.asarray(image.data[:1, :1]).dtype for image in used)) \
+            if keep_dtype else np.dtype(np.float32)
+        data = np.where(footprint > 0, data, np.nan).astype(dtype if dtype.kind == "f" else np.float32)
         status = coverage_status(data)
         if status == "no_coverage":
             return no_coverage(str(self.path), "the tiles have no data inside the cutout")

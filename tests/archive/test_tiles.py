@@ -26,10 +26,10 @@ def sky_wcs(crval, shape, scale_arcsec=1.8):
     return wcs
 
 
-def split_into_tiles(directory, crval=(150.0, 2.0), side=600, tile=330):
+def split_into_tiles(directory, crval=(150.0, 2.0), side=600, tile=330, dtype=np.float32):
     """A 600x600 sky split into four overlapping 330x330 tiles on the same pixel grid."""
     wcs = sky_wcs(crval, (side, side))
-    data = np.random.default_rng(7).normal(size=(side, side)).astype(np.float32)
+    data = np.random.default_rng(7).normal(size=(side, side)).astype(dtype)
     directory.mkdir(parents=True, exist_ok=True)
     for i, y0 in enumerate((0, side - tile)):
         for j, x0 in enumerate((0, side - tile)):
@@ -63,6 +63,16 @@ def test_cutout_spanning_tiles_is_mosaicked_on_the_survey_grid(tmp_path):
     x, y = cut.wcs.world_to_pixel(coord)
     assert abs(x - 33) <= 0.5 and abs(y - 33) <= 0.5
     np.testing.assert_allclose(cut.data, data[300 - 33:300 + 34, 300 - 33:300 + 34], atol=1e-5)
+
+
+def test_a_mosaic_of_float64_tiles_on_their_own_grid_stays_float64(tmp_path):
+    wcs, data = split_into_tiles(tmp_path / "tiles", dtype=np.float64)
+    coord = wcs.pixel_to_world(299.6, 299.6)
+    native = get_survey(tmp_path / "tiles").cutout(coord, "2arcmin")
+    assert native.header["NCOMBINE"] == 4 and native.data.dtype == np.float64
+    np.testing.assert_allclose(native.data, data[300 - 33:300 + 34, 300 - 33:300 + 34], atol=1e-9)  # float32 is 1e-7
+    resampled = get_survey(tmp_path / "tiles").cutout(coord, "2arcmin", pixel_scale=1.0)
+    assert resampled.data.dtype == np.float32  # as a resampled cutout of one file
 
 
 def test_edge_of_the_tiled_survey_is_partial(tmp_path):
