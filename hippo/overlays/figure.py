@@ -351,16 +351,17 @@ def _draw_beams(panel, layers, limits):
     from matplotlib.patches import Polygon
 
     (x0, x1), (y0, y1) = limits
-    scale = panel.background.pixel_scale_arcsec
     pad = 0.04 * (x1 - x0)
+    # the sky scale in the lower-left corner, where the beams go (not at the reference pixel)
+    scale_x, scale_y = local_pixel_scales(panel.background, (x0 + 2 * pad, y0 + 2 * pad))
     x = x0 + pad
     for layer in layers:
         if layer.beam is None or not any(entry[0] is layer for entry in panel.contour_sets):
             continue
-        radius = layer.beam.major_arcsec / 2.0 / scale
-        if 2 * radius > 0.5 * (x1 - x0):
+        radius_x, radius_y = layer.beam.major_arcsec / 2.0 / scale_x, layer.beam.major_arcsec / 2.0 / scale_y
+        if 2 * radius_x > 0.5 * (x1 - x0):
             continue  # a beam half the field wide would hide the source; the caption still gives it
-        centre_pixel = (x + radius, y0 + pad + radius)
+        centre_pixel = (x + radius_x, y0 + pad + radius_y)
         centre = panel.background.wcs.pixel_to_world(*centre_pixel)
         outline = beam_polygon_sky(centre, layer.beam)
         px, py = panel.background.wcs.world_to_pixel(outline)
@@ -368,7 +369,7 @@ def _draw_beams(panel, layers, limits):
                         linewidth=0.6, alpha=0.75, transform=panel.axes.transData)
         panel.axes.add_patch(patch)
         panel.beam_patches.append((layer, patch))
-        x += 2 * radius + pad / 2
+        x += 2 * radius_x + pad / 2
 
 
 def local_pixel_scales(image, pixel):

@@ -318,3 +318,17 @@ def test_images_already_read_draw_the_same_figure_and_are_recorded_by_their_file
     with Store.open(tmp_path / "hippo.db") as store:
         row = store.connection.execute("SELECT image, contours FROM overlays").fetchone()
     assert tuple(row) == (str(optical_image), str(radio_image))
+
+
+def test_the_beam_sits_inside_the_field_where_the_pixel_scale_is_not_the_reference_one(tmp_path):
+    from astropy.io import fits
+
+    background, _ = galactic_car_background(tmp_path)  # 1" of sky per pixel along x there, 2" along y
+    with fits.open(background, mode="update") as hdul:  # its own contours, with a 16" round beam
+        hdul[0].header.update(BMAJ=16 / 3600, BMIN=16 / 3600, BPA=0.0, BUNIT="JY/BEAM")
+    panel = draw(background, contours=[background]).panels[0]
+    (layer, patch), = panel.beam_patches
+    vertices = patch.get_xy()[:-1]
+    assert vertices[:, 0].min() > 0 and vertices[:, 1].min() > 0  # inside the lower-left corner, not cut off
+    width, height = np.ptp(vertices, axis=0)
+    assert (width, height) == pytest.approx((16.0, 8.0), rel=0.05)  # 16" of sky: 16 pixels along x, 8 along y
