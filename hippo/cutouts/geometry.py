@@ -94,6 +94,21 @@ def centred_tan_wcs(coord, n_pixels, pixel_arcsec):
     return wcs
 
 
+def _poles_inside(source_wcs, target_wcs, target_shape):
+    """Source-pixel positions of the source frame's celestial poles that lie inside the target grid."""
+    from astropy.coordinates import SkyCoord
+
+    frame = source_wcs.pixel_to_world(0, 0).frame
+    ny, nx = target_shape
+    inside = []
+    for latitude in (90.0, -90.0):
+        pole = SkyCoord(0.0, latitude, unit="deg", frame=frame)
+        tx, ty = target_wcs.world_to_pixel(pole)
+        if -0.5 <= tx <= nx - 0.5 and -0.5 <= ty <= ny - 0.5:
+            inside.append(tuple(float(v) for v in source_wcs.world_to_pixel(pole)))
+    return inside
+
+
 def source_bounding_box(source_wcs, target_wcs, target_shape, source_shape, margin=2):
     """Pixel box ``(x0, x1, y0, y1)`` of the source image that covers the target grid, clipped
     to the source image; None when they do not overlap.
@@ -110,6 +125,12 @@ def source_bounding_box(source_wcs, target_wcs, target_shape, source_shape, marg
                          np.full_like(steps_x, (ny - 1) / 2.0), steps_y])
     world = target_wcs.pixel_to_world(xs, ys)
     sx, sy = source_wcs.world_to_pixel(world)
+    height, width = source_shape
+    for pole_x, pole_y in _poles_inside(source_wcs, target_wcs, target_shape):
+        # every longitude meets at a pole inside the cutout: in a CAR or other all-sky image it
+        # takes the whole width (the border alone jumps across the longitude seam), and its row
+        sx = np.append(sx, [0.0, width - 1.0, pole_x])
+        sy = np.append(sy, [pole_y, pole_y, pole_y])
     good = np.isfinite(sx) & np.isfinite(sy)
     if not good.any():
         return None
@@ -117,7 +138,6 @@ def source_bounding_box(source_wcs, target_wcs, target_shape, source_shape, marg
     x1 = int(np.ceil(sx[good].max())) + margin + 1
     y0 = int(np.floor(sy[good].min())) - margin
     y1 = int(np.ceil(sy[good].max())) + margin + 1
-    height, width = source_shape
     x0, y0 = max(x0, 0), max(y0, 0)
     x1, y1 = min(x1, width), min(y1, height)
     if x0 >= x1 or y0 >= y1:

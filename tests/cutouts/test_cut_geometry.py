@@ -324,3 +324,20 @@ def test_a_surveys_zero_point_and_beam_cards_survive_but_compression_and_sip_car
     cut = cut_image(image, image.wcs.pixel_to_world(400.0, 300.0), "30arcsec")
     assert (cut.header["ZP"], cut.header["ZEROPT"], cut.header["B_MAJ"]) == (25.3, 30.0, 0.0012)
     assert not {"ZCMPTYPE", "ZTILE1", "A_ORDER", "A_2_0"} & set(cut.header)
+
+
+def test_a_cutout_over_the_pole_of_an_all_sky_car_image_reads_every_longitude():
+    # dec 80..90 of a CAR map; a resampled cutout around the pole needs pixels from the whole width
+    header = fits.Header({"CTYPE1": "RA---CAR", "CTYPE2": "DEC--CAR", "CRVAL1": 180.0, "CRVAL2": 0.0,
+                          "CDELT1": -0.1, "CDELT2": 0.1, "CRPIX1": 1800.5, "CRPIX2": 0.5 - 800 + 0.5})
+    wcs = WCS(header)
+    yy, xx = np.mgrid[0:100, 0:3600]
+    ra, dec = wcs.wcs_pix2world(xx, yy, 0)
+    data = (np.cos(np.radians(ra)) * (90 - dec)).astype(np.float32)  # smooth, continuous over the pole
+    image = Image(data=data, wcs=wcs, header=header, path="car_pole.fits")
+    cut = cut_image(image, SkyCoord(10 * u.deg, 89.0 * u.deg), "3deg", pixel_scale="360arcsec")
+    from reproject import reproject_interp
+
+    expected, _ = reproject_interp((data.astype(float), wcs), cut.wcs, shape_out=cut.data.shape, order="bilinear")
+    np.testing.assert_array_equal(np.isnan(cut.data), np.isnan(expected))
+    np.testing.assert_allclose(cut.data, expected, atol=1e-5, equal_nan=True)
