@@ -118,15 +118,17 @@ def image_centre(image):
 
 def _centre(shape, wcs):
     ny, nx = shape
-    lon, lat = wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0)
-    ra, dec = native_to_icrs(wcs, lon, lat)
+    world = wcs.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0)
+    ra, dec = native_to_icrs(wcs, world[wcs.wcs.lng], world[wcs.wcs.lat])
     return float(ra), float(dec)
 
 
 def _world_to_pixel(wcs, ra, dec):
     """Pixel coordinates in ``wcs`` of ICRS (ra, dec): galactic, ecliptic and B1950 images too (the
-    model grid is ICRS; an image's own axes may not be)."""
-    return wcs.world_to_pixel_values(*icrs_to_native(wcs, ra, dec))
+    model grid is ICRS; an image's own axes may not be), and images whose first axis is latitude."""
+    lon, lat = icrs_to_native(wcs, ra, dec)
+    world = [lat, lon] if wcs.wcs.lng == 1 else [lon, lat]
+    return wcs.world_to_pixel_values(*world)
 
 
 def _block_factor(pixel_scale_arcsec):
@@ -192,7 +194,7 @@ def resample_to_grid(data, wcs, ra, dec, pixel_scale_arcsec):
         ny, nx = data.shape
         data = np.asarray(data[: ny - ny % factor, : nx - nx % factor], dtype=np.float32)
         data = data.reshape(ny // factor, factor, nx // factor, factor).mean(axis=(1, 3))
-        wcs = wcs[::factor, ::factor]
+        wcs = _binned_wcs(wcs, factor)
     data = np.asarray(data, dtype=np.float32)
     affine = _grid_to_source_affine(wcs, ra, dec)
     shift = _integer_shift(affine)
@@ -211,6 +213,22 @@ def resample_to_grid(data, wcs, ra, dec, pixel_scale_arcsec):
     outside = (px < -0.5) | (px > nx - 0.5) | (py < -0.5) | (py > ny - 0.5)
     values[outside] = np.nan
     return values.astype(np.float32)
+
+
+def _binned_wcs(wcs, factor):
+    """The WCS of an image block-averaged ``factor`` x ``factor``. Not ``wcs[::factor, ::factor]``:
+    astropy's slicing scales CDELT and leaves a CD matrix as it was (a 0.9"/px image with CD
+    cards was resampled as if its blocks were still 0.9" pixels: the source came out 2x too big)."""
+    binned = wcs.deepcopy()
+    binned.wcs.crpix = (np.asarray(wcs.wcs.crpix) - 0.5) / factor + 0.5  # FITS pixel centres, 1-based
+    if wcs.wcs.has_cd():
+        binned.wcs.cd = np.asarray(wcs.wcs.cd) * factor
+    else:
+        binned.wcs.cdelt = np.asarray(wcs.wcs.cdelt) * factor
+    if binned.sip is not None:  # distortion polynomials are in the original pixels: let astropy slice them
+        return wcs[::factor, ::factor]
+    binned.wcs.set()
+    return binned
 
 
 def _integer_shift(affine, tolerance=1e-3):

@@ -143,6 +143,33 @@ def test_galactic_and_b1950_images_are_placed_on_the_sky_correctly(classifier, l
     assert SkyCoord(row["ra"], row["dec"], unit="deg").separation(centre).arcsec < 0.1
 
 
+def test_a_cd_matrix_finer_grid_and_swapped_axes_give_the_reference_answer(classifier, labelled_raw_files):
+    """The same FIRST image repackaged: upsampled 2x with a CD matrix (0.9"/px, block-averaged back
+    by the classifier), and with its axes transposed (CTYPE1 = DEC--TAN, legal FITS)."""
+    from astropy.coordinates import SkyCoord
+    from astropy.wcs import WCS
+
+    original = read_image(labelled_raw_files[2][0])
+    header = original.wcs.to_header()
+    fine = WCS(naxis=2)
+    fine.wcs.ctype, fine.wcs.crval = list(original.wcs.wcs.ctype), list(original.wcs.wcs.crval)
+    fine.wcs.crpix = (np.asarray(original.wcs.wcs.crpix) - 0.5) * 2 + 0.5
+    fine.wcs.cd = np.diag(np.asarray(original.wcs.wcs.cdelt) / 2)
+    upsampled = np.repeat(np.repeat(original.data, 2, axis=0), 2, axis=1)
+    swapped = WCS(naxis=2)
+    swapped.wcs.ctype = [header["CTYPE2"], header["CTYPE1"]]
+    swapped.wcs.crval = [header["CRVAL2"], header["CRVAL1"]]
+    swapped.wcs.crpix = [header["CRPIX2"], header["CRPIX1"]]
+    swapped.wcs.cdelt = [header["CDELT2"], header["CDELT1"]]
+    views = [original, Image(data=upsampled, wcs=fine, header=original.header, path="fine_cd"),
+             Image(data=np.ascontiguousarray(original.data.T), wcs=swapped, header=original.header, path="swapped")]
+    reference, *others = classifier.classify_images(views)
+    for row in others:
+        assert row["label"] == reference["label"] and row["confidence"] == pytest.approx(reference["confidence"], abs=0.01)
+        assert SkyCoord(row["ra"], row["dec"], unit="deg").separation(
+            SkyCoord(reference["ra"], reference["dec"], unit="deg")).arcsec < 0.5
+
+
 def test_a_low_confidence_label_is_flagged_uncertain(classifier, labelled_raw_files):
     image = read_image(labelled_raw_files[0][0])
     table = classifier.classify_images([image] * 2)
