@@ -157,10 +157,11 @@ class Classifier:
             ``source`` column (default: ``source_name``: the file name without its FITS suffix, or
             the OBJECT of a ``hippo cutout`` product).
         positions : list of (ra, dec) in degrees or None, optional
-            Where the source is in each image (default: the image centre).
+            Where the source is in each image (default: the position a ``hippo cutout`` product
+            was cut at, else the image centre).
         """
         names = names or [source_name(image.path, image.header) for image in images]
-        positions = positions or [None] * len(images)
+        positions = positions or [requested_position(image.header) for image in images]
         return rows_to_table(self.rows_or_errors([prepare_or_reason(image, position)
                                                   for image, position in zip(images, positions)], names))
 
@@ -268,9 +269,23 @@ def _prepare_path(path):
     """Prepared input of one file, or the reason (str) it cannot be used; and the source's name."""
     try:
         image = read_for_classification(path)
-        return _prepare_image(image, None), source_name(path, image.header)
+        return _prepare_image(image, requested_position(image.header)), source_name(path, image.header)
     except InputError as exc:
         return exc.reason, fits_stem(path)
+
+
+def requested_position(header):
+    """(RA, Dec) in degrees that ``hippo cutout`` was asked for (HIPPORA/HIPPODEC), or None.
+
+    An odd-sized cutout's geometric centre is up to half a pixel from the source; classifying at
+    the requested position gives what ``classify --survey`` gives for the same source."""
+    if str(header.get("HIPPOCMD", "")).strip() != "cutout":
+        return None
+    try:
+        ra, dec = float(header["HIPPORA"]), float(header["HIPPODEC"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (ra, dec) if np.isfinite(ra) and np.isfinite(dec) else None
 
 
 def source_name(path, header):

@@ -30,7 +30,7 @@ _WANTED = tuple(f"{key}{axis}" for key in ("CTYPE", "CRVAL", "CRPIX", "CDELT", "
     f"{key}{i}_{j}" for key in ("CD", "PC") for i in (1, 2) for j in (1, 2)) + tuple(
     f"PV{axis}_{m}" for axis in (1, 2) for m in range(5)) + (
     "RADESYS", "RADECSYS", "EQUINOX", "EPOCH", "LONPOLE", "LATPOLE", "MJD-OBS", "DATE-OBS", "BUNIT", "BMAJ",
-    "BMIN", "BPA", "OBJECT", "HIPPOCMD")
+    "BMIN", "BPA", "OBJECT", "HIPPOCMD", "HIPPORA", "HIPPODEC")
 _WANTED_SET = frozenset(_WANTED)
 _NEEDED_PREFIXES = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS", "TTYPE", "TFORM", "THEAP",
                     "BSCALE", "BZERO", "BLANK", "Z")

@@ -325,6 +325,13 @@ def test_cutouts_written_by_hippo_cutout_are_named_by_their_source(shared_data, 
     assert sorted(table["source"]) == ["J1512+4540", "J1512+4541"]
     images = [read_image(path) for path in sorted((tmp_path / "cutouts").rglob("*.fits"))]
     assert sorted(classifier.classify_images(images)["source"]) == ["J1512+4540", "J1512+4541"]
+    # classified where they were cut (HIPPORA/HIPPODEC), not half a pixel away at the odd-sized
+    # image's centre: the same answer as cutting from the survey at the catalogue's positions
+    by_position = classify(survey=shared_data / "first_wise" / "FIRSTJ151227.2+454026_11.fits",
+                           catalogue=catalogue, size="4.8arcmin", classifier=classifier, quiet=True)
+    table.sort("source")
+    for column in ("ra", "dec", "p_fri", "p_frii", "p_bent", "p_comp"):
+        np.testing.assert_allclose(table[column], by_position[column], atol=1e-6)
 
 
 def test_a_cutout_of_hippo_cutouts_default_size_is_not_held_back_for_coverage(classifier, labelled_raw_files):
