@@ -190,8 +190,28 @@ def _clean_header(header):
 _AXIS_KEYS = ("NAXIS", "CTYPE", "CRVAL", "CDELT", "CRPIX", "CROTA", "CUNIT", "CNAME", "CRDER", "CSYER")
 
 
+# FITS STOKES axis values (Greisen & Calabretta 2002, table 7)
+_STOKES_NAMES = {1: "I", 2: "Q", 3: "U", 4: "V", -1: "RR", -2: "LL", -3: "RL", -4: "LR",
+                 -5: "XX", -6: "YY", -7: "XY", -8: "YX"}
+# Planes that are not a measure of total intensity (polarisation, cross-hands)
+NOT_TOTAL_INTENSITY = frozenset({"Q", "U", "V", "RL", "LR", "XY", "YX"})
+
+
+def degenerate_stokes(get, naxis):
+    """The Stokes parameter ('I', 'V', ...) of the first pixel of a STOKES axis beyond the image
+    axes, read through ``get`` (a header's or a dict's ``get``); None without such an axis."""
+    for axis in range(3, naxis + 1):
+        if str(get(f"CTYPE{axis}", "")).strip().upper() == "STOKES":
+            value = float(get(f"CRVAL{axis}", 1.0)) + (1.0 - float(get(f"CRPIX{axis}", 1.0))) * float(
+                get(f"CDELT{axis}", 1.0))
+            return _STOKES_NAMES.get(int(round(value)), f"{value:g}")
+    return None
+
+
 def _drop_degenerate_axes(path, data, header):
-    """Reduce to the two image axes; extra axes (FIRST's STOKES/FREQ) must have length 1."""
+    """Reduce to the two image axes; extra axes (FIRST's STOKES/FREQ) must have length 1. A
+    STOKES axis that is not I is kept in words, as ``STOKES = 'V'``: the pixels are not total
+    intensity, which the classifier and a reader of a cutout must know."""
     if data.ndim < 2:
         raise InputError(path, f"image has {data.ndim} axis; HIPPO needs a 2-D image")
     extra_shape = data.shape[:-2]
@@ -200,6 +220,9 @@ def _drop_degenerate_axes(path, data, header):
     if data.ndim > 2:
         data = data.reshape(data.shape[-2:])
     naxis = header.get("NAXIS", 2)
+    stokes = degenerate_stokes(header.get, max(naxis, header.get("WCSAXES", 2)))
+    if stokes not in (None, "I"):
+        header["STOKES"] = (stokes, "Stokes parameter (the dropped STOKES axis)")
     if naxis > 2 or header.get("WCSAXES", 2) > 2:
         for axis in range(3, max(naxis, header.get("WCSAXES", 2)) + 1):
             for key in _AXIS_KEYS:

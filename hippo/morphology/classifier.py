@@ -15,6 +15,7 @@ from astropy.table import Table
 
 from hippo.errors import HippoError, InputError
 from hippo.io.fitsfiles import fits_stem
+from hippo.io.images import NOT_TOTAL_INTENSITY
 from hippo.morphology import ood
 from hippo.morphology.calibration import probabilities
 # Imported here, not where it is used: a forked worker would import it afresh (~0.16 s) on every
@@ -250,6 +251,9 @@ def _classify_batch_in_worker(paths):
 def _prepare_image(image, position):
     if image.wcs is None:
         raise InputError(image.path, "no celestial WCS: the classifier needs to know the pixel scale")
+    stokes = str(image.header.get("STOKES", "I")).strip().upper()
+    if stokes in NOT_TOTAL_INTENSITY:
+        raise InputError(image.path, f"a Stokes {stokes} image: the classifier needs total intensity (Stokes I)")
     ra, dec = position if position is not None else (None, None)
     try:
         return prepare(image, ra, dec)

@@ -21,7 +21,7 @@ import numpy as np
 from astropy.wcs import WCS
 
 from hippo.io import Image, read_image
-from hippo.io.images import FITS_BLOCK_BYTES
+from hippo.io.images import FITS_BLOCK_BYTES, degenerate_stokes
 from hippo.morphology.preprocess import rows_read_by_prepare
 
 # Files above this size are left to read_image, which memory-maps them.
@@ -30,7 +30,8 @@ _WANTED = tuple(f"{key}{axis}" for key in ("CTYPE", "CRVAL", "CRPIX", "CDELT", "
     f"{key}{i}_{j}" for key in ("CD", "PC") for i in (1, 2) for j in (1, 2)) + tuple(
     f"PV{axis}_{m}" for axis in (1, 2) for m in range(5)) + (
     "RADESYS", "RADECSYS", "EQUINOX", "EPOCH", "LONPOLE", "LATPOLE", "MJD-OBS", "DATE-OBS", "BUNIT", "BMAJ",
-    "BMIN", "BPA", "OBJECT", "HIPPOCMD", "HIPPORA", "HIPPODEC")
+    "BMIN", "BPA", "OBJECT", "HIPPOCMD", "HIPPORA", "HIPPODEC", "STOKES") + tuple(
+    f"{key}{axis}" for key in ("CTYPE", "CRVAL", "CRPIX", "CDELT") for axis in (3, 4))
 _WANTED_SET = frozenset(_WANTED)
 _NEEDED_PREFIXES = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS", "TTYPE", "TFORM", "THEAP",
                     "BSCALE", "BZERO", "BLANK", "Z")
@@ -227,6 +228,9 @@ def _image(path, data, cards, wcs):
     if wcs is None or not np.isfinite(data).any():
         return None
     header = {keyword: cards[keyword] for keyword in _WANTED if keyword in cards}
+    stokes = degenerate_stokes(cards.get, max(cards.get("NAXIS", 2), cards.get("ZNAXIS", 2)))
+    if stokes not in (None, "I"):
+        header["STOKES"] = stokes
     # The header is a dict of the cards read (all the classifier looks at): building an
     # astropy Header and parsing it again into a WCS cost more than decoding the pixels.
     return Image(data=data, wcs=wcs, header=header, path=str(path))

@@ -356,3 +356,20 @@ def test_one_path_is_one_input_and_files_with_a_survey_are_refused(classifier, l
     assert len(single) == 1 and single["flag"][0] != "error"
     with pytest.raises(UsageError, match="not both"):
         hippo.classify([folder], survey=folder, catalogue=tmp_path / "positions.csv", classifier=classifier)
+
+
+def test_a_polarisation_plane_is_refused_not_classified_as_total_intensity(labelled_raw_files, tmp_path):
+    path, _ = labelled_raw_files[0]
+    data, header = fits.getdata(path), fits.getheader(path, 1)
+    for stokes, value in (("I", 1.0), ("V", 4.0)):
+        cube = fits.PrimaryHDU(data[None].astype(np.float32))
+        cube.header.update({k: header[k] for k in ("CTYPE1", "CTYPE2", "CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2",
+                                                     "CDELT1", "CDELT2", "BUNIT") if k in header})
+        cube.header.update(CTYPE3="STOKES", CRVAL3=value, CDELT3=1.0, CRPIX3=1.0)
+        cube.writeto(tmp_path / f"stokes{stokes}.fits")
+        cube.writeto(tmp_path / f"stokes{stokes}.fits.gz")
+    table = hippo.classify(sorted(tmp_path.glob("stokes*")), quiet=True)
+    flags = dict(zip(table["source"], table["flag"]))
+    assert flags["stokesI"] != "error"
+    errors = [row for row in table if row["flag"] == "error"]
+    assert len(errors) == 2 and all("Stokes V" in row["message"] for row in errors)
