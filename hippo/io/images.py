@@ -93,9 +93,9 @@ def read_image(path, *, require_wcs=True, memmap=True, check_finite=True):
             hdul = fits.open(path, memmap=None if memmap else False, lazy_load_hdus=False,
                              output_verify="silentfix")
     except OSError as exc:
-        raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
+        raise InputError(path, f"not a readable FITS file ({short_reason(exc)})") from None
     except Exception as exc:  # astropy raises assorted errors on garbage
-        raise InputError(path, f"not a readable FITS file ({_short(exc)})") from None
+        raise InputError(path, f"not a readable FITS file ({short_reason(exc)})") from None
     return image_from_hdul(hdul, path, require_wcs=require_wcs, check_finite=check_finite)
 
 
@@ -123,7 +123,7 @@ def image_from_hdul(hdul, path, *, require_wcs=True, check_finite=True):
             data = hdu.data
     except Exception as exc:
         hint = _truncation_hint(path) or "; the file may be truncated"
-        raise InputError(path, f"image data cannot be read ({_short(exc)}){hint}") from None
+        raise InputError(path, f"image data cannot be read ({short_reason(exc)}){hint}") from None
     if data is None:
         raise InputError(path, "image HDU has no data")
     header = _clean_header(hdu.header)
@@ -162,9 +162,15 @@ def _holds_image(hdu):
     return False
 
 
-def _short(exc):
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
+def short_reason(exc):
+    """One line saying why ``exc`` happened. wcslib's messages put where (``ERROR 3 in wcsset() at
+    line 2868 of file wcs.c:``) before why (``Linear transformation matrix is singular.``): the
+    why is kept."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    reasons = [line for line in lines if not (line.startswith("ERROR") and " of file " in line)]
+    return (reasons or lines)[0][:200].rstrip(".")
 
 
 def _clean_header(header):
@@ -243,7 +249,7 @@ def _celestial_wcs(path, header, hdul):
             warnings.simplefilter("ignore", FITSFixedWarning)
             wcs = WCS(header, fobj=hdul, naxis=2)
     except Exception as exc:
-        raise InputError(path, f"WCS in the header cannot be read ({_short(exc)})") from None
+        raise InputError(path, f"WCS in the header cannot be read ({short_reason(exc)})") from None
     if not wcs.has_celestial or wcs.naxis != 2:
         return None
     celestial = wcs.celestial

@@ -145,6 +145,16 @@ def test_image_without_wcs_is_rejected_only_where_a_wcs_is_needed(tmp_path):
     assert read_image(path, require_wcs=False).wcs is None
 
 
+def test_a_wcs_wcslib_refuses_is_one_line_saying_why(tmp_path):
+    header = _wcs_header()
+    header["CDELT1"] = 0.0
+    path = _write(tmp_path / "cdelt0.fits", np.ones((51, 51), np.float32), header)
+    with pytest.raises(InputError) as raised:
+        read_image(path)
+    message = str(raised.value)
+    assert "singular" in message and "ERROR" not in message and "\n" not in message
+
+
 def test_cube_with_real_third_axis_is_refused(tmp_path):
     path = _write(tmp_path / "cube.fits", np.ones((3, 20, 20), np.float32))
     with pytest.raises(InputError, match="non-degenerate extra axes"):

@@ -373,3 +373,12 @@ def test_a_polarisation_plane_is_refused_not_classified_as_total_intensity(label
     assert flags["stokesI"] != "error"
     errors = [row for row in table if row["flag"] == "error"]
     assert len(errors) == 2 and all("Stokes V" in row["message"] for row in errors)
+
+
+def test_a_singular_pixel_matrix_is_an_error_row_not_an_empty_field(classifier, labelled_raw_files):
+    original = read_image(labelled_raw_files[0][0])
+    singular = original.wcs.deepcopy()
+    singular.wcs.cd = [[-5e-4, 5e-4], [-5e-4, 5e-4]]  # both axes along one direction: no area
+    row = classifier.classify_images([Image(data=original.data, wcs=singular, header=original.header,
+                                            path="singular.fits")])[0]
+    assert row["flag"] == "error" and "singular" in row["message"]
