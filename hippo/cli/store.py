@@ -58,17 +58,18 @@ def _run_action(args, store):
         elif args.store_action == "info":
             info = store.info()
             if args.json:
-                print(json.dumps(info, default=str))
+                print(json.dumps(info, allow_nan=False))
             else:
                 print(f"store: {info['path']}")
                 for name, count in info["tables"].items():
                     print(f"  {name:16s} {count:>10d} rows")
                 for r in info["recent_runs"]:
-                    print(f"  run {r['id']}: {r['command']} at {r['started']} exit {r['exit_status']}")
+                    status = "running" if r["exit_status"] is None else f"exit {r['exit_status']}"
+                    print(f"  run {r['id']}: {r['command']} at {r['started']} {status}")
         elif args.store_action == "cone":
             centre = parse_coordinate(args.ra, args.dec, source="--ra/--dec")
             radius_deg = parse_angle(args.radius, "--radius").to_value("deg")
-            rows = store.cone(centre.ra.deg, centre.dec.deg, radius_deg, table=args.table)
+            rows = store.cone(centre.ra.deg, centre.dec.deg, radius_deg, table=args.table, masked=True)
             write_table(rows, args.output)
         elif args.store_action == "export":
             count = store.export(args.table, args.output)

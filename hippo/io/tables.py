@@ -88,16 +88,39 @@ def keep_leading_zeros(table, path, name):
 
 def _read_parquet(path):
     # astropy's reader needs pandas; pyarrow alone (a dependency already) does the job.
+    # Nulls come back masked: to_numpy alone would make null integers floats and null text ''.
+    import pyarrow
     import pyarrow.parquet
 
     arrow = pyarrow.parquet.read_table(path)
     table = Table()
     for name, column in zip(arrow.column_names, arrow.columns):
+        nulls = column.null_count > 0
+        if nulls:
+            mask = column.is_null().to_numpy(zero_copy_only=False)
+            fill = _arrow_null_fill(column.type)
+            if fill is not None:
+                column = column.fill_null(pyarrow.scalar(fill, type=column.type))
         values = column.to_numpy(zero_copy_only=False)
         if values.dtype == object:
             values = np.array(["" if v is None else str(v) for v in values], dtype=str)
-        table[name] = values
+        table[name] = MaskedColumn(values, mask=mask) if nulls else values
     return table
+
+
+def _arrow_null_fill(arrow_type):
+    """The value under the mask for a null of ``arrow_type`` (None: leave nulls to pyarrow)."""
+    import pyarrow
+
+    if pyarrow.types.is_string(arrow_type) or pyarrow.types.is_large_string(arrow_type):
+        return ""
+    if pyarrow.types.is_floating(arrow_type):
+        return np.nan
+    if pyarrow.types.is_integer(arrow_type):
+        return 0
+    if pyarrow.types.is_boolean(arrow_type):
+        return False
+    return None
 
 
 def write_table(table, path=None, *, overwrite=True):
@@ -115,8 +138,41 @@ def write_table(table, path=None, *, overwrite=True):
             warnings.simplefilter("ignore")
             if fmt == "votable":
                 _votable_with_meta(table).to_xml(str(tmp))
+            elif fmt == "parquet" and _has_nulls(table):
+                _write_parquet_with_nulls(table, tmp)
             else:
                 table.write(tmp, format=fmt, overwrite=True)
+
+
+def _has_nulls(table):
+    return any(isinstance(table[name], MaskedColumn) and table[name].ndim == 1 for name in table.colnames) \
+        and not table.has_mixin_columns
+
+
+def _write_parquet_with_nulls(table, path):
+    """Parquet with masked values as real nulls. astropy's writer stores a masked column as its
+    data (0 or '' under the mask) beside a ``<name>.mask`` column, which pandas, DuckDB, polars
+    and hippo itself read as values. The schema metadata is astropy's (column types, table meta
+    with the provenance), so astropy still reads the file."""
+    import pyarrow
+    import pyarrow.parquet
+    from astropy.table import meta as table_meta
+
+    plain = table.filled()  # the columns as astropy describes them unmasked: no <name>.mask
+    metadata = {"table_meta_yaml": "\n".join(table_meta.get_yaml_from_table(plain))}
+    arrays = []
+    for name in table.colnames:
+        column = table[name]
+        data = np.asarray(plain[name])
+        if data.dtype.kind == "U":
+            metadata[f"table::len::{name}"] = str(data.dtype.itemsize // 4)
+        elif data.dtype.byteorder == ">":
+            data = data.astype(data.dtype.newbyteorder("<"))
+        mask = np.ma.getmaskarray(column) if isinstance(column, MaskedColumn) else None
+        arrays.append(pyarrow.array(data, mask=mask if mask is not None and mask.any() else None))
+    schema = pyarrow.schema([(name, array.type) for name, array in zip(table.colnames, arrays)],
+                            metadata={k.encode(): v.encode() for k, v in metadata.items()})
+    pyarrow.parquet.write_table(pyarrow.Table.from_arrays(arrays, schema=schema), str(path), version="2.4")
 
 
 def _votable_with_meta(table):
@@ -144,7 +200,16 @@ def _serialisable(table, fmt):
         for name in table.colnames:
             if table[name].dtype == object:
                 table[name] = [("" if v is None else str(v)) for v in table[name]]
+            if fmt == "fits" and table[name].dtype.kind == "U" and not _is_ascii(table[name]):
+                # FITS text is ASCII: other text as UTF-8 bytes, as xmatch writes its FITS ids
+                column = table[name]
+                table[name] = MaskedColumn(np.char.encode(np.ma.getdata(column), "utf-8"), mask=np.ma.getmaskarray(column),
+                                           unit=column.unit, description=column.description, meta=column.meta)
     return table
+
+
+def _is_ascii(column):
+    return all(str(value).isascii() for value in np.ma.getdata(column).ravel())
 
 
 @dataclass

@@ -38,6 +38,8 @@ class Store:
     ...         store.insert("classifications", rows, run_id=run.id)
     """
 
+    timeout = 30.0  # seconds a statement waits for another process's write lock
+
     def __init__(self, connection, path):
         self.connection = connection
         self.path = Path(path)
@@ -57,7 +59,7 @@ class Store:
                     raise InputError(path, "is not a HIPPO store (not an SQLite database)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            connection = sqlite3.connect(path, timeout=cls.timeout, isolation_level=None)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
@@ -79,26 +81,43 @@ class Store:
     # -- schema -------------------------------------------------------------------------------
 
     def _ensure_schema(self):
+        # Read first and write only what is missing: a BEGIN IMMEDIATE on every open made readers
+        # (info, cone, export) wait for, and then fail behind, any writer's transaction.
         try:
+            if not self._schema_changes():
+                return
             with self.transaction():
-                existing = {row[0] for row in self.connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-                for table, columns in TABLES.items():
-                    positional = any(name == "ra" for name, _ in columns)
-                    full = columns + ([("healpix", "INTEGER")] if positional else [])
-                    if table not in existing:
-                        body = ", ".join(["id INTEGER PRIMARY KEY"] + [f'"{n}" {t}' for n, t in full])
-                        self.connection.execute(f'CREATE TABLE "{table}" ({body})')
-                    else:
-                        have = {row[1] for row in self.connection.execute(f'PRAGMA table_info("{table}")')}
-                        for name, sql_type in full:
-                            if name not in have:
-                                self.connection.execute(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {sql_type.replace(" UNIQUE", "")}')
-                    if positional:
-                        self.connection.execute(f'CREATE INDEX IF NOT EXISTS "{table}_healpix" ON "{table}"(healpix)')
-                for table, column in INDEXES:
-                    self.connection.execute(f'CREATE INDEX IF NOT EXISTS "{table}_{column}" ON "{table}"("{column}")')
+                for statement in self._schema_changes():  # again: another process may have made them
+                    self.connection.execute(statement)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise InputError(self.path, "is busy: another process has been writing to it for longer than "
+                                            f"{self.timeout:g} s; try again when it has finished") from None
+            raise InputError(self.path, f"is not a usable HIPPO store ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise InputError(self.path, f"is not a usable HIPPO store ({exc})") from None
+
+    def _schema_changes(self):
+        """The SQL statements that bring the file to the current schema (none when it is current)."""
+        existing = {(kind, name) for kind, name in self.connection.execute("SELECT type, name FROM sqlite_master")}
+        statements = []
+        for table, columns in TABLES.items():
+            positional = any(name == "ra" for name, _ in columns)
+            full = columns + ([("healpix", "INTEGER")] if positional else [])
+            if ("table", table) not in existing:
+                body = ", ".join(["id INTEGER PRIMARY KEY"] + [f'"{n}" {t}' for n, t in full])
+                statements.append(f'CREATE TABLE "{table}" ({body})')
+            else:
+                have = {row[1] for row in self.connection.execute(f'PRAGMA table_info("{table}")')}
+                for name, sql_type in full:
+                    if name not in have:
+                        statements.append(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {sql_type.replace(" UNIQUE", "")}')
+            if positional and ("index", f"{table}_healpix") not in existing:
+                statements.append(f'CREATE INDEX IF NOT EXISTS "{table}_healpix" ON "{table}"(healpix)')
+        for table, column in INDEXES:
+            if ("index", f"{table}_{column}") not in existing:
+                statements.append(f'CREATE INDEX IF NOT EXISTS "{table}_{column}" ON "{table}"("{column}")')
+        return statements
 
     @contextlib.contextmanager
     def transaction(self):
@@ -131,14 +150,19 @@ class Store:
         Columns the table does not have are ignored; ``healpix`` is computed from ``ra``/``dec``.
         ``replace_on`` names a UNIQUE column whose existing rows are replaced (upsert).
         """
-        columns = [c for c in self.columns(table) if c != "id"]
+        self._check_table(table)
+        affinities = {row[1]: _affinity(row[2]) for row in self.connection.execute(f'PRAGMA table_info("{table}")')}
+        columns = [c for c in affinities if c != "id"]
         records = _as_records(rows)
         if not records:
             return 0
         if run_id is not None and "run_id" in columns:
             for record in records:
                 record.setdefault("run_id", run_id)
-        if "healpix" in columns:
+        positional = "healpix" in columns
+        for record in records:
+            _convert_record(record, table, affinities, positional)
+        if positional:
             ra = np.array([_float_or_nan(r.get("ra")) for r in records])
             dec = np.array([_float_or_nan(r.get("dec")) for r in records])
             ok = np.isfinite(ra) & np.isfinite(dec)
@@ -196,30 +220,31 @@ class Store:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def query(self, sql, parameters=(), schema_of=None):
+    def query(self, sql, parameters=(), schema_of=None, masked=False):
         """Run a read-only SQL query; the result as an astropy Table.
 
         Columns of table ``schema_of`` get the types it declares, whatever the rows hold
-        (REAL: float with NaN for NULL, INTEGER: int masked where NULL, TEXT: str); other columns
-        get types guessed from their values.
+        (REAL: float with NaN for NULL, INTEGER: int masked where NULL, TEXT: str with '' for NULL;
+        ``masked``: NULL masked in every type); other columns get types guessed from their values.
         """
         cursor = self.connection.execute(sql, parameters)
         names = [d[0] for d in cursor.description]
         declared = {}
         if schema_of is not None:
             declared = {row[1]: row[2] for row in self.connection.execute(f'PRAGMA table_info("{schema_of}")')}
-        return _rows_to_table(names, cursor.fetchall(), declared)
+        return _rows_to_table(names, cursor.fetchall(), declared, masked)
 
-    def table(self, name):
+    def table(self, name, masked=False):
         self._check_table(name)
-        return self.query(f'SELECT * FROM "{name}" ORDER BY id', schema_of=name)
+        return self.query(f'SELECT * FROM "{name}" ORDER BY id', schema_of=name, masked=masked)
 
     def count(self, name):
         self._check_table(name)
         return self.connection.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0]
 
-    def cone(self, ra_deg, dec_deg, radius_deg, table="sources"):
-        """Rows of ``table`` within ``radius_deg`` of (ra, dec), nearest first, with ``separation_arcsec``.
+    def cone(self, ra_deg, dec_deg, radius_deg, table="sources", masked=False):
+        """Rows of ``table`` within ``radius_deg`` of (ra, dec), nearest first, with ``separation_arcsec``
+        (``masked`` as for :meth:`query`).
 
         A table that has a ``separation_arcsec`` of its own (``xmatches``: the pair's separation)
         keeps it, and the distance from the cone's centre goes into ``cone_separation_arcsec``.
@@ -229,7 +254,7 @@ class Store:
         ranges = cone_ranges(ra_deg, dec_deg, radius_deg)
         where = " OR ".join("(healpix >= ? AND healpix < ?)" for _ in ranges) or "0"
         candidates = self.query(f'SELECT * FROM "{table}" WHERE {where}', [v for r in ranges for v in r],
-                                schema_of=table)
+                                schema_of=table, masked=masked)
         distance = "cone_separation_arcsec" if "separation_arcsec" in candidates.colnames else "separation_arcsec"
         if len(candidates) == 0:
             candidates[distance] = np.zeros(0)
@@ -247,7 +272,7 @@ class Store:
         from hippo.io.tables import write_table
         from hippo.provenance import add_provenance
 
-        data = self.table(table)
+        data = self.table(table, masked=True)  # NULL stays missing in the file, not 0, NaN or ''
         add_provenance(data, "store export", {"table": table})
         data.meta["hippo_store"] = str(self.path)
         data.meta["exported"] = utc_now()
@@ -257,8 +282,12 @@ class Store:
     def info(self):
         """Rows per table and the most recent runs, as a dict."""
         counts = {name: self.count(name) for name in self.tables()}
-        recent = self.query("SELECT id, command, started, seconds, exit_status FROM runs ORDER BY id DESC LIMIT 5")
-        return {"path": str(self.path), "tables": counts, "recent_runs": [dict(zip(recent.colnames, row)) for row in recent]}
+        # typed by the schema, NULL as None: a run still going has no seconds or exit status yet
+        # (guessed from values, None beside ints made them NaN and every exit status a float)
+        recent = self.query("SELECT id, command, started, seconds, exit_status FROM runs ORDER BY id DESC LIMIT 5",
+                            schema_of="runs", masked=True)
+        runs = [{name: _json_value(row[name]) for name in recent.colnames} for row in recent]
+        return {"path": str(self.path), "tables": counts, "recent_runs": runs}
 
 
 class RunRecord:
@@ -306,6 +335,63 @@ def _sql_value(value):
     return value
 
 
+def _json_value(value):
+    """A table value as a plain Python (JSON) value: masked or NaN as None, numpy scalars unwrapped."""
+    value = _python(value)
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
+def _convert_record(record, table, affinities, positional):
+    """``record``'s values as the types its table declares (``affinities``: column to affinity), converted where that is unambiguous
+    (numeric text, integral floats, sexagesimal positions). SQLite would store anything anywhere,
+    and a value of another type came out of export changed (2.5 as 2), lost, or failing."""
+    if positional and any(isinstance(record.get(c), str) and _number(record[c]) is None and record[c].strip()
+                          for c in ("ra", "dec")):
+        from hippo.io.coords import parse_coordinate
+
+        where = f"{table}.ra/dec"
+        if record.get("ra") is None or record.get("dec") is None:
+            raise InputError(where, f"cannot store RA={record.get('ra')!r} Dec={record.get('dec')!r}: "
+                                    "a sexagesimal position needs both")
+        coord = parse_coordinate(record["ra"], record["dec"], source=where)
+        record["ra"], record["dec"] = coord.ra.deg, coord.dec.deg
+    for name, value in record.items():
+        affinity = affinities.get(name)
+        if affinity in ("INTEGER", "REAL"):
+            record[name] = _numeric(value, affinity, f"{table}.{name}")
+
+
+def _numeric(value, affinity, where):
+    """``value`` for an INTEGER or REAL column: None for missing (None, NaN, blank text), else
+    int or float; InputError naming the column and the value for anything else."""
+    value = _python(value)
+    if value is None or isinstance(value, bool):
+        return None if value is None else int(value)
+    number = _number(value) if isinstance(value, (str, bytes)) else value
+    if isinstance(value, (str, bytes)) and not value.strip():
+        return None
+    if isinstance(number, float) and np.isnan(number):
+        return None
+    if affinity == "REAL" and isinstance(number, (int, float)):
+        return float(number)
+    if affinity == "INTEGER" and isinstance(number, int):
+        return number
+    if affinity == "INTEGER" and isinstance(number, float) and number.is_integer():
+        return int(number)
+    raise InputError(where, f"cannot store {value!r} in an {affinity} column")
+
+
+def _number(text):
+    """An int or float read from text (int when it is written as one), None if it is not a number."""
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    for kind in (int, float):
+        try:
+            return kind(text.strip())
+        except ValueError:
+            pass
+    return None
+
+
 def _float_or_nan(value):
     try:
         return float(value)
@@ -313,26 +399,30 @@ def _float_or_nan(value):
         return np.nan
 
 
-def _rows_to_table(names, rows, declared=None):
+def _rows_to_table(names, rows, declared=None, masked=False):
     """A Table of query rows. Columns with a type in ``declared`` (name to SQL type) get it
-    whatever the rows hold, so an empty or all-NULL column keeps its type; others are guessed."""
+    whatever the rows hold, so an empty or all-NULL column keeps its type; others are guessed.
+    ``masked``: NULL in REAL and TEXT columns masked too (NaN and '' under the mask), so that a
+    file tells a missing value from a NaN or an empty string, as it does for INTEGER."""
     columns = list(zip(*rows)) if rows else [[] for _ in names]
     table = Table()
     for name, values in zip(names, columns):
         values = list(values)
         affinity = _affinity((declared or {}).get(name))
         kinds = {type(v) for v in values if v is not None}
+        nulls = [v is None for v in values]
         if affinity == "REAL":
-            table[name] = np.array([_float_or_nan(v) for v in values], dtype=np.float64)
+            data = np.array([_float_or_nan(v) for v in values], dtype=np.float64)
+            table[name] = MaskedColumn(data, mask=nulls) if masked and any(nulls) else data
         elif affinity == "INTEGER" and None in values:
-            table[name] = MaskedColumn([0 if v is None else int(v) for v in values], dtype=np.int64,
-                                       mask=[v is None for v in values])
+            table[name] = MaskedColumn([0 if v is None else int(v) for v in values], dtype=np.int64, mask=nulls)
         elif affinity == "INTEGER" or (affinity is None and kinds <= {int} and values and None not in values):
             table[name] = np.array(values, dtype=np.int64)
         elif affinity is None and kinds <= {int, float} and kinds:
             table[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
         else:
-            table[name] = np.array(["" if v is None else str(v) for v in values], dtype=str)
+            data = np.array(["" if v is None else str(v) for v in values], dtype=str)
+            table[name] = MaskedColumn(data, mask=nulls) if masked and any(nulls) else data
     return table
 
 

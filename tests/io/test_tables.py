@@ -145,3 +145,25 @@ def test_a_position_unit_that_is_not_an_angle_is_an_error_naming_column_and_unit
     write_table(table, tmp_path / "cat.ecsv")
     with pytest.raises(InputError, match=r"cat.ecsv: Dec column 'dec' has unit 'h', which is not an angle"):
         read_positions(tmp_path / "cat.ecsv")
+
+
+def test_masked_values_are_parquet_nulls_and_read_back_masked(tmp_path):
+    import pyarrow.parquet
+    from astropy.table import MaskedColumn
+
+    table = Table({"n": MaskedColumn([1, 0], mask=[False, True], dtype=np.int64),
+                   "x": MaskedColumn([1.5, 0.0], mask=[False, True]),
+                   "s": MaskedColumn(["", ""], mask=[False, True])})
+    write_table(table, tmp_path / "t.parquet")
+    arrow = pyarrow.parquet.read_table(tmp_path / "t.parquet")
+    assert arrow.column_names == ["n", "x", "s"]  # no n.mask beside n
+    assert arrow.to_pydict() == {"n": [1, None], "x": [1.5, None], "s": ["", None]}
+    back = read_table(tmp_path / "t.parquet")
+    assert back["n"].dtype.kind == "i" and list(back["n"].mask) == [False, True]
+    assert list(back["x"].mask) == [False, True] and list(back["s"].mask) == [False, True] and back["s"][0] == ""
+
+
+def test_fits_takes_text_that_is_not_ascii_as_utf8(tmp_path):
+    write_table(Table({"name": ["Müller", "☃"], "plain": ["a", "b"], "ra": [1.0, 2.0]}), tmp_path / "t.fits")
+    back = read_table(tmp_path / "t.fits")
+    assert list(back["name"]) == ["Müller", "☃"] and list(back["plain"]) == ["a", "b"]

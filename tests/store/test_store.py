@@ -179,3 +179,137 @@ def test_cone_takes_a_negative_ra(tmp_path, hippo_cli):
     result = hippo_cli("store", "cone", "--store", tmp_path / "hippo.db", "--ra", "-10", "--dec", "5")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[1].split(",")[1] == "west"
+
+
+def _pending_run_and_nulls(store):
+    """Rows a real store holds with NULLs: a run still going (no exit status, seconds, finished),
+    an nn match (no lr/reliability), an annotation without host and with an empty comment."""
+    store.insert("runs", [{"command": "classify", "started": "2026-01-01T00:00:00"}])
+    store.insert("xmatches", [{"radio_id": "R1", "optical_id": "O1", "separation_arcsec": 1.25, "rank": 1,
+                               "method": "nn", "ra": 150.0, "dec": 2.0, "flag": "ok"}])
+    store.insert("annotations", [{"source": "R1", "label": "FRII", "comment": "", "user": "ann"}])
+
+
+def test_parquet_export_writes_null_as_null_not_zero_nan_or_empty_text(tmp_path):
+    import pyarrow.parquet
+
+    with Store.open(tmp_path / "hippo.db") as store:
+        _pending_run_and_nulls(store)
+        for table in ("runs", "xmatches", "annotations"):
+            store.export(table, tmp_path / f"{table}.parquet")
+    runs = pyarrow.parquet.read_table(tmp_path / "runs.parquet")
+    assert not [name for name in runs.column_names if name.endswith(".mask")]
+    assert str(runs.schema.field("exit_status").type) == "int64" and runs["exit_status"].to_pylist() == [None]
+    assert runs["seconds"].to_pylist() == [None] and runs["finished"].to_pylist() == [None]  # not NaN, not ''
+    pairs = pyarrow.parquet.read_table(tmp_path / "xmatches.parquet")
+    assert pairs["lr"].to_pylist() == [None] and pairs["run_id"].to_pylist() == [None]
+    notes = pyarrow.parquet.read_table(tmp_path / "annotations.parquet")
+    assert notes["host"].to_pylist() == [None] and notes["comment"].to_pylist() == [""]
+    back = read_table(tmp_path / "runs.parquet")  # hippo's own reader: masked, still integers
+    assert back["exit_status"].dtype.kind == "i" and back["exit_status"].mask[0] and back["finished"].mask[0]
+    back = read_table(tmp_path / "annotations.parquet")
+    assert back["host"].mask[0] and back["comment"][0] == "" and not np.ma.getmaskarray(back["comment"])[0]
+
+
+def test_null_is_an_empty_field_in_csv_and_ecsv_not_nan(tmp_path, hippo_cli):
+    with Store.open(tmp_path / "hippo.db") as store:
+        _pending_run_and_nulls(store)
+        store.export("xmatches", tmp_path / "xmatches.ecsv")
+    result = hippo_cli("store", "export", "--store", tmp_path / "hippo.db", "--table", "xmatches")
+    header, row = result.stdout.splitlines()
+    values = dict(zip(header.split(","), row.split(",")))
+    assert values["lr"] == values["reliability"] == values["run_id"] == "" and "nan" not in row
+    back = read_table(tmp_path / "xmatches.ecsv")
+    assert back["lr"].mask[0] and back["reliability"].mask[0] and back["separation_arcsec"][0] == 1.25
+
+
+def test_fits_export_of_text_that_is_not_ascii(tmp_path, hippo_cli):
+    with Store.open(tmp_path / "hippo.db") as store:
+        store.insert("sources", [{"source": "Müller", "ra": 150.0, "dec": 2.0}, {"source": "plain", "ra": 1.0, "dec": 2.0}])
+        store.insert("annotations", [{"source": "Müller", "label": "FRII", "comment": "☃ bent?", "user": "ann"}])
+    for table in ("sources", "annotations"):
+        out = tmp_path / f"{table}.fits"
+        result = hippo_cli("store", "export", "--store", tmp_path / "hippo.db", "--table", table, "-o", out)
+        assert result.returncode == 0, result.stderr
+    assert list(read_table(tmp_path / "sources.fits")["source"]) == ["Müller", "plain"]
+    assert read_table(tmp_path / "annotations.fits")["comment"][0] == "☃ bent?"
+    with fits.open(tmp_path / "sources.fits") as hdus:  # UTF-8 bytes, as xmatch writes its FITS ids
+        assert hdus[1].data.base["source"][0] == "Müller".encode("utf-8")
+
+
+def test_store_info_gives_integers_and_null_for_a_run_still_going(tmp_path, hippo_cli):
+    path = tmp_path / "hippo.db"
+    with Store.open(path) as store:
+        with store.run("cutout", {}):
+            pass
+        with store.run("classify", {}):  # still going while info looks
+            as_json = hippo_cli("store", "info", "--json", "--store", path)
+            as_text = hippo_cli("store", "info", "--store", path)
+    assert as_json.returncode == 0, as_json.stderr
+
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    running, done = json.loads(as_json.stdout, parse_constant=refuse)["recent_runs"]
+    assert running["id"] == 2 and running["exit_status"] is None and running["seconds"] is None
+    assert done["id"] == 1 and done["exit_status"] == 0 and type(done["exit_status"]) is int
+    lines = as_text.stdout.splitlines()
+    assert lines[-2].startswith("  run 2: classify at ") and lines[-2].endswith(" running")
+    assert lines[-1].startswith("  run 1: cutout at ") and lines[-1].endswith(" exit 0")
+
+
+def test_readers_do_not_wait_for_a_writer_transaction(tmp_path, hippo_cli):
+    import time
+
+    path = tmp_path / "hippo.db"
+    with Store.open(path) as store:
+        store.insert("sources", [{"source": "s1", "ra": 150.0, "dec": 2.0}])
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a long insert (a batch merge) holds the write lock
+    writer.execute("INSERT INTO sources(source) VALUES ('pending')")
+    try:
+        start = time.monotonic()
+        for action in (["info"], ["export", "--table", "sources", "-o", tmp_path / "s.csv"],
+                       ["cone", "--ra", "150", "--dec", "2"]):
+            result = hippo_cli("store", *action, "--store", path)
+            assert result.returncode == 0, result.stderr
+        assert time.monotonic() - start < 25  # not 30 s of waiting per command
+        assert list(read_table(tmp_path / "s.csv")["source"]) == ["s1"]  # committed rows only
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_a_schema_change_blocked_by_a_writer_says_the_store_is_busy(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("PRAGMA journal_mode=WAL")
+    writer.execute("CREATE TABLE sources (id INTEGER PRIMARY KEY, source TEXT)")  # an older schema
+    writer.execute("BEGIN IMMEDIATE")
+    monkeypatch.setattr(Store, "timeout", 0.2)
+    try:
+        with pytest.raises(InputError, match=r"old.db: is busy: another process has been writing to it"):
+            Store.open(path, must_exist=True)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
+def test_insert_converts_unambiguous_values_and_refuses_the_rest(tmp_path):
+    with Store.open(tmp_path / "hippo.db") as store:
+        store.insert("sources", [{"source": "sexa", "ra": "10:00:00", "dec": "+02:00:00"},
+                                 {"source": "text", "ra": "150.5", "dec": "-2"}])
+        store.insert("backups", [{"files": "3", "bytes": 2048.0}])
+        for table, row, message in [
+                ("backups", {"files": 2.5}, r"backups.files: cannot store 2.5 in an INTEGER column"),
+                ("batch_jobs", {"shard": "n/a"}, r"batch_jobs.shard: cannot store 'n/a' in an INTEGER column"),
+                ("xmatches", {"lr": "high"}, r"xmatches.lr: cannot store 'high' in a"),
+                ("sources", {"source": "x", "ra": "10:00:00"}, r"sources.ra/dec: .*needs both")]:
+            with pytest.raises(InputError, match=message):
+                store.insert(table, [row])
+        sources = store.table("sources")
+        assert store.cone(150.0, 2.0, 1 / 3600)["source"][0] == "sexa"
+        assert sources["ra"].dtype.kind == "f" and list(sources["dec"]) == [2.0, -2.0]
+        (backup,) = store.table("backups")
+        assert backup["files"] == 3 and backup["bytes"] == 2048
+        store.export("batch_jobs", tmp_path / "jobs.csv")  # nothing wrong got in: export works
