@@ -3,7 +3,8 @@
 Two layers, each with a reason a user can read:
 
 1. Input statistics against what the training images show: pixel scale and beam (a 45" NVSS
-   image is not FIRST), units (an optical image in DN is not Jy/beam), peak signal-to-noise (a
+   image is not FIRST; without a BMAJ card, the beam estimated from the noise's correlation
+   between neighbouring pixels, which sees through resampling to fine pixels), units (an optical image in DN is not Jy/beam), peak signal-to-noise (a
    blank field), the fraction of pixels above 3 sigma (a crowded optical/IR field) and the width
    of the brightest component at half maximum (a low-resolution image resampled to 1.8"/px).
 2. The Mahalanobis distance of the network's pooled features to the nearest class centre
@@ -18,6 +19,11 @@ import numpy as np
 # An input grid coarser than this many model pixels (1.8") per pixel cannot show FIRST's 5" beam.
 MAX_PIXEL_SCALE_ARCSEC = 3.6
 MAX_BEAM_ARCSEC = 10.0
+# The beam estimated from the noise (``preprocess.noise_beam_arcsec``), used when there is no BMAJ
+# card. On the 1279 raw FIRST files of ../shared/data (5.4" beam) it is 2.5-12.7" (median 5.5",
+# 99th percentile 8.1"; the widest: bright extended sources whose sidelobes correlate the noise);
+# FIRST smoothed to 15" gives 16.6" and more. 15" lies between, above every FIRST file.
+MAX_NOISE_BEAM_ARCSEC = 15.0
 MIN_PEAK_SNR = 6.0  # FIRST catalogues sources from ~1 mJy, 6-7 times its noise
 FEATURE_PERCENTILE = 99.5
 # Coverage of the model's 4.8' field by the image: below the first an input is too small to say
@@ -50,6 +56,7 @@ def fit_ood(train_features, train_labels, valid_features, train_occupied, train_
         "occupied_fraction_max": float(np.max(train_occupied) * OCCUPIED_MARGIN),
         "core_fwhm_arcsec_max": float(np.max(train_core_fwhm) * FWHM_MARGIN),
         "max_pixel_scale_arcsec": MAX_PIXEL_SCALE_ARCSEC, "max_beam_arcsec": MAX_BEAM_ARCSEC,
+        "max_noise_beam_arcsec": MAX_NOISE_BEAM_ARCSEC,
         "min_peak_snr": MIN_PEAK_SNR,
     })
     return state
@@ -75,6 +82,12 @@ def input_reason(state, prepared):
     if prepared.beam_arcsec is not None and prepared.beam_arcsec > state["max_beam_arcsec"]:
         return (f'beam {prepared.beam_arcsec:.3g}" is much coarser than the 5.4" FIRST beam the model '
                 f'learnt from')
+    noise_beam = getattr(prepared, "noise_beam_arcsec", None)
+    # Cards fitted before this check have no limit stored: the module's applies to them.
+    noise_beam_max = state.get("max_noise_beam_arcsec", MAX_NOISE_BEAM_ARCSEC)
+    if prepared.beam_arcsec is None and noise_beam is not None and noise_beam > noise_beam_max:
+        return (f'noise correlated over ~{noise_beam:.0f}" (beam estimated from the noise; no BMAJ card): '
+                f'much coarser than the 5.4" FIRST beam the model learnt from')
     if prepared.bunit and "JY" not in prepared.bunit.upper():
         return f"units {prepared.bunit!r} are not a radio flux density (expected Jy/beam)"
     if prepared.peak_snr < state["min_peak_snr"]:
