@@ -241,15 +241,13 @@ def test_cli_cutout_across_a_bad_tile_writes_the_good_ones_and_reports_the_bad_r
     assert "Traceback" not in result.stderr
 
 
-def test_exact_mosaic_across_tiles_conserves_the_total_dn_of_a_real_image(shared_data, tmp_path):
-    from reproject import reproject_exact
-
+def split_wise_into_tiles(shared_data, tmp_path, tile=190):
+    """The real WISE W1 image as four tiles overlapping in the middle: (its path, the image, the tile directory)."""
     wise_path = next((shared_data / "first_wise").glob("*w1-int*.fits"))
     wise = read_image(wise_path)
-    assert wise.header["BUNIT"].strip() == "DN"  # counts per 1.375" pixel
     directory = tmp_path / "wise_tiles"
     directory.mkdir()
-    side, tile = wise.data.shape[0], 190  # four tiles overlapping in the middle 30 pixels
+    side = wise.data.shape[0]
     for y0 in (0, side - tile):
         for x0 in (0, side - tile):
             header = fits.getheader(wise_path)
@@ -257,6 +255,14 @@ def test_exact_mosaic_across_tiles_conserves_the_total_dn_of_a_real_image(shared
             header["CRPIX2"] -= y0
             fits.PrimaryHDU(np.asarray(wise.data[y0:y0 + tile, x0:x0 + tile]), header).writeto(
                 directory / f"w1_{y0}_{x0}.fits")
+    return wise_path, wise, directory
+
+
+def test_exact_mosaic_across_tiles_conserves_the_total_dn_of_a_real_image(shared_data, tmp_path):
+    from reproject import reproject_exact
+
+    wise_path, wise, directory = split_wise_into_tiles(shared_data, tmp_path)
+    assert wise.header["BUNIT"].strip() == "DN"  # counts per 1.375" pixel
     survey = get_survey(directory)
     coord = wise.wcs.pixel_to_world(175.0, 175.0)  # where the four tiles meet: a mosaic of all four
     cut = survey.cutout(coord, "3arcmin", pixel_scale=2.0, resampling="exact")
@@ -273,18 +279,7 @@ def test_interpolated_mosaic_of_overlapping_tiles_has_no_seams(shared_data, tmp_
     # Four overlapping tiles of the real WISE image: bilinear interpolation across the tiles'
     # edges must give what interpolating the whole image gives (a tile's edge pixels have no
     # neighbour beyond them; the tile that holds the point inside must supply it).
-    wise_path = next((shared_data / "first_wise").glob("*w1-int*.fits"))
-    wise = read_image(wise_path)
-    directory = tmp_path / "wise_tiles"
-    directory.mkdir()
-    side, tile = wise.data.shape[0], 190
-    for y0 in (0, side - tile):
-        for x0 in (0, side - tile):
-            header = fits.getheader(wise_path)
-            header["CRPIX1"] -= x0
-            header["CRPIX2"] -= y0
-            fits.PrimaryHDU(np.asarray(wise.data[y0:y0 + tile, x0:x0 + tile]), header).writeto(
-                directory / f"w1_{y0}_{x0}.fits")
+    wise_path, wise, directory = split_wise_into_tiles(shared_data, tmp_path)
     coord = wise.wcs.pixel_to_world(175.0, 175.0)
     cut = get_survey(directory).cutout(coord, "3arcmin", pixel_scale=1.0)
     single = get_survey(wise_path).cutout(coord, "3arcmin", pixel_scale=1.0)
