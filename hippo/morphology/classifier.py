@@ -285,7 +285,7 @@ def requested_position(header):
 
     An odd-sized cutout's geometric centre is up to half a pixel from the source; classifying at
     the requested position gives what ``classify --survey`` gives for the same source."""
-    if str(header.get("HIPPOCMD", "")).strip() != "cutout":
+    if not _is_cutout_product(header):
         return None
     try:
         ra, dec = float(header["HIPPORA"]), float(header["HIPPODEC"])
@@ -298,9 +298,13 @@ def source_name(path, header):
     """The name of the source in a FITS file: the file name without its suffix, except for a
     ``hippo cutout`` product (``DIR/<source>/<survey>.fits``), whose file is named after the
     survey and whose OBJECT card holds the source's name."""
-    if str(header.get("HIPPOCMD", "")).strip() == "cutout" and str(header.get("OBJECT", "")).strip():
+    if _is_cutout_product(header) and str(header.get("OBJECT", "")).strip():
         return str(header["OBJECT"]).strip()
     return fits_stem(path)
+
+
+def _is_cutout_product(header):
+    return str(header.get("HIPPOCMD", "")).strip() == "cutout"
 
 
 def error_row(name, reason):

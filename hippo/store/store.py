@@ -286,7 +286,7 @@ class Store:
         # (guessed from values, None beside ints made them NaN and every exit status a float)
         recent = self.query("SELECT id, command, started, seconds, exit_status FROM runs ORDER BY id DESC LIMIT 5",
                             schema_of="runs", masked=True)
-        runs = [{name: _json_value(row[name]) for name in recent.colnames} for row in recent]
+        runs = [{name: _sql_value(row[name]) for name in recent.colnames} for row in recent]  # plain, JSON-safe
         return {"path": str(self.path), "tables": counts, "recent_runs": runs}
 
 
@@ -333,12 +333,6 @@ def _sql_value(value):
     if value is not None and not isinstance(value, (int, float, str)):
         return str(value)
     return value
-
-
-def _json_value(value):
-    """A table value as a plain Python (JSON) value: masked or NaN as None, numpy scalars unwrapped."""
-    value = _python(value)
-    return None if isinstance(value, float) and not np.isfinite(value) else value
 
 
 def _convert_record(record, table, affinities, positional):
