@@ -76,7 +76,8 @@ def fits_provenance_cards(command, parameters=None):
              ("HIPPOCMD", command[:68], "HIPPO command that wrote this file"),
              ("HIPPODAT", utc_now()[:19], "UTC time written")]
     for name, value in (parameters or {}).items():
-        cards.append(("HISTORY", f"hippo {command} {name}={value}"[:72], None))
+        # not cut short: astropy continues a long HISTORY card on the next (input paths run long)
+        cards.append(("HISTORY", f"hippo {command} {name}={value}", None))
     return cards
 
 

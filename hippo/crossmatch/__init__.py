@@ -422,10 +422,8 @@ def _write_fits(columns, meta, path):
     header = fits.Header([("XTENSION", "BINTABLE"), ("BITPIX", 8), ("NAXIS", 2), ("NAXIS1", data.dtype.itemsize),
                           ("NAXIS2", count), ("PCOUNT", 0), ("GCOUNT", 1), ("TFIELDS", len(fields)), *cards,
                           ("EXTNAME", "XMATCH")])
-    for keyword, value, comment in fits_provenance_cards("xmatch"):
-        header.append((keyword, value, comment))
-    for name, value in meta.items():  # not cut at 72 characters (as fits_provenance_cards does): paths run long
-        header.add_history(f"hippo xmatch {name}={value}")
+    for keyword, value, comment in fits_provenance_cards("xmatch", meta):
+        header.append((keyword, value, comment) if comment else (keyword, value))
     body = data.tobytes()
     opener = gzip.open if str(path).lower().endswith(".gz") else open
     with atomic_path(path) as tmp, opener(tmp, "wb") as stream:

@@ -374,7 +374,7 @@ def _positions(ra, dec, name, catalogue, ra_col, dec_col, id_col):
         positions = read_positions(catalogue, ra_col, dec_col, id_col)
         coords = SkyCoord(np.asarray(positions.table["ra"], float) * u.deg,
                           np.asarray(positions.table["dec"], float) * u.deg, frame="icrs")
-        names = [_name_or_iau(n, c) for n, c in zip(positions.table["name"], coords)]
+        names = [str(n) for n in positions.table["name"]]  # blank and masked ids are IAU names already
         return names, coords, positions.rejected, str(catalogue) if not isinstance(catalogue, Table) else "table"
     if ra is None or dec is None:
         raise UsageError("give a position (--ra and --dec) or a catalogue (--catalogue)")
@@ -395,12 +395,11 @@ def _positions(ra, dec, name, catalogue, ra_col, dec_col, id_col):
 
 
 def _name_or_iau(name, coord):
-    """``name``, or the IAU-style name of ``coord`` where it is blank; ``--`` is how a table
-    prints a masked (empty) id, so it counts as blank."""
+    """``name`` (from --name), or the IAU-style name of ``coord`` where it is blank."""
     from hippo.io import iau_name
 
-    text = "" if name is None or np.ma.is_masked(name) else str(name).strip()
-    return iau_name(coord) if text in ("", "--") else text
+    text = "" if name is None else str(name).strip()
+    return text or iau_name(coord)
 
 
 def _unique_safe_names(names):

@@ -96,17 +96,13 @@ def centred_tan_wcs(coord, n_pixels, pixel_arcsec):
 
 def _poles_inside(source_wcs, target_wcs, target_shape):
     """Source-pixel positions of the source frame's celestial poles that lie inside the target grid."""
-    from astropy.coordinates import SkyCoord
-
-    frame = source_wcs.pixel_to_world(0, 0).frame
+    poles = SkyCoord([0.0, 0.0], [90.0, -90.0], unit="deg", frame=celestial_frame(source_wcs))
+    target_x, target_y, _, _ = pixel_positions(target_wcs, poles)
+    source_x, source_y, _, _ = pixel_positions(source_wcs, poles)
     ny, nx = target_shape
-    inside = []
-    for latitude in (90.0, -90.0):
-        pole = SkyCoord(0.0, latitude, unit="deg", frame=frame)
-        tx, ty = target_wcs.world_to_pixel(pole)
-        if -0.5 <= tx <= nx - 0.5 and -0.5 <= ty <= ny - 0.5:
-            inside.append(tuple(float(v) for v in source_wcs.world_to_pixel(pole)))
-    return inside
+    with np.errstate(invalid="ignore"):
+        inside = (target_x >= -0.5) & (target_x <= nx - 0.5) & (target_y >= -0.5) & (target_y <= ny - 0.5)
+    return list(zip(source_x[inside], source_y[inside]))
 
 
 def source_bounding_box(source_wcs, target_wcs, target_shape, source_shape, margin=2):

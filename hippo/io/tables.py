@@ -259,11 +259,12 @@ def read_positions(path_or_table, ra_col=None, dec_col=None, id_col=None, source
     with np.errstate(invalid="ignore"):
         out["ra"] = np.mod(ra_deg, 360.0)  # -5 (the -180..180 convention) is 355, as xmatch has it
     out["dec"] = dec_deg
-    if id_name is not None:
-        names = [str(v).strip() for v in table[id_name]]
-    else:
-        names = [iau_name(SkyCoord(r * u.deg, d * u.deg)) if ok else f"row{i + 1}"
-                 for i, (r, d, ok) in enumerate(zip(ra_deg, dec_deg, good))]
+    given = [""] * len(table)
+    if id_name is not None:  # a masked or blank id is no name (str() of a masked value is "--")
+        masked = np.ma.getmaskarray(table[id_name])
+        given = ["" if hidden else str(value).strip() for value, hidden in zip(table[id_name], masked)]
+    names = [text or (iau_name(SkyCoord(r * u.deg, d * u.deg)) if ok else f"row{i + 1}")
+             for i, (text, r, d, ok) in enumerate(zip(given, ra_deg, dec_deg, good))]
     out["name"] = names
     rejected = [(i + 1, names[i], problems[i]) for i in np.flatnonzero(~good)]
     out = out[good]

@@ -167,3 +167,12 @@ def test_fits_takes_text_that_is_not_ascii_as_utf8(tmp_path):
     write_table(Table({"name": ["Müller", "☃"], "plain": ["a", "b"], "ra": [1.0, 2.0]}), tmp_path / "t.fits")
     back = read_table(tmp_path / "t.fits")
     assert list(back["name"]) == ["Müller", "☃"] and list(back["plain"]) == ["a", "b"]
+
+
+def test_a_masked_or_blank_id_is_named_by_its_position_not_dashes():
+    from astropy.table import MaskedColumn
+
+    table = Table({"name": MaskedColumn(["A", "x", "  "], mask=[False, True, False]),
+                   "ra": [150.0, 150.1, 150.2], "dec": [2.0, 2.1, 2.2]})
+    names = list(read_positions(table).table["name"])
+    assert names[0] == "A" and names[1].startswith("J100024") and names[2].startswith("J100048")
