@@ -1,6 +1,6 @@
 // HIPPO inspection page: steps through the queue, one POST per decision (stored at once).
 "use strict";
-const LABELS = ["FRI", "FRII", "BENT", "COMP", "other", "artefact"];
+let LABELS = [];  // the server's (/api/config), so the page and the API agree
 const HOST_KEYS = "abcdefghi";
 const state = { queue: [], index: 0, current: null, label: null, host: null };
 const $ = (id) => document.getElementById(id);
@@ -171,6 +171,7 @@ $("random").onchange = loadQueue;
   try {
     token();
     const config = await api("/api/config");
+    LABELS = config.labels;
     $("user").value = new URLSearchParams(location.search).get("user") || localStorage.getItem("hippo_user") || config.user || "";
     $("queue").value = new URLSearchParams(location.search).get("queue") || config.queue;
     await loadQueue();
