@@ -236,9 +236,8 @@ class TileDirectorySurvey(Survey):
             data, footprint = reproject_and_coadd(inputs, target_wcs, shape_out=shape,
                                                   reproject_function=function, combine_function="mean",
                                                   **kwargs)
-        dtype = np.result_type(np.float32, *(np.asarray(image.data[:1, :1]).dtype for image in used)) \
-            if keep_dtype else np.dtype(np.float32)
-        data = np.where(footprint > 0, data, np.nan).astype(dtype if dtype.kind == "f" else np.float32)
+        dtype = np.result_type(np.float32, *(image.data.dtype for image in used)) if keep_dtype else np.float32
+        data = np.where(footprint > 0, data, np.nan).astype(dtype)
         status = coverage_status(data)
         if status == "no_coverage":
             return no_coverage(str(self.path), "the tiles have no data inside the cutout")
