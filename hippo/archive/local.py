@@ -13,7 +13,7 @@ import numpy as np
 from astropy import units as u
 from astropy.coordinates import angular_separation
 from astropy.io import fits
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS, WCSCOMPARE_ANCILLARY, WCSCOMPARE_CRPIX, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from hippo.archive.base import Survey, cache_dir
@@ -105,7 +105,9 @@ class TileDirectorySurvey(Survey):
     The index (centre, radius, WCS header and shape of each tile) is cached in the user cache
     directory and refreshed only for tiles added, removed or changed since (size or mtime). The
     tile holding a position is found from the index alone; only the chosen tiles are opened.
-    A cutout that one tile cannot hold is mosaicked from every overlapping tile with ``reproject``.
+    A cutout that one tile cannot hold is made from every overlapping tile: tiles on one pixel
+    grid (cut from one image) are put back together and cut as that image would be; others are
+    resampled one by one and averaged with ``reproject``.
     """
 
     kind = "tiles"
@@ -203,12 +205,13 @@ class TileDirectorySurvey(Survey):
         x0 = int(np.floor(x + 0.5)) - n_x // 2
         y0 = int(np.floor(y + 0.5)) - n_y // 2
         target = shifted_wcs(self.index.wcs(best), x0, y0, shape=(n_y, n_x))
-        mosaic = self._mosaic(candidates, target, resampling, keep_dtype=True)
+        mosaic = self._mosaic(candidates, target, resampling, on_tile_grid=True)
         return mosaic if mosaic.status != "no_coverage" else single
 
-    def _mosaic(self, candidates, target_wcs, resampling, keep_dtype=False):
-        """The tiles resampled onto ``target_wcs`` and averaged; float32, or with ``keep_dtype``
-        (the survey's own grid) the tiles' float type, as a cutout of one tile keeps it."""
+    def _mosaic(self, candidates, target_wcs, resampling, on_tile_grid=False):
+        """The tiles resampled onto ``target_wcs`` (at once where they share a pixel grid, else one
+        by one and averaged); float32, or with ``on_tile_grid`` (``target_wcs`` is a tile's own
+        pixel grid) the tiles' float type, as a cutout of one tile keeps it."""
         from reproject import reproject_exact, reproject_interp
         from reproject.mosaicking import reproject_and_coadd
 
@@ -228,23 +231,62 @@ class TileDirectorySurvey(Survey):
             used.append(image)
         if not inputs:
             return no_coverage(str(self.path), "no tile of this survey overlaps the cutout")
-        function = reproject_exact if resampling == "exact" else reproject_interp
-        kwargs = {} if resampling == "exact" else {"order": "bilinear", "input_weights": [
+        function, order = (reproject_exact if resampling == "exact" else reproject_interp), "bilinear"
+        on_one_grid = _assembled_on_one_grid(inputs)
+        if on_one_grid is not None:  # tiles of one image: resampled once, as that image would be
+            inputs = [on_one_grid]
+            if on_tile_grid:  # and the cutout's pixels are theirs: copied, as from one tile (any
+                # interpolation, even at pixel centres, lets a NaN beside a pixel leak into it)
+                function, order = reproject_interp, "nearest-neighbor"
+        kwargs = {} if function is reproject_exact else {"order": order, "input_weights": [
             _interior_weights(block.shape) for block, _ in inputs]}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data, footprint = reproject_and_coadd(inputs, target_wcs, shape_out=shape,
                                                   reproject_function=function, combine_function="mean",
                                                   **kwargs)
-        dtype = np.result_type(np.float32, *(image.data.dtype for image in used)) if keep_dtype else np.float32
+        dtype = np.result_type(np.float32, *(image.data.dtype for image in used)) if on_tile_grid else np.float32
         data = np.where(footprint > 0, data, np.nan).astype(dtype)
         status = coverage_status(data)
         if status == "no_coverage":
             return no_coverage(str(self.path), "the tiles have no data inside the cutout")
         header = survey_header(used[0], target_wcs)
-        header["NCOMBINE"] = (len(inputs), "tiles mosaicked into this cutout")
+        header["NCOMBINE"] = (len(used), "tiles mosaicked into this cutout")
         cutout = Cutout(data, target_wcs, header, status, ";".join(str(Path(i.path).name) for i in used))
         return cutout
+
+
+def _assembled_on_one_grid(blocks):
+    """The (array, WCS) ``blocks`` put together as one array on the pixel grid they share, or
+    None when they do not share one (another projection, reference point or pixel size, a
+    non-integral CRPIX offset, a distortion).
+
+    Tiles cut from one image (a survey's tiling, a user's split) share its grid. Put back
+    together they interpolate across their edges as the image did; resampled one by one, a point
+    between two abutting tiles' last pixel centres has no neighbour beyond either tile's edge, and
+    the mosaic can only repeat an edge value there: a seam. Where tiles overlap, their pixels are
+    averaged, as the mosaic would; where none has data, NaN.
+    """
+    reference = blocks[0][1]
+    starts = []
+    for _, wcs in blocks:
+        start = reference.wcs.crpix - wcs.wcs.crpix  # the block's pixel (0, 0) on the reference's grid
+        if reference.has_distortion or wcs.has_distortion or np.any(np.abs(start - np.round(start)) > 1e-6) \
+                or not reference.wcs.compare(wcs.wcs, cmp=WCSCOMPARE_ANCILLARY | WCSCOMPARE_CRPIX):
+            return None
+        starts.append(np.round(start).astype(int))
+    starts = np.array(starts)
+    ends = starts + np.array([(block.shape[1], block.shape[0]) for block, _ in blocks])
+    (x0, y0), (x1, y1) = starts.min(axis=0), ends.max(axis=0)
+    total, count = np.zeros((y1 - y0, x1 - x0)), np.zeros((y1 - y0, x1 - x0))
+    for (block, _), (bx, by) in zip(blocks, starts):
+        window = np.s_[by - y0:by - y0 + block.shape[0], bx - x0:bx - x0 + block.shape[1]]
+        finite = np.isfinite(block)
+        total[window] += np.where(finite, block, 0.0)
+        count[window] += finite
+    with np.errstate(invalid="ignore", divide="ignore"):
+        assembled = total / count
+    return assembled, shifted_wcs(reference, x0, y0, shape=assembled.shape)
 
 
 def _interior_weights(shape):

@@ -27,7 +27,8 @@ def sky_wcs(crval, shape, scale_arcsec=1.8):
 
 
 def split_into_tiles(directory, crval=(150.0, 2.0), side=600, tile=330, dtype=np.float32):
-    """A 600x600 sky split into four overlapping 330x330 tiles on the same pixel grid."""
+    """A 600x600 sky split into four 330x330 tiles on the same pixel grid, overlapping by 60 pixels
+    (``tile=300``: abutting, no pixel in two tiles)."""
     wcs = sky_wcs(crval, (side, side))
     data = np.random.default_rng(7).normal(size=(side, side)).astype(dtype)
     directory.mkdir(parents=True, exist_ok=True)
@@ -242,7 +243,8 @@ def test_cli_cutout_across_a_bad_tile_writes_the_good_ones_and_reports_the_bad_r
 
 
 def split_wise_into_tiles(shared_data, tmp_path, tile=190):
-    """The real WISE W1 image as four tiles overlapping in the middle: (its path, the image, the tile directory)."""
+    """The real WISE W1 image (350x350) as four tiles overlapping in the middle (``tile=175``: abutting):
+    (its path, the image, the tile directory)."""
     wise_path = next((shared_data / "first_wise").glob("*w1-int*.fits"))
     wise = read_image(wise_path)
     directory = tmp_path / "wise_tiles"
@@ -275,13 +277,83 @@ def test_exact_mosaic_across_tiles_conserves_the_total_dn_of_a_real_image(shared
     assert np.sum(cut.data) == pytest.approx(np.sum(single.data), rel=0.01)
 
 
-def test_interpolated_mosaic_of_overlapping_tiles_has_no_seams(shared_data, tmp_path):
+def restate_with_a_cd_matrix(path):
+    """Write a WISE tile's CDELT scale as the equal CD matrix, as other software would: the same
+    pixels, but not visibly the same grid, so its cutouts are mosaicked tile by tile."""
+    with fits.open(path, mode="update") as hdus:
+        header = hdus[0].header
+        header["CD1_1"], header["CD2_2"] = header.pop("CDELT1"), header.pop("CDELT2")
+        header["CD1_2"] = header["CD2_1"] = 0.0
+        del header["CROTA2"]
+
+
+@pytest.mark.parametrize("grid", ["shared", "restated"])
+def test_interpolated_mosaic_of_overlapping_tiles_has_no_seams(shared_data, tmp_path, grid):
     # Four overlapping tiles of the real WISE image: bilinear interpolation across the tiles'
     # edges must give what interpolating the whole image gives (a tile's edge pixels have no
-    # neighbour beyond them; the tile that holds the point inside must supply it).
+    # neighbour beyond them; the tile that holds the point inside must supply it), whether the
+    # tiles are put back together on their shared grid or, stated differently, mosaicked.
     wise_path, wise, directory = split_wise_into_tiles(shared_data, tmp_path)
+    if grid == "restated":
+        for path in directory.glob("w1_*_0.fits"):
+            restate_with_a_cd_matrix(path)
     coord = wise.wcs.pixel_to_world(175.0, 175.0)
     cut = get_survey(directory).cutout(coord, "3arcmin", pixel_scale=1.0)
     single = get_survey(wise_path).cutout(coord, "3arcmin", pixel_scale=1.0)
     assert cut.header["NCOMBINE"] == 4
     np.testing.assert_allclose(cut.data, single.data, rtol=1e-5)
+
+
+RESAMPLING_MODES = {"native": {}, "interp": {"pixel_scale": 1.0},
+                    "exact": {"pixel_scale": 2.0, "resampling": "exact"}}
+
+
+def assert_same_as_whole_image_across_the_seam(cut, whole, whole_wcs, seam, mode):
+    """``cut`` (across abutting tiles) equals ``whole`` (of the un-split image), first on the
+    pixels within one image pixel of the tiles' boundaries, where a tile alone has no neighbour
+    to interpolate with: between image pixels ``seam - 1`` and ``seam`` in x and in y."""
+    rtol = 0 if mode == "native" else 1e-6  # native pixels are copied; resampled ones are float32
+    assert cut.status == "ok" and cut.header["NCOMBINE"] == 4 and cut.data.shape == whole.data.shape
+    ys, xs = np.indices(cut.data.shape)
+    image_x, image_y = whole_wcs.world_to_pixel(cut.wcs.pixel_to_world(xs, ys))
+    at_seam = (np.abs(image_x - (seam - 0.5)) < 1) | (np.abs(image_y - (seam - 0.5)) < 1)
+    assert at_seam.sum() >= 2 * cut.data.shape[0]
+    np.testing.assert_allclose(cut.data[at_seam], whole.data[at_seam], rtol=rtol)
+    np.testing.assert_allclose(cut.data, whole.data, rtol=rtol)
+
+
+@pytest.mark.parametrize("mode", RESAMPLING_MODES)
+def test_abutting_tiles_cut_as_the_whole_image_across_their_edges(tmp_path, mode):
+    # Four tiles that share no pixel: each alone stops at its last pixel centre, half a pixel
+    # short of the next tile's first; put back on their common grid, nothing is lost between them.
+    wcs, data = split_into_tiles(tmp_path / "tiles", tile=300)
+    header = wcs.to_header()
+    header["BUNIT"] = "JY/BEAM"
+    fits.PrimaryHDU(data, header).writeto(tmp_path / "whole.fits")
+    coord = wcs.pixel_to_world(299.6, 299.3)  # where the four tiles meet, between pixels 299 and 300
+    cut = get_survey(tmp_path / "tiles").cutout(coord, "1arcmin", **RESAMPLING_MODES[mode])
+    whole = get_survey(tmp_path / "whole.fits").cutout(coord, "1arcmin", **RESAMPLING_MODES[mode])
+    assert_same_as_whole_image_across_the_seam(cut, whole, wcs, seam=300, mode=mode)
+
+
+@pytest.mark.parametrize("mode", RESAMPLING_MODES)
+def test_abutting_tiles_of_a_real_image_cut_as_the_whole_image(shared_data, tmp_path, mode):
+    # The real WISE W1 image (SIN, CROTA2, DN: exact resampling rescales per-pixel units) in
+    # four abutting 175x175 tiles
+    wise_path, wise, directory = split_wise_into_tiles(shared_data, tmp_path, tile=175)
+    coord = wise.wcs.pixel_to_world(174.8, 175.4)
+    cut = get_survey(directory).cutout(coord, "90arcsec", **RESAMPLING_MODES[mode])
+    whole = get_survey(wise_path).cutout(coord, "90arcsec", **RESAMPLING_MODES[mode])
+    assert_same_as_whole_image_across_the_seam(cut, whole, wise.wcs, seam=175, mode=mode)
+
+
+def test_native_cutout_beside_a_missing_tile_keeps_every_pixel_of_the_others(tmp_path):
+    # Put back together, the tiles leave NaN where one is missing: a native cutout copies the
+    # others' pixels as they are, none lost to its NaN neighbour
+    wcs, data = split_into_tiles(tmp_path / "tiles", tile=300)
+    (tmp_path / "tiles" / "tile_11.fits.gz").unlink()  # the quadrant x, y >= 300
+    cut = get_survey(tmp_path / "tiles").cutout(wcs.pixel_to_world(299.6, 299.3), "1arcmin")
+    assert cut.status == "partial" and cut.header["NCOMBINE"] == 3
+    expected = data[299 - 17:299 + 18, 300 - 17:300 + 18].copy()
+    expected[18:, 17:] = np.nan
+    np.testing.assert_array_equal(cut.data, expected)
