@@ -1,5 +1,6 @@
 """Read and write tables by extension; find RA/Dec/ID columns by UCD or common names."""
 
+import contextlib
 import csv
 import io
 import re
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from astropy.table import MaskedColumn, Table
+from astropy.table import Column, MaskedColumn, Table
 
 from hippo.errors import InputError, UsageError
 from hippo.io.atomic import atomic_path
@@ -39,6 +40,10 @@ _LEADING_ZERO = re.compile(r"[+-]?0[0-9]")
 # meta keys astropy's from_table already writes as attributes of the TABLE element
 _VOTABLE_TABLE_ATTRIBUTES = ("ID", "name", "ref", "ucd", "utype", "description")
 
+# Python's csv module (astropy's ECSV reader uses it) refuses a field over 128 KiB, and a run's
+# log in the store can be longer. 2**31 - 1, not sys.maxsize: the limit is a C long, 32 bits on Windows.
+_CSV_FIELD_LIMIT = 2**31 - 1
+
 
 def table_format(path):
     """The astropy format name for a table path, chosen by its extension."""
@@ -56,12 +61,40 @@ def read_table(path):
     if not path.exists():
         raise InputError(path, "no such file")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _long_csv_fields():
             warnings.simplefilter("ignore")
             table = _read_parquet(path) if fmt == "parquet" else Table.read(path, format=fmt)
     except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise InputError(path, f"cannot read as {fmt} table ({first_line})") from None
+    if fmt == "votable":
+        table = _empty_text_as_null(table)
+    return table
+
+
+@contextlib.contextmanager
+def _long_csv_fields():
+    """Python's csv module reads fields of any length inside the block (a run's log can be over 128 KiB)."""
+    previous = csv.field_size_limit(_CSV_FIELD_LIMIT)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _empty_text_as_null(table):
+    """A VOTable ``table`` with its empty text values masked, as missing.
+
+    VOTable cannot tell a missing text value from an empty one: astropy writes both as an empty
+    cell in TABLEDATA, and reading BINARY2 it ignores the null flags of text columns. An empty cell
+    is read as missing, as it is in CSV, ECSV and FITS; only Parquet keeps '' apart from NULL.
+    (Numbers keep their own nulls; the spaces around a cell's text are lost in VOTable too.)"""
+    for name in table.colnames:
+        column = table[name]
+        if isinstance(column, Column) and column.dtype.kind in "SU" and column.ndim == 1:
+            empty = np.char.str_len(np.ma.getdata(column)) == 0
+            if empty.any():
+                table[name] = MaskedColumn(column, mask=np.ma.getmaskarray(column) | empty, copy=False)
     return table
 
 
@@ -71,7 +104,7 @@ def keep_leading_zeros(table, path, name):
     Integers without leading zeros stay integers; other formats keep their declared types."""
     if table_format(path) != "ascii.csv" or table[name].dtype.kind not in "iu":
         return table
-    with open(path, newline="", encoding="utf-8", errors="replace") as stream:
+    with _long_csv_fields(), open(path, newline="", encoding="utf-8", errors="replace") as stream:
         # astropy's CSV reader skips blank lines and has no comments; the header is the first line
         rows = (row for row in csv.reader(stream) if row and not (len(row) == 1 and not row[0].strip()))
         header = [cell.strip() for cell in next(rows, [])]

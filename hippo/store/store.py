@@ -324,8 +324,8 @@ def _python(value):
 
 def _sql_value(value):
     value = _python(value)
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
+    if isinstance(value, float) and np.isnan(value):
+        return None  # NaN is missing, as SQLite would store it anyway; ±inf is a value it keeps
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, default=str)
     if isinstance(value, bytes):

@@ -176,3 +176,13 @@ def test_a_masked_or_blank_id_is_named_by_its_position_not_dashes():
                    "ra": [150.0, 150.1, 150.2], "dec": [2.0, 2.1, 2.2]})
     names = list(read_positions(table).table["name"])
     assert names[0] == "A" and names[1].startswith("J100024") and names[2].startswith("J100048")
+
+
+def test_leading_zero_ids_are_kept_beside_a_field_over_128_kib(tmp_path):
+    from hippo.io.tables import keep_leading_zeros
+
+    note = "x" * (200 * 1024)
+    (tmp_path / "cat.csv").write_text(f"id,ra,dec,note\n007,10.0,2.0,{note}\n7,11.0,2.0,short\n")
+    table = read_table(tmp_path / "cat.csv")
+    assert list(keep_leading_zeros(table, tmp_path / "cat.csv", "id")["id"]) == ["007", "7"]
+    assert table["note"][0] == note

@@ -313,3 +313,45 @@ def test_insert_converts_unambiguous_values_and_refuses_the_rest(tmp_path):
         (backup,) = store.table("backups")
         assert backup["files"] == 3 and backup["bytes"] == 2048
         store.export("batch_jobs", tmp_path / "jobs.csv")  # nothing wrong got in: export works
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".ecsv", ".fits", ".vot", ".parquet"])
+def test_infinity_is_stored_and_exported_as_infinity_not_missing(tmp_path, suffix):
+    with Store.open(tmp_path / "hippo.db") as store:
+        store.insert("xmatches", [{"radio_id": "R1", "lr": np.inf, "reliability": -np.inf, "rank": 1},
+                                  {"radio_id": "R2", "lr": np.nan, "reliability": 0.5, "rank": 1}])
+        held = store.table("xmatches", masked=True)
+        assert list(held["lr"].filled(0)) == [np.inf, 0] and held["lr"].mask.tolist() == [False, True]
+        assert store.query("SELECT reliability FROM xmatches WHERE lr > 1e308")["reliability"][0] == -np.inf
+        store.export("xmatches", tmp_path / f"xmatches{suffix}")
+    back = read_table(tmp_path / f"xmatches{suffix}")
+    assert back["lr"][0] == np.inf and back["reliability"][0] == -np.inf
+    assert np.ma.getmaskarray(back["lr"]).tolist() == [False, True]  # NaN went in as missing, and stays so
+    if suffix == ".csv":
+        first_row = (tmp_path / "xmatches.csv").read_text().splitlines()[1].split(",")
+        assert "inf" in first_row and "-inf" in first_row
+
+
+def test_a_run_log_over_128_kib_exports_to_csv_and_ecsv_and_reads_back(tmp_path):
+    log = "".join(f"2026-01-01T00:00:{i % 60:02d} INFO cutout {i} of 9000 written\n" for i in range(9000))
+    assert len(log) > 300 * 1024
+    with Store.open(tmp_path / "hippo.db") as store:
+        store.insert("runs", [{"command": "cutout", "log": log, "exit_status": 0}])
+        for suffix in (".csv", ".ecsv"):
+            store.export("runs", tmp_path / f"runs{suffix}")
+    for suffix in (".csv", ".ecsv"):
+        (run,) = read_table(tmp_path / f"runs{suffix}")
+        # every line of it: astropy's CSV readers strip the spaces (here the newline) at a value's ends
+        assert run["log"].strip() == log.strip() and run["command"] == "cutout" and run["exit_status"] == 0
+
+
+def test_null_text_comes_back_missing_from_votable(tmp_path):
+    with Store.open(tmp_path / "hippo.db") as store:
+        _pending_run_and_nulls(store)
+        for table in ("runs", "annotations"):
+            store.export(table, tmp_path / f"{table}.vot")
+    notes = read_table(tmp_path / "annotations.vot")
+    assert notes["host"].mask.tolist() == [True] and list(notes["label"]) == ["FRII"]
+    (run,) = read_table(tmp_path / "runs.vot")
+    assert run["command"] == "classify" and np.ma.is_masked(run["finished"]) and np.ma.is_masked(run["log"])
+    assert np.ma.is_masked(run["exit_status"]) and np.ma.is_masked(run["seconds"])
