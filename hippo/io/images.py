@@ -16,6 +16,9 @@ from hippo.errors import InputError
 _FULL_NAN_CHECK_MAX_PIXELS = 50_000_000
 FITS_BLOCK_BYTES = 2880  # every FITS file is a whole number of these
 _NONPRINTABLE = re.compile(r"[^\x20-\x7e]")
+# Exact zeros in a run this long along a row are blank (zero-filled survey edges, as SkyView pads them);
+# scattered zeros, as in quantised data, are too rarely this many in a row to be taken for blank.
+_BLANK_ZERO_RUN = 5
 
 
 def printable(text):
@@ -60,6 +63,32 @@ def pixel_scale_arcsec(wcs):
     """Mean pixel size in arcsec of a celestial WCS (geometric mean of the two axes at the reference pixel)."""
     scales = proj_plane_pixel_scales(wcs) * 3600.0
     return float(np.sqrt(scales[0] * scales[1]))
+
+
+def zero_filled_blank(data):
+    """Mask of the pixels of ``data`` that are zero-filled blank sky, or None where there are none.
+
+    Survey servers pad areas they have no data for with exact zeros (SkyView at a survey's edge)
+    where FITS would use NaN. Zeros count as blank only in runs of at least ``_BLANK_ZERO_RUN``
+    along a row, and only where the rest of the image is noisy (more than 5 % of it negative): a
+    noiseless model (sources on an exact-zero background) has no negative values, and its zeros
+    are its background, not blank.
+    """
+    values = np.asarray(data)
+    zero = values == 0
+    if not zero.any():
+        return None
+    from scipy.ndimage import binary_opening
+
+    # an opening keeps exactly the pixels covered by a full run (runs at the image edge included)
+    run = np.ones((1,) * (zero.ndim - 1) + (_BLANK_ZERO_RUN,), dtype=bool)
+    blank = binary_opening(zero, structure=run)
+    if not blank.any():
+        return None
+    rest = values[~blank]
+    if not (rest.size and np.mean(rest[np.isfinite(rest)] < 0) > 0.05):
+        return None
+    return blank
 
 
 def read_image(path, *, require_wcs=True, memmap=True, check_finite=True):

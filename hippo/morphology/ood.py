@@ -4,9 +4,11 @@ Two layers, each with a reason a user can read:
 
 1. Input statistics against what the training images show: pixel scale and beam (a 45" NVSS
    image is not FIRST; without a BMAJ card, the beam estimated from the noise's correlation
-   between neighbouring pixels, which sees through resampling to fine pixels), units (an optical image in DN is not Jy/beam), peak signal-to-noise (a
-   blank field), the fraction of pixels above 3 sigma (a crowded optical/IR field) and the width
-   of the brightest component at half maximum (a low-resolution image resampled to 1.8"/px).
+   between neighbouring pixels, which sees through resampling to fine pixels), units (an optical
+   image in DN is not Jy/beam; without units, a sky level or a field crowded with sources gives
+   an optical/IR image away), peak signal-to-noise (a blank field), the fraction of pixels above
+   3 sigma (a crowded optical/IR field) and the width of the brightest component at half maximum
+   (a low-resolution image resampled to 1.8"/px).
 2. The Mahalanobis distance of the network's pooled features to the nearest class centre
    (Lee et al. 2018), with one shared covariance fitted on train; the threshold is a high
    percentile of the distances on valid.
@@ -25,6 +27,17 @@ MAX_BEAM_ARCSEC = 10.0
 # FIRST smoothed to 15" gives 16.6" and more. 15" lies between, above every FIRST file.
 MAX_NOISE_BEAM_ARCSEC = 15.0
 MIN_PEAK_SNR = 6.0  # FIRST catalogues sources from ~1 mJy, 6-7 times its noise
+# An image without BUNIT must look like an interferometric radio image in two more ways before it
+# is classified (an optical/IR image without units got labels flagged only `uncertain`). Measured
+# on the 1279 raw FIRST files of ../shared/data (first_mirabest, first_nvss_pairs): the sigma-clipped
+# median is within -0.54 and +0.10 sigma of zero (interferometers do not measure the zero level),
+# where an optical or IR image that keeps its sky is 11-18 sigma above zero (AllWISE W1 crops); and
+# the model's 4.8' field holds at most 15 more separate components above 5 sigma than below -5 sigma
+# (median 2; a bright source's artefacts come in both signs, up to 19 positive ones around 3C 196),
+# where the same W1 crops, sky-subtracted, hold 25-31 (stars and galaxies; 14 and 18 in two crops
+# that are too crowded by the occupied fraction already).
+MAX_BACKGROUND_SIGMA = 2.0
+MAX_EXCESS_SOURCES_5_SIGMA = 20
 FEATURE_PERCENTILE = 99.5
 # Coverage of the model's 4.8' field by the image: below the first an input is too small to say
 # anything (an 18" postage stamp); below the second a label is at best a suggestion, since any
@@ -90,6 +103,14 @@ def input_reason(state, prepared):
                 f'much coarser than the 5.4" FIRST beam the model learnt from')
     if prepared.bunit and "JY" not in prepared.bunit.upper():
         return f"units {prepared.bunit!r} are not a radio flux density (expected Jy/beam)"
+    background = getattr(prepared, "background_sigma", None)
+    if background is not None and abs(background) > MAX_BACKGROUND_SIGMA:
+        return (f"background {background:.1f} sigma from zero and no BUNIT card: a sky level, not an "
+                f"interferometric radio image (an optical/IR image?)")
+    excess = getattr(prepared, "excess_sources_5_sigma", None)
+    if excess is not None and excess > MAX_EXCESS_SOURCES_5_SIGMA:
+        return (f"{excess} more separate sources above 5 sigma than below -5 sigma in the model's 4.8' "
+                f"field and no BUNIT card (FIRST images: at most 15): a crowded field, an optical/IR image?")
     if prepared.peak_snr < state["min_peak_snr"]:
         return f"no emission above {state['min_peak_snr']:g} sigma (peak S/N {prepared.peak_snr:.1f}): blank field"
     if prepared.occupied_fraction > state["occupied_fraction_max"]:

@@ -23,10 +23,11 @@ import numpy as np
 from scipy import ndimage
 
 from hippo.io.frames import icrs_to_native, native_to_icrs
-from hippo.io.images import pixel_scale_arcsec
+from hippo.io.images import pixel_scale_arcsec, zero_filled_blank
 
 GRID_ARCSEC = 1.8
 GRID_PIXELS = 160
+NOISE_FIELD_PIXELS = 300  # the data set's images: 9' at 1.8"/px, clipped on their own noise
 CLIP_SIGMA = 3.0
 GREY_LEVEL = 1.0 / 255.0  # the faintest level of the data set's 8-bit images, as a fraction of the peak
 # Cap on the pixels the noise estimate looks at: a regular subsample is as good and much faster.
@@ -52,6 +53,10 @@ class Prepared:
     core_fwhm_arcsec: float
     coverage: float
     noise_beam_arcsec: float | None = None
+    # Measured only for an image without BUNIT, whose units cannot say it is radio (see ood.py):
+    background_sigma: float | None = None  # sigma-clipped median in units of the noise
+    # separate components (>= 3 pixels) in the model's field above 5 sigma, less those below -5 sigma
+    excess_sources_5_sigma: int | None = None
 
 
 def clipped_stats(values, sigma=CLIP_SIGMA, iterations=5):
@@ -386,9 +391,18 @@ def prepare(image, ra=None, dec=None):
     if ra is None or dec is None:
         ra, dec = image_centre(image)
     scale = image.pixel_scale_arcsec
-    values = resample_to_grid(image.data, image.wcs, ra, dec, scale)
+    data, wcs = image.data, image.wcs
+    y0, y1, x0, x1 = _noise_box(data.shape, wcs, ra, dec, scale)
+    noise_region = data[y0:y1, x0:x1]
+    blank = zero_filled_blank(noise_region)
+    if blank is not None:
+        # Zero-filled blank sky (a survey's edge, as SkyView pads it) is no sky: it would pull the
+        # noise towards 0, and count as covered. The box holds the whole grid, so the grid is
+        # resampled from the blanked box.
+        noise_region = np.where(blank, np.float32(np.nan), noise_region).astype(np.float32)
+        data, wcs = noise_region, wcs[y0:y1, x0:x1]
+    values = resample_to_grid(data, wcs, ra, dec, scale)
     coverage = float(np.isfinite(values).mean())
-    noise_region = _noise_region(image.data, image.wcs, ra, dec, scale)
     median, std = clipped_stats(noise_region)
     noise_beam = noise_beam_arcsec(noise_region, median, std, scale)
     array, occupied = clip_and_scale(values, median, std)
@@ -396,11 +410,26 @@ def prepare(image, ra=None, dec=None):
     peak = float(finite.max()) if finite.size else float("nan")
     peak_snr = (peak - median) / std if std > 0 else (float("inf") if peak > median else 0.0)
     beam = image.beam_deg
+    bunit = str(image.header.get("BUNIT", "")).strip()
+    unknown_units = {}
+    if not bunit and std > 0:
+        unknown_units = {"background_sigma": float(median / std),
+                         # a bright radio source's artefacts come in both signs; stars are positive only
+                         "excess_sources_5_sigma": count_sources(values, median + 5.0 * std)
+                         - count_sources(-values, -(median - 5.0 * std))}
     return Prepared(array=array, ra=float(ra), dec=float(dec), pixel_scale_arcsec=float(scale),
                     beam_arcsec=None if beam is None else float(beam[0]) * 3600.0,
-                    bunit=str(image.header.get("BUNIT", "")).strip(), peak_snr=float(peak_snr),
+                    bunit=bunit, peak_snr=float(peak_snr),
                     occupied_fraction=occupied, core_fwhm_arcsec=core_fwhm_arcsec(array), coverage=coverage,
-                    noise_beam_arcsec=noise_beam)
+                    noise_beam_arcsec=noise_beam, **unknown_units)
+
+
+def count_sources(values, threshold, min_pixels=3):
+    """Separate components (8-connected, at least ``min_pixels``) of ``values`` above ``threshold``."""
+    labels, count = ndimage.label(np.nan_to_num(values, nan=-np.inf) > threshold, structure=np.ones((3, 3)))
+    if count == 0:
+        return 0
+    return int((np.bincount(labels.ravel())[1:] >= min_pixels).sum())
 
 
 def rows_read_by_prepare(shape, wcs):
@@ -410,15 +439,17 @@ def rows_read_by_prepare(shape, wcs):
     copied at a whole-pixel offset), that is the grid's rows plus the rows of the noise sample and
     the row after some of them (the noise beam's pairs), about 70 % of a 300-row cutout; a reader can skip
     decoding the rest. Anything else
-    (resampling, block averaging, a large mosaic, an image small enough to be measured whole)
-    reads every row.
+    (resampling, block averaging, an image larger than the noise box, an image small enough to be
+    measured whole) reads every row.
     """
     ny, nx = shape
     scale = pixel_scale_arcsec(wcs)
-    if not scale > 0 or _block_factor(scale) > 1 or not _noise_measured_whole(shape, scale) \
-            or ny * nx <= _NOISE_SAMPLE_PIXELS:  # clipped_stats then uses every pixel
+    if not scale > 0 or _block_factor(scale) > 1 or ny * nx <= _NOISE_SAMPLE_PIXELS:  # clipped_stats then uses every pixel
         return None
-    shift = _integer_shift(_grid_to_source_affine(wcs, *_centre(shape, wcs)))
+    centre = _centre(shape, wcs)
+    if _noise_box(shape, wcs, *centre, scale) != (0, ny, 0, nx):
+        return None
+    shift = _integer_shift(_grid_to_source_affine(wcs, *centre))
     if shift is None:
         return None
     rows = np.zeros(ny, dtype=bool)
@@ -429,15 +460,20 @@ def rows_read_by_prepare(shape, wcs):
     return rows
 
 
-def _noise_region(data, wcs, ra, dec, scale):
-    """The original pixels the noise is measured on: the whole image, or for a large mosaic the
-    box of twice the model grid around the source (so a 10 GB mosaic is never read whole)."""
-    if _noise_measured_whole(data.shape, scale):
-        return data
-    half = _noise_box_half(scale)
+def _noise_box(shape, wcs, ra, dec, scale):
+    """Pixel bounds (y0, y1, x0, x1) of the original pixels the noise is measured on: the data set's
+    9' field (``NOISE_FIELD_PIXELS`` model pixels a side) centred on the source, as far as the image
+    covers it. The data set's images were clipped on their noise over that field, so sky further out
+    (a big mosaic, a 20' cutout) plays no part, and a mosaic is never read whole."""
+    half = NOISE_FIELD_PIXELS / 2.0 * GRID_ARCSEC / scale
     cx, cy = _world_to_pixel(wcs, ra, dec)
-    x0, y0 = max(int(cx) - half, 0), max(int(cy) - half, 0)
-    return data[y0: y0 + 2 * half, x0: x0 + 2 * half]
+    ny, nx = shape
+    # the pixels whose centres lie within half a field of the source: symmetric about it
+    x0, x1 = max(int(np.ceil(cx - half - 1e-6)), 0), min(int(np.floor(cx + half + 1e-6)) + 1, nx)
+    y0, y1 = max(int(np.ceil(cy - half - 1e-6)), 0), min(int(np.floor(cy + half + 1e-6)) + 1, ny)
+    if not (x0 < x1 and y0 < y1) or not np.isfinite(cx + cy):  # the source is off the image: no noise to measure
+        return 0, 0, 0, 0
+    return y0, y1, x0, x1
 
 
 def prepare_labelled(image_uint8):
@@ -453,13 +489,3 @@ def prepare_labelled(image_uint8):
     median, std = clipped_stats(data)
     array, occupied = clip_and_scale(values, median, std)
     return array, occupied, core_fwhm_arcsec(array)
-
-
-def _noise_box_half(scale):
-    """Half the side, in input pixels, of the box the noise of a large mosaic is measured in."""
-    return int(np.ceil(GRID_PIXELS * GRID_ARCSEC / scale))
-
-
-def _noise_measured_whole(shape, scale):
-    """Whether ``_noise_region`` measures the noise on the whole image (anything but a large mosaic)."""
-    return shape[0] * shape[1] <= (4 * _noise_box_half(scale)) ** 2

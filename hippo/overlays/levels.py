@@ -6,15 +6,13 @@ import warnings
 import numpy as np
 
 from hippo.errors import UsageError
+from hippo.io.images import zero_filled_blank
 
 LEVEL_STEPS = {"sqrt2": math.sqrt(2.0), "2": 2.0}
 MAX_LEVELS = 30  # more than this makes an unreadable picture; the top levels are dropped
 # Above this many pixels the noise is estimated on a regular subsample: the clipped MAD of a
 # million pixels is as good as that of a hundred million, and a mosaic stays quick.
 _NOISE_SAMPLE_PIXELS = 1_000_000
-# Exact zeros in a run this long along a row are blank (zero-filled survey edges, as SkyView pads them);
-# scattered zeros, as in quantised data, are too rarely this many in a row to be taken for blank.
-_BLANK_ZERO_RUN = 5
 
 
 def estimate_noise(data):
@@ -35,15 +33,10 @@ def estimate_noise(data):
     """
     values = np.asarray(data, dtype=float)
     usable = np.isfinite(values)
-    zero = values == 0
-    if zero.any():
-        # with more than half the image zero-filled the MAD would be 0 (and a biased low one with
-        # less). Only where the rest is noisy: a noiseless model (sources on an exact-zero
-        # background) has no negative values, and its zeros are its background, not blank.
-        blank = _zero_filled(zero)
-        rest = values[usable & ~blank]
-        if rest.size and np.mean(rest < 0) > 0.05:
-            usable &= ~blank
+    # with more than half the image zero-filled the MAD would be 0 (and a biased low one with less)
+    blank = zero_filled_blank(values)
+    if blank is not None:
+        usable &= ~blank
     values, usable = values.ravel(), usable.ravel()
     if values.size > _NOISE_SAMPLE_PIXELS:
         step = values.size // _NOISE_SAMPLE_PIXELS + 1
@@ -52,15 +45,6 @@ def estimate_noise(data):
     if values.size < 10:
         return float("nan")
     return float(sky_and_noise(values)[1])
-
-
-def _zero_filled(zero):
-    """Where ``zero`` (exact zeros) is part of a run of at least _BLANK_ZERO_RUN along the last axis."""
-    from scipy.ndimage import binary_opening
-
-    # an opening keeps exactly the pixels covered by a full run (runs at the image edge included)
-    run = np.ones((1,) * (zero.ndim - 1) + (_BLANK_ZERO_RUN,), dtype=bool)
-    return binary_opening(zero, structure=run)
 
 
 def sky_and_noise(values):

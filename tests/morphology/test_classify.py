@@ -82,8 +82,74 @@ def test_images_unlike_the_training_data_are_flagged_ood_with_a_reason(classifie
     messages = dict(zip(table["source"], table["message"]))
     assert "pixel scale 15" in messages["nvss"]
     assert "'DN'" in messages["wise"]
-    assert "crowded field" in messages["wise_no_bunit"]
+    assert "background 16.3 sigma from zero and no BUNIT card" in messages["wise_no_bunit"]
     assert "blank field" in messages["blank"]
+
+
+def test_an_infrared_image_without_units_is_ood_wherever_it_is_cut_and_first_without_units_is_not(
+        classifier, shared_data, labelled_raw_files):
+    """Nine 5' crops of the AllWISE W1 image without BUNIT, as they are and sky-subtracted: three of
+    them used to get labels flagged only `uncertain` (their fields are less crowded than the centre's)."""
+    wise = read_image(shared_data / WISE)
+    header = wise.header.copy()
+    del header["BUNIT"]
+    crops = []
+    for y in (110, 175, 240):
+        for x in (110, 175, 240):
+            window = (slice(y - 110, y + 110), slice(x - 110, x + 110))
+            data = np.asarray(wise.data[window], dtype=np.float32)
+            for sky in (0.0, float(np.median(data))):
+                crops.append(Image(data=data - sky, wcs=wise.wcs[window], header=header,
+                                   path=f"w1_{y}_{x}{'_sky_subtracted' if sky else ''}"))
+    table = classifier.classify_images(crops)
+    assert list(table["flag"]) == ["ood"] * len(crops)
+    reasons = " ".join(table["message"])
+    assert reasons.count("sigma from zero and no BUNIT card") == 9  # the crops with their sky
+    assert "more separate sources above 5 sigma than below -5 sigma" in reasons  # the sky-subtracted ones
+
+    # real FIRST images lose nothing to these checks: without BUNIT they get the same answers
+    first = [read_image(path) for path, _ in labelled_raw_files]
+    unitless = []
+    for image in first:
+        header = image.header.copy()
+        del header["BUNIT"]
+        unitless.append(Image(data=image.data, wcs=image.wcs, header=header, path=image.path))
+    with_units, without_units = classifier.classify_images(first), classifier.classify_images(unitless)
+    assert list(without_units["flag"]) == list(with_units["flag"]) and "ood" not in list(with_units["flag"])
+    np.testing.assert_allclose(without_units["confidence"], with_units["confidence"])
+
+
+def test_zero_filled_blank_sky_is_treated_as_no_data(classifier, labelled_raw_files):
+    """SkyView pads the sky beyond a survey's edge with zeros: a cutout whose left 110 columns are
+    zero gets the answer of the same cutout with NaN there (before: the zeros pulled the noise down
+    and counted as sky, so one label was flagged `ok` with a third of the field missing)."""
+    images = []
+    for path, _ in labelled_raw_files[:8]:
+        image = read_image(path)
+        for fill in (np.nan, 0.0):
+            data = np.array(image.data, dtype=np.float32)
+            data[:, :110] = fill
+            images.append(Image(data=data, wcs=image.wcs, header=image.header, path=f"{path.name}_{fill}"))
+    table = classifier.classify_images(images)
+    nan_filled, zero_filled = table[0::2], table[1::2]
+    np.testing.assert_allclose(zero_filled["confidence"], nan_filled["confidence"], atol=1e-6)
+    assert list(zero_filled["flag"]) == list(nan_filled["flag"])
+    assert all("emission beyond the image is unseen" in m or "below the threshold" in m
+               for m in zero_filled["message"])
+
+
+def test_sky_beyond_the_data_sets_9_arcmin_field_does_not_change_the_answer(classifier, labelled_raw_files):
+    """The data set's images were clipped on the noise of their 9' field: a 300 x 300 FIRST cutout set
+    in a 600 x 600 image whose outer ring is three times noisier gets exactly its own answer."""
+    image = read_image(labelled_raw_files[3][0])
+    noisy = np.random.default_rng(7).normal(0.0, 3 * float(np.nanstd(image.data)), (600, 600))
+    noisy[150:450, 150:450] = image.data
+    wcs = image.wcs.deepcopy()
+    wcs.wcs.crpix = np.asarray(wcs.wcs.crpix) + 150
+    wide = Image(data=noisy.astype(np.float32), wcs=wcs, header=image.header, path="wide")
+    table = classifier.classify_images([image, wide])
+    assert table["label"][0] == table["label"][1]
+    np.testing.assert_allclose(table["confidence"][1], table["confidence"][0], atol=1e-6)
 
 
 def test_an_image_covering_little_of_the_field_gets_no_confident_label(classifier, labelled_raw_files):
