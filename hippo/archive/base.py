@@ -77,6 +77,12 @@ class Survey:
         except Exception as exc:
             return cut_failed(exc, self.name)
 
+    def identity(self):
+        """What this survey input is now, so that a re-run can tell whether an earlier cutout was cut
+        from the same data (``hippo cutout`` writes it as HIPPOSRC): here the kind and name; local
+        surveys add what changes when their files do. Raises OSError when the input is gone."""
+        return f"{self.kind} {self.name}"
+
     def describe(self):
         """One row for ``hippo surveys``: name, kind, location, coverage, pixel scale, radio."""
         return {"name": self.name, "kind": self.kind, "location": "", "coverage": "",

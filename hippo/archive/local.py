@@ -75,6 +75,12 @@ class LocalImageSurvey(Survey):
                             f"Dec {centre.dec.deg:+.4f} (radius {radius:.3f} deg)",
                 "pixel_scale_arcsec": round(self.pixel_scale_arcsec, 4), "radio": self.is_radio}
 
+    def identity(self):
+        """The file's resolved path, size and modification time."""
+        path = self.path.resolve()
+        stat = path.stat()
+        return f"{path} {stat.st_size} bytes modified {stat.st_mtime_ns} ns"
+
     def cutout(self, coord, size, pixel_scale=None, resampling="interp"):
         return cut_image(self.image, coord, size, pixel_scale, resampling)
 
@@ -135,6 +141,11 @@ class TileDirectorySurvey(Survey):
     def pixel_scale_arcsec(self):
         scales = [entry["scale"] for entry in self.index.entries]
         return float(np.median(scales)) if scales else float("nan")
+
+    def identity(self):
+        """The directory's resolved path and a digest of its tiles' names, sizes and times."""
+        tiles = "".join(f"{entry['file']} {entry['size']} {entry['mtime']}\n" for entry in self.index.entries)
+        return f"{self.path.resolve()} tiles {hashlib.sha256(tiles.encode()).hexdigest()[:16]}"
 
     def describe(self):
         index = self.index

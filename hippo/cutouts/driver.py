@@ -1,6 +1,5 @@
 """``hippo.cutout``: cutouts of one position or a whole catalogue from several surveys, with an index."""
 
-import hashlib
 import logging
 import os
 import re
@@ -311,7 +310,7 @@ class _Job:
         times; a remote survey's name. None when the input cannot be examined."""
         if survey_obj.name not in self._identities:
             try:
-                self._identities[survey_obj.name] = printable(_survey_identity(survey_obj))
+                self._identities[survey_obj.name] = printable(survey_obj.identity())
             except Exception:  # unreadable or gone: nothing is kept, each cut reports why
                 self._identities[survey_obj.name] = None
         return self._identities[survey_obj.name]
@@ -350,18 +349,6 @@ class _Job:
                 rendered.append(fits.Card("HIPPOSRC", identity).image)
             self._constant_cards[survey_obj.name] = rendered
         return self._constant_cards[survey_obj.name]
-
-
-def _survey_identity(survey_obj):
-    path = getattr(survey_obj, "path", None)
-    if path is None:
-        return f"{survey_obj.kind} {survey_obj.name}"
-    path = Path(path).resolve()
-    if survey_obj.kind == "tiles":
-        tiles = "".join(f"{entry['file']} {entry['size']} {entry['mtime']}\n" for entry in survey_obj.index.entries)
-        return f"{path} tiles {hashlib.sha256(tiles.encode()).hexdigest()[:16]}"
-    stat = path.stat()
-    return f"{path} {stat.st_size} bytes modified {stat.st_mtime_ns} ns"
 
 
 def _positions(ra, dec, name, catalogue, ra_col, dec_col, id_col):
