@@ -184,17 +184,16 @@ def _match(radio, optical, method, radius_arcsec, floor_arcsec, lr_threshold, ma
         meta["positional_only"] = magnitude is None
         log.info("lr: Q0 %.3f, threshold %.3g: estimated completeness %.1f%%, reliability %.1f%%",
                  model.q0, model.threshold, 100 * model.completeness, 100 * model.reliability)
-        accepted = np.flatnonzero(lr >= model.threshold)
-        order = np.lexsort((-lr[accepted], radio_index[accepted]))
-        keep = accepted[order]
-        rank = _ranks(radio_index[keep])
+        # the accepted pairs (LR above the threshold) by radio source, then by LR
+        order = np.lexsort((-lr, radio_index))
+        radio_index, optical_index, separation = radio_index[order], optical_index[order], separation[order]
+        lr, reliability = lr[order], reliability[order]
+        rank = _ranks(radio_index)
         best_lr = np.zeros(len(units["ra"]))
-        np.maximum.at(best_lr, radio_index[keep], lr[keep])
-        runner_up = (rank == 2) & (lr[keep] >= AMBIGUOUS_LR_FRACTION * best_lr[radio_index[keep]])
+        np.maximum.at(best_lr, radio_index, lr)
+        runner_up = (rank == 2) & (lr >= AMBIGUOUS_LR_FRACTION * best_lr[radio_index])
         ambiguous = np.zeros(len(units["ra"]), dtype=bool)
-        ambiguous[radio_index[keep][runner_up]] = True
-        radio_index, optical_index, separation = radio_index[keep], optical_index[keep], separation[keep]
-        lr, reliability = lr[keep], reliability[keep]
+        ambiguous[radio_index[runner_up]] = True
     else:
         batches = ZoneIndex(optical.ra, optical.dec, radius_arcsec).pair_batches(units["ra"], units["dec"])
         if method == "nn":

@@ -15,8 +15,9 @@ import numpy as np
 _ZONE_STRIDE = 1024.0
 _RA_OFFSET = 256.0
 _CHUNK_QUERIES = 1 << 17
-# Candidates examined at once: about 200 bytes each in flight, so some 200 MB at most.
-_BATCH_CANDIDATES = 1 << 20
+# Candidates examined at once: about 200 bytes each in flight, so some 13 MB (and up to 1 << 20 the
+# smaller batches, staying in cache, were no slower for any method or radius we measured).
+_BATCH_CANDIDATES = 1 << 16
 
 
 def unit_vectors(ra_deg, dec_deg):
@@ -88,8 +89,9 @@ class ZoneIndex:
         by_query = np.argsort(owner, kind="stable")
         return owner[by_query], index[by_query], separation[by_query]
 
-    def pair_batches(self, ra_deg, dec_deg, radius_arcsec=None):
-        """The pairs of ``pairs``, yielded in batches of about ``_BATCH_CANDIDATES`` candidates.
+    def pair_batches(self, ra_deg, dec_deg, radius_arcsec=None, batch_candidates=None):
+        """The pairs of ``pairs``, yielded in batches of about ``batch_candidates`` candidates
+        (default ``_BATCH_CANDIDATES``).
 
         Each batch holds every pair of its queries (a query's pairs in the order ``pairs`` gives
         them), so nearest-neighbour choices can be made batch by batch in bounded memory however
@@ -101,6 +103,7 @@ class ZoneIndex:
             As ``pairs`` returns them, but not ordered by query row.
         """
         radius = self.radius_arcsec if radius_arcsec is None else float(radius_arcsec)
+        batch_candidates = _BATCH_CANDIDATES if batch_candidates is None else int(batch_candidates)
         if radius > self.radius_arcsec * (1 + 1e-12):
             raise ValueError(f"radius {radius} arcsec exceeds the index's {self.radius_arcsec} arcsec")
         ra = np.asarray(ra_deg, dtype=np.float64)
@@ -114,7 +117,7 @@ class ZoneIndex:
             owner += first_row
             counts = stop - start
             cuts = [0, len(owner)]
-            if counts.sum() > _BATCH_CANDIDATES:
+            if counts.sum() > batch_candidates:
                 # Cut by candidate count, not query count (at a 1 degree radius a query has
                 # thousands of candidates), and only between queries: spans grouped by query,
                 # each query's in their order.
@@ -122,7 +125,7 @@ class ZoneIndex:
                 owner, start, stop, counts = owner[by_query], start[by_query], stop[by_query], counts[by_query]
                 before = np.cumsum(counts) - counts
                 query_starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-                batch = before[query_starts] // _BATCH_CANDIDATES
+                batch = before[query_starts] // batch_candidates
                 cuts = [*query_starts[np.r_[True, batch[1:] != batch[:-1]]], len(owner)]
             for low, high in zip(cuts[:-1], cuts[1:]):
                 found_owner, index, separation = self._pairs_in_spans(

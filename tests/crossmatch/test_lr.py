@@ -5,8 +5,9 @@ import pytest
 from astropy.table import Table
 
 from hippo.crossmatch import xmatch
-from hippo.crossmatch.lr import offsets_arcsec, positional_density
+from hippo.crossmatch.lr import match_likelihood_ratio, offsets_arcsec, positional_density
 from hippo.crossmatch.simulate import simulate_field, score
+from hippo.crossmatch.zones import ZoneIndex
 from hippo.errors import InputError
 
 
@@ -173,3 +174,47 @@ def test_lr_with_only_extended_sources_is_a_one_line_error(tmp_path, hippo_cli):
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"error: {tmp_path / 'radio.csv'}: lr: all 2 radio sources are extended or "
                                           "multi-component: no compact source to estimate Q0 and q(m) from"]
+
+
+@pytest.mark.parametrize("threshold", ["balanced", 0.0])
+def test_lr_in_small_batches_gives_the_pairs_lrs_and_reliabilities_of_one_batch(threshold, monkeypatch):
+    # 15" (25" for multi-component sources): several candidates a source, each source's split
+    # over magnitude bins, and a few hundred batches of 500 candidates against one of them all
+    radio, optical = simulate_field(n_radio=800, area_deg2=0.5, seed=21)
+    multi = np.asarray(radio["true_multi"])
+    search_radius = np.where(multi, 25.0, 15.0)
+    index = ZoneIndex(optical["ra"], optical["dec"], search_radius.max())
+    batch_sizes = []
+    search = index.pair_batches
+
+    def counted_batches(*args):
+        for batch in search(*args):
+            batch_sizes.append(len(batch[0]))
+            yield batch
+
+    monkeypatch.setattr(index, "pair_batches", counted_batches)
+
+    def match(batch_candidates):
+        return match_likelihood_ratio(
+            np.asarray(radio["RA"]), np.asarray(radio["DEC"]), (np.asarray(radio["E_RA"]), np.asarray(radio["E_DEC"])),
+            index, np.asarray(optical["ra"]), np.asarray(optical["dec"]), np.asarray(optical["mag"], dtype=float),
+            (np.asarray(optical["ra_err"]), np.asarray(optical["dec_err"])), 15.0, 0.3, threshold,
+            use_for_fit=~multi, search_radius=search_radius, batch_candidates=batch_candidates)
+
+    *whole, whole_model = match(10 ** 9)
+    assert len(batch_sizes) == 3  # background, then the candidates twice
+    batch_sizes.clear()
+    *batched, batched_model = match(500)
+    assert len(batch_sizes) > 200 and max(batch_sizes) < 500
+    radio_index, optical_index, separation, lr, reliability = batched
+    assert len(lr) > (6000 if threshold == 0.0 else 3000)
+    np.testing.assert_array_equal(radio_index, whole[0])
+    np.testing.assert_array_equal(optical_index, whole[1])
+    np.testing.assert_array_equal(separation, whole[2])
+    np.testing.assert_allclose(lr, whole[3], rtol=1e-12)
+    np.testing.assert_allclose(reliability, whole[4], rtol=1e-12)
+    np.testing.assert_allclose(batched_model.q, whole_model.q, rtol=1e-12)
+    assert 0.5 < batched_model.q0 == whole_model.q0 < 1
+    assert batched_model.threshold == pytest.approx(whole_model.threshold, rel=1e-12)
+    assert batched_model.completeness == pytest.approx(whole_model.completeness, rel=1e-12)
+    assert batched_model.reliability == pytest.approx(whole_model.reliability, rel=1e-12)
