@@ -280,6 +280,8 @@ def read_positions(path_or_table, ra_col=None, dec_col=None, id_col=None, source
     if len(table) == 0:
         raise InputError(source, "table has no rows")
     ra_name, dec_name, id_name = find_position_columns(table, ra_col, dec_col, id_col, source)
+    if id_name is not None and not isinstance(path_or_table, Table):  # ids 0007 and 7 are not one source
+        table = keep_leading_zeros(table, path_or_table, id_name)
     ra_deg = _column_degrees(table[ra_name], is_ra=True, source=source)
     dec_deg = _column_degrees(table[dec_name], is_ra=False, source=source)
     problems = validate_radec(ra_deg, dec_deg)

@@ -186,3 +186,10 @@ def test_leading_zero_ids_are_kept_beside_a_field_over_128_kib(tmp_path):
     table = read_table(tmp_path / "cat.csv")
     assert list(keep_leading_zeros(table, tmp_path / "cat.csv", "id")["id"]) == ["007", "7"]
     assert table["note"][0] == note
+
+
+def test_position_ids_with_leading_zeros_name_their_sources_as_written(tmp_path):
+    """`hippo cutout --catalogue` names folders by id: 0000 and 0001 were cut into folders 0 and 1."""
+    catalogue = tmp_path / "ids.csv"
+    catalogue.write_text("id,ra,dec\n0000,228.1133,45.6739\n0001,228.12,45.68\n7,228.13,45.69\n")
+    assert list(read_positions(catalogue).table["name"]) == ["0000", "0001", "7"]
