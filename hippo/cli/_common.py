@@ -48,6 +48,15 @@ def add_table_columns_options(parser):
 
 
 def print_failures(failures):
-    """One line per failed item on stderr: ``error: <input>: <reason>``."""
+    """One line per failed item on stderr: ``error: <input>: <reason>``. Control characters are
+    written escaped (``\\n``, ``\\x1b``): a file name holding a newline must not print a line
+    that reads as a failure of its own, nor one holding an escape sequence drive the terminal."""
     for item, reason in failures:
-        print(f"error: {item}: {reason}", file=sys.stderr)
+        print(f"error: {_escape_controls(item)}: {_escape_controls(reason)}", file=sys.stderr)
+
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escape_controls(text):
+    return _CONTROL_CHARACTERS.sub(lambda match: repr(match.group())[1:-1], str(text))

@@ -63,10 +63,11 @@ def _backup(args, bwlimit, common):
     result = transfer.backup(args.src, args.dest, exclude=args.exclude, bwlimit=bwlimit,
                              dry_run=args.dry_run, **common)
     verb = "would send" if result["dry_run"] else "sent"
-    print(f"{result['files']} files, {result['links']} links, {result['dirs']} directories; {verb} "
-          f"{result['send_files']} files ({result['send_bytes']} bytes) in {result['zips']} zips and "
-          f"{result['large_files']} large objects"
-          + ("" if result["dry_run"] else f"; manifest {result['manifest']}"), file=sys.stderr)
+    if not args.quiet:
+        print(f"{result['files']} files, {result['links']} links, {result['dirs']} directories; {verb} "
+              f"{result['send_files']} files ({result['send_bytes']} bytes) in {result['zips']} zips and "
+              f"{result['large_files']} large objects"
+              + ("" if result["dry_run"] else f"; manifest {result['manifest']}"), file=sys.stderr)
     print_failures(result["failures"])
     return (EXIT_PARTIAL if result["failures"] else EXIT_OK), result
 
@@ -91,6 +92,8 @@ def _print_backups(backups):
     for backup in backups:
         print("\t".join("" if backup[k] is None else str(backup[k])
                         for k in ("run_id", "started", "files", "bytes", "source")))
+        if backup["damaged"]:
+            print(f"warning: {backup['manifest']}: {backup['damaged']}", file=sys.stderr)
 
 
 def run(args):

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -19,11 +20,10 @@ def atomic_path(path, suffix=None):
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    ending = ".part" + (suffix if suffix is not None else _suffixes(path))
+    prefix, ending = _temporary_affixes(path, suffix)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{_shortened(path.name, len(ending))}.", suffix=ending,
-                                        dir=directory)
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=ending, dir=directory)
     except OSError as exc:
         raise InputError(path, f"cannot write here ({exc.strerror or exc})") from None
     # mkstemp creates the file 0600; give the output the mode any new file gets (0666 less the umask)
@@ -39,8 +39,22 @@ def atomic_path(path, suffix=None):
         raise
 
 
+def is_temporary_of(name, path, suffix=None):
+    """Whether the file ``name`` beside ``path`` is a temporary file of ``atomic_path(path, suffix)``:
+    one left behind by a writer that was killed. Such names (``.NAME.XXXXXXXX.part`` and the
+    suffix, X from mkstemp's alphabet) are made for nothing else."""
+    prefix, ending = _temporary_affixes(Path(path), suffix)
+    return re.fullmatch(re.escape(prefix) + "[a-z0-9_]{8}" + re.escape(ending), name, re.DOTALL) is not None
+
+
 _UMASK_LOCK = threading.Lock()
 _NAME_MAX = 255  # bytes in one file name on Linux and macOS file systems
+
+
+def _temporary_affixes(path, suffix):
+    """The prefix and the ending atomic_path gives the temporary file of ``path``."""
+    ending = ".part" + (suffix if suffix is not None else _suffixes(path))
+    return f".{_shortened(path.name, len(ending))}.", ending
 
 
 def _shortened(name, ending_bytes):

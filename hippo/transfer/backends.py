@@ -5,6 +5,7 @@ import base64
 import collections
 import concurrent.futures
 import contextlib
+import errno
 import hashlib
 import os
 import random
@@ -19,6 +20,7 @@ from hippo.errors import HippoError, InputError
 from hippo.io.atomic import atomic_path
 
 PART_SIZE = 8 << 20  # bytes per multipart part (S3 needs >= 5 MiB except the last)
+MAX_PARTS = 10_000   # parts one multipart upload may have (S3's limit)
 SINGLE_PUT_LIMIT = 64 << 20  # bytes: larger files go up in parts
 PARTS_IN_FLIGHT = 4  # parallel parts of one multipart upload (memory: this many parts per file)
 
@@ -36,6 +38,16 @@ class TransferError(HippoError):
 
 class AlreadyExists(TransferError):
     """A put with ``if_absent`` found the key taken."""
+
+
+class SourceReadError(InputError):
+    """The local file being sent could not be read (no permission, gone, an I/O error, or it
+    shrank while being sent). That one file's fault, not the store's: never retried, and
+    ``reason`` says why without naming the store."""
+
+
+# link() errors of file systems without hard links: FAT32/exFAT, many SMB and FUSE mounts
+_NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV}
 
 
 class Throttle:
@@ -105,6 +117,11 @@ class Backend:
         """:class:`ObjectInfo` of ``key``, or None when it does not exist."""
         raise NotImplementedError
 
+    def age(self, key):
+        """Seconds since ``key`` was last written by the store's own clock, or None when it does
+        not exist. Never this host's clock: hosts writing to one store may disagree by hours."""
+        raise NotImplementedError
+
     def remove(self, key):
         raise NotImplementedError
 
@@ -155,7 +172,7 @@ class LocalBackend(Backend):
             for name in files:
                 path = Path(directory) / name
                 key = path.relative_to(self.root).as_posix()
-                if key.startswith(prefix) and ".part" not in name:
+                if key.startswith(prefix) and not _is_partial(name):
                     yield ObjectInfo(key, path.stat().st_size, None)
 
     def put(self, key, data, if_absent=False):
@@ -167,12 +184,18 @@ class LocalBackend(Backend):
                     tmp.write_bytes(data)
                 return
             # Written aside, then hard-linked: unlike a rename, a link refuses to replace a file.
-            self._path(key).parent.mkdir(parents=True, exist_ok=True)
-            descriptor, aside = tempfile.mkstemp(dir=self._path(key).parent, suffix=".part")
+            final = self._path(key)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            descriptor, aside = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
             try:
                 with os.fdopen(descriptor, "wb") as stream:
                     stream.write(data)
-                os.link(aside, self._path(key))
+                try:
+                    os.link(aside, final)
+                except OSError as exc:
+                    if exc.errno not in _NO_HARD_LINKS:
+                        raise
+                    _create_exclusively(final, data)
             except FileExistsError:
                 raise AlreadyExists(f"{self.url}: {key} already exists") from None
             finally:
@@ -183,8 +206,8 @@ class LocalBackend(Backend):
     def put_file(self, key, path, on_bytes=None):
         def copy():
             sha256 = hashlib.sha256()
-            with atomic_path(self._path(key)) as tmp, open(path, "rb") as source, open(tmp, "wb") as sink:
-                while chunk := source.read(PART_SIZE):
+            with atomic_path(self._path(key)) as tmp, open(tmp, "wb") as sink:
+                for chunk in _source_chunks(path, PART_SIZE):
                     self.throttle.consume(len(chunk))
                     sha256.update(chunk)
                     sink.write(chunk)
@@ -207,6 +230,17 @@ class LocalBackend(Backend):
         except FileNotFoundError:
             return None
 
+    def age(self, key):
+        def measure():
+            try:
+                written = self._path(key).stat().st_mtime
+            except FileNotFoundError:
+                return None
+            # "Now" as the file system stamps it: on a disk shared over NFS the server sets both.
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".age.", suffix=".part") as probe:
+                return os.fstat(probe.fileno()).st_mtime - written
+        return self.call(f"stat {key}", measure)
+
     def remove(self, key):
         path = self._path(key)
         path.unlink(missing_ok=True)
@@ -215,10 +249,11 @@ class LocalBackend(Backend):
                 path.parent.rmdir()  # a run's journal folder, once its last record is folded in
 
     def remove_leftovers(self, prefix):
-        """Delete the partial files (``.part``) a killed writer left under ``prefix``; their
-        number. Only with the writer lock held: a live writer's partial files look the same."""
+        """Delete the partial files a killed writer left under ``prefix``; their number. Only
+        with the writer lock held: a live writer's partial files look the same."""
         base = self._path(prefix)
-        leftovers = [path for path in base.rglob("*.part") if path.is_file()] if base.is_dir() else []
+        leftovers = [path for path in base.rglob(".*") if _is_partial(path.name) and path.is_file()] \
+            if base.is_dir() else []
         for path in leftovers:
             path.unlink(missing_ok=True)
         return len(leftovers)
@@ -227,11 +262,31 @@ class LocalBackend(Backend):
         return False  # a local disk error does not cure itself
 
 
+def _is_partial(name):
+    """Whether ``name`` is a temporary file of a write to a local store (``.NAME.XXXXXXXX.part``
+    and a suffix, as atomic_path names them): no key starts with a dot."""
+    return name.startswith(".") and ".part" in name
+
+
+def _create_exclusively(path, data):
+    """Create ``path`` holding ``data``, failing (FileExistsError) if it exists: an if-absent put
+    where hard links are missing. Not atomic, unlike the link: a reader may see the file empty
+    for a moment, and a lock reader takes that for a damaged lock, which holds until it is old."""
+    with open(path, "xb") as stream:  # O_CREAT | O_EXCL
+        try:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        except BaseException:
+            os.unlink(path)  # ours alone (created exclusively): a half-written record must not hold
+            raise
+
+
 class S3Backend(Backend):
     """An S3 bucket and prefix through the lean client in :mod:`hippo.transfer.s3` (endpoint,
     region and credentials found the AWS way)."""
 
-    def __init__(self, bucket, prefix="", endpoint_url=None, create_bucket=False, **kwargs):
+    def __init__(self, bucket, prefix="", endpoint_url=None, create_bucket=False, missing_ok=False, **kwargs):
         super().__init__(**kwargs)
         from hippo.transfer.s3 import S3Client, find_credentials
 
@@ -240,9 +295,9 @@ class S3Backend(Backend):
         self.url = f"s3://{bucket}/{self.prefix}"
         self.client = S3Client(bucket, endpoint_url=endpoint_url, credentials=find_credentials())
         self._trailers = None  # whether the server checks aws-chunked checksum trailers (unknown yet)
-        self._check_bucket(create_bucket)
+        self._check_bucket(create_bucket, missing_ok)
 
-    def _check_bucket(self, create):
+    def _check_bucket(self, create, missing_ok):
         from hippo.transfer.s3 import S3Error
         try:
             self.call("open bucket", self.client.request, "HEAD")
@@ -255,16 +310,19 @@ class S3Backend(Backend):
                                  f"({self._explain(cause)})") from None
             if not (isinstance(cause, S3Error) and cause.status == 404):
                 raise
-            if not create:
+            if create:
+                self.call("create bucket", self.client.request, "PUT")
+            elif not missing_ok:
                 raise InputError(self.url, "no such bucket") from None
-            self.call("create bucket", self.client.request, "PUT")
 
     def _transient(self, exc):
         import http.client
 
         from hippo.transfer.s3 import S3Error
+        if isinstance(exc, (PermissionError, FileNotFoundError, IsADirectoryError, NotADirectoryError)):
+            return False  # a local file (the one a download goes to), which a retry does not cure
         if isinstance(exc, (OSError, http.client.HTTPException)):
-            return True
+            return True  # the connection: sockets, DNS, TLS
         if isinstance(exc, S3Error):
             return exc.status >= 500 or exc.code in ("SlowDown", "RequestTimeout", "Throttling")
         return False
@@ -273,10 +331,15 @@ class S3Backend(Backend):
         return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
     def list(self, prefix=""):
-        from hippo.transfer.s3 import list_keys
+        from hippo.transfer.s3 import S3Error, list_keys
         query = {"list-type": "2", "prefix": self.prefix + prefix}
         while True:
-            _, _, xml = self.call(f"list {prefix}", self.client.request, "GET", query=query)
+            try:
+                _, _, xml = self.call(f"list {prefix}", self.client.request, "GET", query=query)
+            except TransferError as exc:
+                if isinstance(exc.__context__, S3Error) and exc.__context__.code == "NoSuchBucket":
+                    return  # opened with missing_ok: a bucket not created yet holds nothing
+                raise
             items, token = list_keys(xml)
             for key, size, etag in items:
                 yield ObjectInfo(key[len(self.prefix):], size, etag)
@@ -326,7 +389,10 @@ class S3Backend(Backend):
         return ObjectInfo(key, len(data), etag)
 
     def put_file(self, key, path, on_bytes=None):
-        size = os.path.getsize(path)
+        try:
+            size = os.path.getsize(path)
+        except OSError as exc:
+            raise SourceReadError(path, exc.strerror or exc) from exc
         if size <= SINGLE_PUT_LIMIT:
             info, sha256 = self._put_streamed(key, path, size)
             if on_bytes:
@@ -345,12 +411,13 @@ class S3Backend(Backend):
                 on_bytes(len(chunk))
             return number, response.get("ETag")
 
+        # Parts grow, in whole MiB as rclone's do, for a file of more than MAX_PARTS x PART_SIZE (78 GiB).
+        part_size = max(PART_SIZE, -(-size // (MAX_PARTS << 20)) << 20)
         sha256, digests, futures = hashlib.sha256(), [], []
         slots = threading.BoundedSemaphore(PARTS_IN_FLIGHT)  # bounds the parts held in memory
         try:
-            with concurrent.futures.ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT) as pool, \
-                    open(path, "rb", buffering=0) as source:
-                while chunk := source.read(PART_SIZE):
+            with concurrent.futures.ThreadPoolExecutor(max_workers=PARTS_IN_FLIGHT) as pool:
+                for chunk in _source_chunks(path, part_size):
                     sha256.update(chunk)
                     digests.append(hashlib.md5(chunk).digest())
                     slots.acquire()
@@ -388,22 +455,21 @@ class S3Backend(Backend):
                 else:
                     md5.update(chunk)
                 return chunk
-            with open(path, "rb", buffering=0) as source:
-                chunks = map(hashed, _file_chunks(source, size, self.throttle, self.url))
-                if not chunked:
-                    _, response, _ = self.client.request("PUT", self.prefix + key, body=chunks, length=size)
-                    return response, sha256.hexdigest(), md5.hexdigest()
-                expected = base64.b64encode(b"0000").decode()  # the length of a base64 CRC32
+            chunks = map(hashed, _exactly(size, _source_chunks(path, 1 << 20), self.throttle, path))
+            if not chunked:
+                _, response, _ = self.client.request("PUT", self.prefix + key, body=chunks, length=size)
+                return response, sha256.hexdigest(), md5.hexdigest()
+            expected = base64.b64encode(b"0000").decode()  # the length of a base64 CRC32
 
-                def checksum():
-                    return base64.b64encode(crc[0].to_bytes(4, "big")).decode()
-                headers = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(size),
-                           "x-amz-trailer": trailer}
-                _, response, _ = self.client.request(
-                    "PUT", self.prefix + key, headers=headers, body=aws_chunked(chunks, checksum, trailer),
-                    length=aws_chunked_length(size, 1 << 20, trailer, len(expected)),
-                    payload="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
-                return response, sha256.hexdigest(), checksum()
+            def checksum():
+                return base64.b64encode(crc[0].to_bytes(4, "big")).decode()
+            headers = {"content-encoding": "aws-chunked", "x-amz-decoded-content-length": str(size),
+                       "x-amz-trailer": trailer}
+            _, response, _ = self.client.request(
+                "PUT", self.prefix + key, headers=headers, body=aws_chunked(chunks, checksum, trailer),
+                length=aws_chunked_length(size, 1 << 20, trailer, len(expected)),
+                payload="STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+            return response, sha256.hexdigest(), checksum()
 
         if self._trailers is not False:
             try:
@@ -434,37 +500,61 @@ class S3Backend(Backend):
         self.call(f"get {key}", download)
 
     def stat(self, key):
+        head = self._head(key)
+        if head is None:
+            return None
+        return ObjectInfo(key, int(head["Content-Length"]), (head.get("ETag") or "").strip('"') or None)
+
+    def age(self, key):
+        from email.utils import parsedate_to_datetime
+        head = self._head(key)
+        if head is None:
+            return None
+        # Both stamps are the server's: its Date now and when it stored the object.
+        return (parsedate_to_datetime(head["Date"]) - parsedate_to_datetime(head["Last-Modified"])).total_seconds()
+
+    def _head(self, key):
+        """The response headers of a HEAD of ``key``, or None when it does not exist."""
         from hippo.transfer.s3 import S3Error
         try:
-            _, head, _ = self.call(f"stat {key}", self.client.request, "HEAD", self.prefix + key)
+            return self.call(f"stat {key}", self.client.request, "HEAD", self.prefix + key)[1]
         except TransferError as exc:
             if isinstance(exc.__context__, S3Error) and exc.__context__.status == 404:
                 return None
             raise
-        return ObjectInfo(key, int(head["Content-Length"]), (head.get("ETag") or "").strip('"') or None)
 
     def remove(self, key):
         self.call(f"remove {key}", self.client.request, "DELETE", self.prefix + key)
 
 
-def _file_chunks(source, size, throttle, url):
-    """Exactly ``size`` bytes of the open file ``source`` in 1 MiB chunks (the last one shorter),
-    throttled; a file that shrank is an error (the server would wait for the missing bytes)."""
+def _source_chunks(path, chunk_size):
+    """The file at ``path`` in chunks of ``chunk_size`` bytes (the last one shorter). Failing to
+    open or read it is a :class:`SourceReadError`, so that Backend.call neither retries it nor
+    blames the store; the consumer's own errors (the network's) never pass through here."""
+    try:
+        with open(path, "rb") as source:  # buffered: full chunks until the end of the file
+            while chunk := source.read(chunk_size):
+                yield chunk
+    except OSError as exc:
+        raise SourceReadError(path, exc.strerror or exc) from exc
+
+
+def _exactly(size, chunks, throttle, path):
+    """The first ``size`` bytes of ``chunks``, throttled; a file that shrank is an error (the
+    server would wait for the missing bytes), and bytes it grew by are left for the next run."""
     remaining = size
-    while remaining:
-        want = min(remaining, 1 << 20)
-        chunk = source.read(want)
-        while len(chunk) < want:  # full chunks: the aws-chunked length was computed for them
-            more = source.read(want - len(chunk))
-            if not more:
-                raise TransferError(f"{url}: {source.name} shrank while being sent; re-run the backup")
-            chunk += more
+    for chunk in chunks:
+        chunk = chunk[:remaining]
         throttle.consume(len(chunk))
         remaining -= len(chunk)
         yield chunk
+        if not remaining:
+            return
+    if remaining:
+        raise SourceReadError(path, "shrank while being sent; left for the next run")
 
 
-def open_backend(destination, endpoint_url=None, retries=4, bwlimit=None, create=False):
+def open_backend(destination, endpoint_url=None, retries=4, bwlimit=None, create=False, missing_ok=False):
     """The backend for ``destination``: ``s3://bucket/prefix`` or a local directory path.
 
     Parameters
@@ -476,6 +566,9 @@ def open_backend(destination, endpoint_url=None, retries=4, bwlimit=None, create
         Upload limit in bytes per second shared by all workers.
     create : bool
         Create the bucket or directory when missing (backup does; verify and restore do not).
+    missing_ok : bool
+        Open a bucket or directory that does not exist yet as an empty store, creating nothing
+        (a dry run before the first backup); otherwise a missing one is an :class:`InputError`.
     """
     destination = str(destination)
     throttle = Throttle(bwlimit)
@@ -483,11 +576,12 @@ def open_backend(destination, endpoint_url=None, retries=4, bwlimit=None, create
         bucket, _, prefix = destination[5:].partition("/")
         if not bucket:
             raise InputError(destination, "no bucket name (expected s3://bucket/prefix)")
-        return S3Backend(bucket, prefix, endpoint_url=endpoint_url, create_bucket=create,
+        return S3Backend(bucket, prefix, endpoint_url=endpoint_url, create_bucket=create, missing_ok=missing_ok,
                          retries=retries, throttle=throttle)
     root = Path(destination)
     if not root.is_dir():
-        if not create:
+        if create:
+            root.mkdir(parents=True, exist_ok=True)
+        elif not missing_ok:
             raise InputError(destination, "no such backup directory")
-        root.mkdir(parents=True, exist_ok=True)
     return LocalBackend(root, retries=retries, throttle=throttle)

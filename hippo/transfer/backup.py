@@ -5,19 +5,22 @@ import collections
 import concurrent.futures
 import contextlib
 import hashlib
+import json
+import logging
 import os
 import re
 import sqlite3
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from hippo.errors import UsageError
 from hippo.progress import progress
 from hippo.provenance import sha256_file, software_versions, utc_now
-from hippo.transfer.backends import TransferError, open_backend
+from hippo.transfer.backends import SourceReadError, TransferError, open_backend
 from hippo.transfer.lock import WriterLock
-from hippo.transfer.manifest import (DATA, MANIFESTS, SQLITE_HEADER, BackupState, encode, is_sqlite,
+from hippo.transfer.manifest import (DAMAGED, DATA, MANIFESTS, SQLITE_HEADER, BackupState, encode, is_sqlite,
                                      journal_key, journal_record, new_run_id, scan)
 from hippo.transfer.ziparchive import MAX_BYTES, MAX_MEMBERS, build_zip
 
@@ -25,13 +28,15 @@ SMALL_FILE_LIMIT = 4 << 20  # bytes: smaller files go into zips
 ZIP_TARGET = 8 << 20        # bytes of members per zip object (several in flight keep every worker busy)
 MEMORY_CAP = 256 << 20      # bytes of zips held in memory at once
 
+log = logging.getLogger("hippo.transfer")
+
 
 _RATE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 def parse_rate(text):
     """Bytes per second from ``50M``, ``800k``, ``1G`` or a plain number."""
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([kmg]?)i?b?(/s)?\s*", str(text), re.IGNORECASE)
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([kmg]?)i?b?(/s)?\s*", str(text), re.IGNORECASE)
     if not match:
         raise UsageError(f"--bwlimit {text!r}: expected a rate such as 50M or 800k")
     return float(match.group(1)) * _RATE_UNITS[match.group(2).lower()]
@@ -87,19 +92,34 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         bwlimit = parse_rate(bwlimit)
     if small_file_limit + zip_target + 1024 * MAX_MEMBERS > MAX_BYTES:
         raise UsageError("small_file_limit + zip_target must stay well below 4 GiB (zips are written without zip64)")
-    run_id = new_run_id()  # named by its start: the time the tree is scanned (restore --as-of)
+    started_ns = time.time_ns()  # the run is named by its start: when the tree is scanned (restore --as-of)
     src = Path(src)
     root = os.path.join(src, "")  # string paths: pathlib costs microseconds per small file
-    entries, failures = scan(src, exclude)
+    entries, failures, unlisted = scan(src, exclude)
+    # a dry run before the first backup: an empty destination, and nothing made
     backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries,
-                           bwlimit=bwlimit, create=not dry_run)
+                           bwlimit=bwlimit, create=not dry_run, missing_ok=dry_run)
     # One writer at a time: the lock is taken before the state is read, so no other run's
     # journals can be folded in (and removed) while this one is still writing them.
     with contextlib.nullcontext() if dry_run else WriterLock(backend):
         if not dry_run:
             backend.remove_leftovers(DATA)  # of a run killed mid-object; its finished objects stay
         state = BackupState(backend)
-        reused, to_send = _plan(src, entries, state)
+        for damaged_manifest in state.damaged:
+            log.warning("warning: %s; this backup builds on %s", damaged_manifest,
+                        state.manifest_key or "no earlier backup (every file is sent)")
+        run_id = new_run_id(started_ns, after=state.latest_key)
+        # The previous backup's objects are relied on only where the store still holds them as
+        # recorded: files whose object was lost (a lifecycle rule, a mistaken delete) or damaged
+        # (other size or ETag, or found corrupt by verify --deep) are sent again.
+        existing = {o.key: o for o in backend.list(DATA)}
+        damaged_markers = {info.key: json.loads(backend.get(info.key))["key"] for info in backend.list(DAMAGED)}
+        damaged = set(damaged_markers.values())
+        intact = {key for key, record in state.objects.items()
+                  if key in existing and key not in damaged and existing[key].size == record.get("size")
+                  and (not existing[key].etag or not record.get("etag") or existing[key].etag == record["etag"])}
+        untrusted = damaged | (state.objects.keys() - intact)
+        reused, to_send = _plan(src, entries, state, intact)
         small = [e for e in to_send if e["size"] < small_file_limit]
         large = [e for e in to_send if e["size"] >= small_file_limit]
         batches = _batches(small, zip_target)
@@ -111,7 +131,7 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         if dry_run:
             return summary
 
-        existing = {o.key: o for o in backend.list(DATA)}
+        summary.update(zips=0, large_files=0)  # from here on: objects stored, not planned
         sent_entries, objects = {}, {}
         lock = threading.Lock()
         bar = progress(total=summary["send_bytes"], desc="backup", unit="B", unit_scale=True, quiet=quiet)
@@ -123,6 +143,7 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
             with lock:
                 objects[key] = record
                 summary["objects_sent" if was_sent else "objects_reused"] += 1
+                summary["zips" if key.endswith(".zip") else "large_files"] += 1
                 for entry in object_entries:
                     sent_entries[entry["path"]] = entry
 
@@ -146,46 +167,54 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
             key = f"{DATA}zip/{name[:2]}/{name[:40]}.zip"
             for entry in members:
                 entry.update(key=key, member=entry["path"])
-            already = existing.get(key)  # left by a killed run; trusted only if its ETag matches too
-            if already and already.size == len(blob) and already.etag in (None, hashlib.md5(blob).hexdigest()):
+            # Left by a killed run: trusted only if its ETag matches too. One found damaged holds these
+            # very members (the name comes from their paths and checksums): writing over it
+            # repairs every backup that uses it.
+            already = existing.get(key)
+            if (already and key not in untrusted and already.size == len(blob)
+                    and already.etag in (None, hashlib.md5(blob).hexdigest())):
                 stored(key, already, members, False)
             else:
                 stored(key, backend.put(key, blob), members, True)
             bar.update(sum(e["size"] for e in members))
 
         def send_large(entry):
-            with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
-                try:
-                    path, entry = _stable_copy(src, entry, Path(scratch))
-                except (OSError, sqlite3.DatabaseError) as exc:
-                    with lock:
-                        failures.append((entry["path"], _reason(exc)))
-                    return
-                # Named by path and version, not content, so the file is read only once (hashed as sent).
-                version = f"{entry['path']}\0{entry['size']}\0{entry['mtime_ns']}\0{entry.get('snapshot', '')}"
-                if "log_mtime_ns" in entry:  # a database whose WAL changed is a new version
-                    version += f"\0{entry['log_mtime_ns']}"
-                key = f"{DATA}blob/{hashlib.sha256(version.encode()).hexdigest()[:40]}"
-                already = existing.get(key)
-                if already and already.size == entry["size"] and key in state.objects:
-                    entry.update(key=key, sha256=sha256_file(path))
-                    bar.update(entry["size"])
-                    stored(key, already, [entry], False)
-                    return
-                if already:
-                    # An object of this name that the latest backup does not vouch for: an older
-                    # backup's file of the same path, size and mtime but maybe other bytes, or a
-                    # killed run's upload. Objects are never overwritten (older backups stay
-                    # restorable): this version gets a name of its own.
-                    key = f"{key}.{run_id}"
-                info, sha256 = backend.put_file(key, path, on_bytes=bar.update)
-                entry.update(key=key, sha256=sha256)
-                after = os.stat(path)
-                if not entry.get("snapshot") and (after.st_size, after.st_mtime_ns) != (entry["size"], entry["mtime_ns"]):
-                    with lock:
-                        failures.append((entry["path"], _reason(_FileChanged(path))))
-                    return
-                stored(key, info, [entry], True)
+            try:
+                with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
+                    send_version(entry, Path(scratch))
+            except (OSError, SourceReadError, sqlite3.DatabaseError) as exc:
+                # Reading the file failed (the store's failures are TransferErrors): that file is
+                # listed and keeps its previous copy, and the rest of the run goes on.
+                with lock:
+                    failures.append((entry["path"], _reason(exc)))
+
+        def send_version(entry, scratch):
+            path, entry = _stable_copy(src, entry, scratch)
+            # Named by path and version, not content, so the file is read only once (hashed as sent).
+            version = f"{entry['path']}\0{entry['size']}\0{entry['mtime_ns']}\0{entry.get('snapshot', '')}"
+            if "log_mtime_ns" in entry:  # a database whose WAL changed is a new version
+                version += f"\0{entry['log_mtime_ns']}"
+            key = f"{DATA}blob/{hashlib.sha256(version.encode()).hexdigest()[:40]}"
+            already = existing.get(key)
+            if already and already.size == entry["size"] and key in intact:
+                entry.update(key=key, sha256=sha256_file(path))
+                bar.update(entry["size"])
+                stored(key, already, [entry], False)
+                return
+            if already:
+                # An object of this name that the latest backup does not vouch for: an older
+                # backup's file of the same path, size and mtime but maybe other bytes, a damaged
+                # copy, or a killed run's upload. Objects are never overwritten (older backups stay
+                # restorable): this version gets a name of its own.
+                key = f"{key}.{run_id}"
+            info, sha256 = backend.put_file(key, path, on_bytes=bar.update)
+            entry.update(key=key, sha256=sha256)
+            after = os.stat(path)
+            if not entry.get("snapshot") and (after.st_size, after.st_mtime_ns) != (entry["size"], entry["mtime_ns"]):
+                with lock:
+                    failures.append((entry["path"], _reason(_FileChanged(path))))
+                return
+            stored(key, info, [entry], True)
 
         memory_slots = threading.BoundedSemaphore(max(1, memory_cap // max(zip_target, 1)))
 
@@ -229,13 +258,21 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         for entry in entries:
             if entry["type"] == "file":
                 path = entry["path"]
-                entry = sent_entries.get(path) or reused.get(path) or _previous_version(state, path)
+                entry = sent_entries.get(path) or reused.get(path) or _previous_version(state, intact, path)
                 if entry is None:
                     continue  # failed this time and never backed up: verify reports it
             final.append(entry)
+        # What a directory that could not be listed held is unknown this time, not gone: the last
+        # backup's entries under it stay, as a file that could not be read keeps its last copy.
+        for path, previous in state.entries.items():
+            if any(not directory or path.startswith(directory + "/") for directory in unlisted) and (  # "": the top
+                    previous["type"] != "file" or _previous_version(state, intact, path)):
+                final.append(previous)
+        final.sort(key=lambda e: e["path"])
         referenced = {e["key"] for e in final if e.get("key")}
         all_objects = {**state.objects, **objects}
-        unchanged = (state.manifest_key is not None and not objects and not state.journal_keys
+        # A damaged newer manifest passed over is superseded by a new one, or it would stay "latest".
+        unchanged = (state.manifest_key is not None and not objects and not state.journal_keys and not state.damaged
                      and final == sorted(state.entries.values(), key=lambda e: e["path"]))
         if not unchanged:
             header = {"format": "hippo-backup-manifest/1", "run_id": run_id, "created": utc_now(),
@@ -251,15 +288,18 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
                 list(pool.map(backend.remove, journals))  # now folded into the manifest
         else:
             summary["manifest"] = state.manifest_key
+        for marker in damaged_markers:  # the latest backup no longer relies on those objects
+            backend.remove(marker)
         return summary
 
 
-def _previous_version(state, path):
-    """The last backup's entry for a file that failed this time (it changed while being read, or
-    could not be read): the older copy stays in the latest backup rather than vanish from it
+def _previous_version(state, intact, path):
+    """The last backup's entry for file ``path``, or None when it has none or its object is no
+    longer ``intact`` at the destination. A file that fails this time (it changed while being
+    read, or could not be read) keeps that copy in the latest backup rather than vanish from it
     (verify says it differs; the next run sends the new one)."""
     previous = state.entries.get(path)
-    if previous and previous.get("type") == "file" and previous.get("key") in state.objects:
+    if previous and previous.get("type") == "file" and previous.get("key") in intact:
         return previous
     return None
 
@@ -270,14 +310,15 @@ def backups_row(source, destination, result):
             "files": result["files"], "bytes": result["send_bytes"]}
 
 
-def _plan(src, entries, state):
-    """Split the tree's files into those the last backup already holds and those to send."""
+def _plan(src, entries, state, intact):
+    """Split the tree's files into those the last backup already holds (in an object still
+    ``intact`` at the destination) and those to send."""
     reused, to_send = {}, []
     for entry in entries:
         if entry["type"] != "file":
             continue
-        previous = state.entries.get(entry["path"])
-        if previous and previous.get("type") == "file" and previous.get("key") in state.objects:
+        previous = _previous_version(state, intact, entry["path"])
+        if previous:
             same_size = previous.get("live_size", previous["size"]) == entry["size"]
             same_log = previous.get("log_mtime_ns") == entry.get("log_mtime_ns")  # SQLite WAL/journal
             if same_size and same_log and previous["mtime_ns"] == entry["mtime_ns"]:
@@ -395,6 +436,8 @@ def _reason(exc):
         return "changed while being read; left for the next run"
     if isinstance(exc, sqlite3.DatabaseError):
         return f"an SQLite database that cannot be read ({exc}); not backed up"
+    if isinstance(exc, SourceReadError):
+        return exc.reason
     return exc.strerror or str(exc)
 
 

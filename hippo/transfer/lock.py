@@ -2,9 +2,13 @@
 
 Two backups writing to one destination at once would each fold the other's journals into their
 own manifest and remove them. The lock is an object created only if absent (S3 conditional put,
-a hard link on a local disk) that records owner, host, pid and times; the holder refreshes it
-every ``refresh`` seconds. A lock is broken when its holder is gone: the same host and a pid
-that no longer runs, or no refresh for ``stale_after`` seconds (a crash on another machine).
+a hard link or an exclusive create on a local disk) that records owner, host, pid and times; the
+holder rewrites it every ``refresh`` seconds. A lock is broken when its holder is gone: the same
+host and a pid that no longer runs, or no rewrite for ``stale_after`` seconds (a crash on another
+machine). That age is the store's own (S3's Date against the object's Last-Modified, a file's
+mtime against a new file's on a local or NFS disk), never this host's clock against the
+holder's: hosts may disagree by more than ``stale_after``, and one whose clock ran ahead would
+break a live lock. A lock record that cannot be read (empty, damaged) is judged by the same age.
 
 Breaking a lock is a remove followed by a conditional put, and object stores offer no
 conditional remove: two runs that both judged the old lock abandoned could each remove, the
@@ -60,11 +64,18 @@ class WriterLock:
             if holder is not None and holder.get("token") == token:
                 break  # our own put, whose answer was lost and which was retried
             if holder is not None:
-                if attempt < 2 and self._abandoned(holder):
+                age = self.backend.age(LOCK)
+                if age is None:
+                    continue  # released in between: look again
+                if attempt < 2 and self._abandoned(holder, age):
                     self.backend.remove(LOCK)
                     broke_one = True
                     continue
-                raise DestinationLocked(f"{self.backend.url}: {describe(holder)}; only one backup may "
+                if not holder:
+                    raise DestinationLocked(f"{self.backend.url}: {LOCK} is not a lock record (empty or damaged, "
+                                            f"written {age:.0f} s ago); remove it if no backup is writing here "
+                                            f"(it counts as abandoned {self.stale_after:.0f} s after it was written)")
+                raise DestinationLocked(f"{self.backend.url}: {describe(holder, age)}; only one backup may "
                                         f"write here at a time (a lock left by a crash expires "
                                         f"{self.stale_after:.0f} s after its last refresh)")
             try:
@@ -98,16 +109,18 @@ class WriterLock:
             pass
 
     def holder(self):
-        """The current lock record, or None when the destination is not locked (one request)."""
+        """The current lock record, ``{}`` for one that is not a lock record (an empty file left by
+        a full disk, a damaged one), or None when the destination is not locked (one request)."""
         try:
-            return json.loads(self.backend.get(LOCK))
+            record = json.loads(self.backend.get(LOCK))
         except ValueError:
-            return None  # not a lock record (cannot happen short of a hand-edited file)
+            return {}
         except TransferError as exc:
             cause = exc.__context__
             if isinstance(cause, FileNotFoundError) or getattr(cause, "status", None) == 404:
                 return None
             raise
+        return record if isinstance(record, dict) else {}
 
     def _keep_fresh(self):
         while not self._stop.wait(self.refresh):
@@ -120,19 +133,21 @@ class WriterLock:
             except HippoError:
                 pass  # the next refresh tries again; the backup itself reports a dead server
 
-    def _abandoned(self, holder):
-        if time.time() - float(holder.get("refreshed", 0)) > self.stale_after:
+    def _abandoned(self, holder, age):
+        """Whether the lock ``holder``, last written ``age`` seconds ago by the store's clock, is left
+        by a writer that is gone."""
+        if holder.get("host") == self.record["host"] and not _running(int(holder.get("pid", 0))):
             return True
-        return holder.get("host") == self.record["host"] and not _running(int(holder.get("pid", 0)))
+        return age > self.stale_after
 
     def _encode(self):
         return json.dumps(self.record, sort_keys=True).encode()
 
 
-def describe(holder):
-    """``locked by alice@node7 (pid 1234) since 2026-11-24 22:10:03 UTC, refreshed 12 s ago``."""
+def describe(holder, age):
+    """``locked by alice@node7 (pid 1234) since 2026-11-24 22:10:03 UTC, refreshed 12 s ago``
+    (``since`` by the holder's clock, the age by the store's)."""
     since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(holder.get("since", 0))))
-    age = time.time() - float(holder.get("refreshed", 0))
     return (f"locked by {holder.get('owner', '?')}@{holder.get('host', '?')} (pid {holder.get('pid', '?')}) "
             f"since {since}, refreshed {age:.0f} s ago")
 

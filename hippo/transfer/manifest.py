@@ -12,6 +12,7 @@ import struct
 import time
 import uuid
 import zipfile
+import zlib
 from pathlib import Path
 
 from hippo.errors import InputError
@@ -19,6 +20,9 @@ from hippo.errors import InputError
 MANIFESTS = "manifests/"
 JOURNAL = "journal/"
 DATA = "data/"
+# verify --deep leaves a marker here for each object whose bytes failed their checksums: the
+# next backup sends the files it holds again (a quick look at the store cannot see such damage).
+DAMAGED = "damaged/"
 SQLITE_HEADER = b"SQLite format 3\x00"
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 # What zipfile raises on a damaged archive (bad CRC, garbled directory, truncation).
@@ -28,16 +32,18 @@ ZIP_DAMAGE = (zipfile.BadZipFile, NotImplementedError, KeyError, ValueError, EOF
 def scan(root, exclude=()):
     """Entries of the tree under ``root`` without following symlinks, sorted by path.
 
-    Returns ``(entries, skipped)``: entries are dicts with ``path`` (POSIX, relative), ``type``
-    (``file``, ``link`` or ``dir``), ``size`` (bytes), ``mtime_ns``, ``mode`` and, for links,
-    ``target`` (dangling links too). ``exclude`` holds glob patterns matched against the relative
-    path and the base name; an excluded directory is not descended. ``skipped`` lists
-    ``(path, reason)`` for sockets, fifos and devices, which cannot be backed up.
+    Returns ``(entries, skipped, unlisted)``: entries are dicts with ``path`` (POSIX, relative),
+    ``type`` (``file``, ``link`` or ``dir``), ``size`` (bytes), ``mtime_ns``, ``mode`` and, for
+    links, ``target`` (dangling links too). ``exclude`` holds glob patterns matched against the
+    relative path and the base name; an excluded directory is not descended. ``skipped`` lists
+    ``(path, reason)`` for sockets, fifos and devices, which cannot be backed up, and for what
+    could not be read. ``unlisted`` names the directories whose contents could not be listed
+    (``""`` for ``root`` itself): what they hold is unknown, not gone.
     """
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "not a directory")
-    entries, skipped = [], []
+    entries, skipped, unlisted = [], [], []
 
     def excluded(relative, name):
         return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(name, p) for p in exclude)
@@ -47,6 +53,7 @@ def scan(root, exclude=()):
             listing = list(os.scandir(directory))
         except OSError as exc:
             skipped.append((relative_dir or ".", exc.strerror or str(exc)))
+            unlisted.append(relative_dir)
             return
         for item in listing:
             relative = f"{relative_dir}/{item.name}" if relative_dir else item.name
@@ -94,7 +101,7 @@ def scan(root, exclude=()):
             database["log_mtime_ns"] = max(database.get("log_mtime_ns", 0), side["mtime_ns"])
     entries = [e for e in entries if not sqlite_side_file(e["path"])]
     entries.sort(key=lambda e: e["path"])
-    return entries, skipped
+    return entries, skipped, unlisted
 
 
 def _is_utf8(name):
@@ -105,11 +112,16 @@ def _is_utf8(name):
     return True
 
 
-def new_run_id():
-    """A unique name for one backup run that sorts by start time (to the microsecond)."""
-    now = time.time_ns()
-    return (time.strftime("%Y%m%dT%H%M%S", time.gmtime(now // 10**9)) + f".{now // 1000 % 10**6:06d}Z-"
-            + uuid.uuid4().hex[:8])
+def new_run_id(started_ns, after=None):
+    """A unique name for one backup run that sorts by its start time ``started_ns`` (to the
+    microsecond) and after manifest ``after``, the newest one the run found. "Latest" must be the
+    last backup written even when this machine's clock is behind the previous writer's (another
+    host, NTP stepping back): a name from the clock alone would make restore bring back the older tree."""
+    if after is not None:
+        previous = run_started(after) - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+        started_ns = max(started_ns, (previous // datetime.timedelta(microseconds=1) + 1) * 1000)
+    return (time.strftime("%Y%m%dT%H%M%S", time.gmtime(started_ns // 10**9))
+            + f".{started_ns // 1000 % 10**6:06d}Z-" + uuid.uuid4().hex[:8])
 
 
 def encode(header, entries):
@@ -119,9 +131,29 @@ def encode(header, entries):
     return gzip.compress(text.encode(), compresslevel=1)
 
 
-def decode(data):
-    lines = gzip.decompress(data).decode().splitlines()
-    return json.loads(lines[0]), [json.loads(line) for line in lines[1:] if line]
+class DamagedManifest(InputError):
+    """A manifest that cannot be read (truncated, garbled): the message names its key and why."""
+
+    def __init__(self, key, exc):
+        super().__init__(key, f"damaged manifest ({str(exc) or type(exc).__name__})")
+
+
+# What damaged bytes raise: gzip (BadGzipFile is an OSError, truncation an EOFError), zlib,
+# UTF-8 and JSON (ValueErrors).
+_MANIFEST_DAMAGE = (OSError, EOFError, zlib.error, ValueError)
+
+
+def decode(data, key):
+    """Header and entries of manifest ``key`` from its bytes; :class:`DamagedManifest` if damaged."""
+    try:
+        lines = gzip.decompress(data).decode().splitlines()
+        header = json.loads(lines[0]) if lines else None
+        entries = [json.loads(line) for line in lines[1:] if line]
+    except _MANIFEST_DAMAGE as exc:
+        raise DamagedManifest(key, exc) from None
+    if not isinstance(header, dict) or not all(isinstance(e, dict) and "path" in e for e in entries):
+        raise DamagedManifest(key, "not a backup manifest")
+    return header, entries
 
 
 def manifest_keys(backend):
@@ -136,9 +168,17 @@ def run_started(key):
 
 
 def read_header(backend, key):
-    """The header line of manifest ``key`` (only the start of the file is decompressed)."""
-    with gzip.GzipFile(fileobj=io.BytesIO(backend.get(key))) as stream:
-        return json.loads(stream.readline())
+    """The header line of manifest ``key`` (only the start of the file is decompressed);
+    :class:`DamagedManifest` if it cannot be read."""
+    data = backend.get(key)
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            header = json.loads(stream.readline())
+    except _MANIFEST_DAMAGE as exc:
+        raise DamagedManifest(key, exc) from None
+    if not isinstance(header, dict):
+        raise DamagedManifest(key, "not a backup manifest")
+    return header
 
 
 def choose_manifest(backend, as_of=None, run=None):
@@ -168,27 +208,41 @@ class BackupState:
     """What a destination holds: a manifest plus the journals of runs that stopped before
     writing theirs.
 
-    By default the latest manifest and every journal are read (what a new backup builds on);
-    with ``manifest`` that manifest alone (an older backup, for restore). ``entries`` maps path
-    to manifest entry, ``objects`` maps object key to ``{"size", "etag"}``, ``absorbed`` names
-    the journal runs folded in (the next manifest records them so their journals can be removed).
+    By default the newest readable manifest and every journal are read (what a new backup builds
+    on; ``journals=False``: the manifest alone, the latest complete backup); with ``manifest``
+    that manifest alone (an older backup, for restore), :class:`DamagedManifest` if it cannot be
+    read. ``entries`` maps path to manifest entry, ``objects`` maps object key to ``{"size",
+    "etag"}``, ``absorbed`` names the journal runs folded in (the next manifest records them so
+    their journals can be removed). ``manifest_key`` is the manifest read (None: none could be),
+    ``latest_key`` the newest at the destination, and ``damaged`` holds the
+    :class:`DamagedManifest` of each newer one that was passed over.
     """
 
-    def __init__(self, backend, manifest=None):
+    def __init__(self, backend, manifest=None, journals=True):
         self.backend = backend
         self.header = None
         self.entries = {}
         self.objects = {}
         self.absorbed = set()
         self.journal_keys = []
+        self.damaged = []
+        self.manifest_key = None
         manifests = [manifest] if manifest else manifest_keys(backend)
-        if manifests:
-            self.header, entries = decode(backend.get(manifests[-1]))
+        self.latest_key = manifests[-1] if manifests else None
+        for key in reversed(manifests):
+            try:
+                self.header, entries = decode(backend.get(key), key)
+            except DamagedManifest as exc:
+                if manifest:
+                    raise
+                self.damaged.append(exc)
+                continue
+            self.manifest_key = key
             self.entries = {e["path"]: e for e in entries}
             self.objects = dict(self.header.get("objects", {}))
             self.absorbed = set(self.header.get("absorbed", ()))
-        self.manifest_key = manifests[-1] if manifests else None
-        if manifest:
+            break
+        if manifest or not journals:
             return
         # Journals of runs killed before their manifest: each names objects already safely stored.
         for info in sorted(backend.list(JOURNAL), key=lambda o: o.key):
@@ -209,6 +263,14 @@ def journal_key(run_id, object_key):
 
 def journal_record(object_key, object_info, entries):
     return json.dumps({"key": object_key, "object": object_info, "entries": entries}).encode()
+
+
+def damaged_key(object_key):
+    return f"{DAMAGED}{object_key.replace('/', '_')}.json"
+
+
+def damaged_record(object_key, problems):
+    return json.dumps({"key": object_key, "problems": problems}).encode()
 
 
 def is_sqlite(path, head=None):

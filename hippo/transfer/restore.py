@@ -1,6 +1,7 @@
 """Rebuilding a tree from a backup: byte-identical files, symlinks as links, modes and mtimes."""
 
 import concurrent.futures
+import contextlib
 import datetime
 import fnmatch
 import hashlib
@@ -11,12 +12,12 @@ from collections import defaultdict
 from pathlib import Path
 
 from hippo.errors import InputError, UsageError
-from hippo.io.atomic import atomic_path
+from hippo.io.atomic import atomic_path, is_temporary_of
 from hippo.progress import progress
 from hippo.provenance import sha256_file
 from hippo.transfer.backends import TransferError, open_backend
-from hippo.transfer.manifest import (SQLITE_SIDE_FILES, ZIP_DAMAGE, BackupState, choose_manifest, is_sqlite,
-                                     manifest_keys, read_header, run_started)
+from hippo.transfer.manifest import (MANIFESTS, SQLITE_SIDE_FILES, ZIP_DAMAGE, BackupState, DamagedManifest,
+                                     choose_manifest, is_sqlite, manifest_keys, read_header, run_started)
 
 
 def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url=None, workers=8, retries=4,
@@ -53,13 +54,19 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
     when = parse_time(as_of) if as_of is not None else None
     state = BackupState(backend, manifest=choose_manifest(backend, as_of=when, run=manifest))
     target = Path(target)
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(target, "not a directory") from None
+    except OSError as exc:
+        raise InputError(target, f"cannot make this directory ({exc.strerror or exc})") from None
     chosen = [e for e in sorted(state.entries.values(), key=lambda e: e["path"]) if _wanted(e["path"], include)]
     if include and not chosen:
         raise InputError(", ".join(include), f"--include matches nothing in the backup {state.manifest_key}")
     failures = _make_directories(target, chosen)
     in_the_way = {path for path, _ in failures}
     chosen = [e for e in chosen if e["path"] not in in_the_way]
+    _remove_temporaries_of_a_killed_restore(target, [e for e in chosen if e["type"] == "file"])
     by_object = defaultdict(list)
     for entry in chosen:
         if entry["type"] == "file":
@@ -92,9 +99,13 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
                     if data is None or hashlib.sha256(data).hexdigest() != entry["sha256"]:
                         problems.append((entry["path"], f"stored copy in {key} is corrupt; not restored"))
                         continue
-                    with atomic_path(path, suffix="") as tmp:
-                        tmp.write_bytes(data)
-                        _set_meta(tmp, entry)
+                    try:
+                        with atomic_path(path, suffix="") as tmp:
+                            tmp.write_bytes(data)
+                            _set_meta(tmp, entry)
+                    except (InputError, OSError) as exc:
+                        problems.append((entry["path"], _cannot_write(exc)))
+                        continue
                     bar.update(len(data))
         else:
             for entry in entries:
@@ -108,6 +119,9 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
                 except _Corrupt:
                     problems.append((entry["path"], f"stored copy {key} is corrupt; not restored"))
                     continue
+                except (InputError, OSError) as exc:
+                    problems.append((entry["path"], _cannot_write(exc)))
+                    continue
                 bar.update(entry["size"])
         return problems
 
@@ -118,20 +132,30 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
     failures += corrupt
     bar.close()
     _drop_stale_sqlite_logs(target, by_object, {path for path, _ in corrupt}, {e["path"] for e in chosen})
+    links_failed = dirs_failed = 0
     for entry in chosen:
         if entry["type"] == "link":
             path = target / entry["path"]
-            if path.is_symlink() or path.exists():
-                path.unlink()  # a file or link: _make_directories set aside a directory in the way
-            os.symlink(entry["target"], path)
-            os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]), follow_symlinks=False)
+            try:
+                if path.is_symlink() or path.exists():
+                    path.unlink()  # a file or link: _make_directories set aside a directory in the way
+                os.symlink(entry["target"], path)
+                os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]), follow_symlinks=False)
+            except OSError as exc:
+                failures.append((entry["path"], _cannot_write(exc)))
+                links_failed += 1
     # Directories last and deepest first: writing into a directory changes its mtime.
     for entry in sorted((e for e in chosen if e["type"] == "dir"), key=lambda e: e["path"], reverse=True):
         path = target / entry["path"]  # a real directory by now (_make_directories)
-        os.chmod(path, entry["mode"])
-        os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]))
+        try:
+            os.chmod(path, entry["mode"])
+            os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]))
+        except OSError as exc:
+            failures.append((entry["path"], f"cannot set its mode and time ({exc.strerror or exc})"))
+            dirs_failed += 1
     return {"files": sum(len(v) for v in by_object.values()) - len(corrupt),
-            "links": sum(e["type"] == "link" for e in chosen), "dirs": sum(e["type"] == "dir" for e in chosen),
+            "links": sum(e["type"] == "link" for e in chosen) - links_failed,
+            "dirs": sum(e["type"] == "dir" for e in chosen) - dirs_failed,
             "bytes": total, "manifest": state.manifest_key, "failures": failures}
 
 
@@ -143,16 +167,20 @@ def list_backups(dest, *, endpoint_url=None, retries=4):
     list of dict
         ``run_id``, ``manifest`` (key), ``started`` (when the run scanned the tree, ISO UTC),
         ``finished`` (when its manifest was written), ``files``, ``bytes`` (None for manifests
-        written before byte totals were recorded) and ``source``.
+        written before byte totals were recorded), ``source`` and ``damaged`` (why a manifest
+        cannot be read, its other fields None; "" for a readable one).
     """
     backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries)
     backups = []
     for key in manifest_keys(backend):
-        header = read_header(backend, key)
-        backups.append({"run_id": header["run_id"], "manifest": key,
+        try:
+            header, damaged = read_header(backend, key), ""
+        except DamagedManifest as exc:  # listed all the same: the backups around it stay reachable
+            header, damaged = {}, exc.reason
+        backups.append({"run_id": header.get("run_id", key[len(MANIFESTS):].split(".jsonl")[0]), "manifest": key,
                         "started": run_started(key).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                         "finished": header.get("created"), "files": header.get("files"),
-                        "bytes": header.get("bytes"), "source": header.get("source")})
+                        "bytes": header.get("bytes"), "source": header.get("source"), "damaged": damaged})
     return backups
 
 
@@ -210,22 +238,65 @@ def _make_directories(target, entries):
     A symlink or file that the target holds where the backup has a directory is replaced, as
     files are: writing through a link would put restored files outside ``target`` and overwrite
     whatever the link points to. A directory the target holds where the backup has a file or
-    link is never deleted: those entries are returned as failures ``(path, reason)``. Done once,
-    shallowest first, before any file is written (the writers run in parallel).
+    link is never deleted, and a directory that cannot be made costs what lies in it: those
+    entries are returned as failures ``(path, reason)``. Done once, shallowest first, before any
+    file is written (the writers run in parallel).
     """
     needed = set()
     for entry in entries:
         parts = entry["path"].split("/")
         for depth in range(1, len(parts) + (entry["type"] == "dir")):
             needed.add("/".join(parts[:depth]))
+    unmade = {}  # directory -> why it (or one above it) could not be made
     for relative in sorted(needed, key=lambda name: name.count("/")):
+        parent = relative.rpartition("/")[0]
+        if parent in unmade:
+            unmade[relative] = unmade[parent]
+            continue
         path = target / relative
-        if path.is_symlink() or (path.exists() and not path.is_dir()):
-            path.unlink()
-        path.mkdir(exist_ok=True)
-    return [(entry["path"], "a directory is in the way in the target; not restored (move it and restore again)")
-            for entry in entries if entry["type"] != "dir"
-            and (target / entry["path"]).is_dir() and not (target / entry["path"]).is_symlink()]
+        try:
+            if path.is_symlink() or (path.exists() and not path.is_dir()):
+                path.unlink()
+            path.mkdir(exist_ok=True)
+        except OSError as exc:
+            unmade[relative] = f"cannot make the directory {relative} ({exc.strerror or exc}); not restored"
+    failures = []
+    for entry in entries:
+        path = target / entry["path"]
+        directory = entry["path"] if entry["type"] == "dir" else entry["path"].rpartition("/")[0]
+        if directory in unmade:
+            failures.append((entry["path"], unmade[directory]))
+        elif entry["type"] != "dir" and path.is_dir() and not path.is_symlink():
+            failures.append((entry["path"], "a directory is in the way in the target; not restored "
+                                            "(move it and restore again)"))
+    return failures
+
+
+def _remove_temporaries_of_a_killed_restore(target, files):
+    """Delete the temporary files that a restore killed mid-way left beside the ``files`` now
+    being restored: hidden, up to full size, and not part of the tree. Only atomic_path's
+    temporary names for exactly these files are touched, never a file of the user's."""
+    by_directory = defaultdict(list)
+    for entry in files:
+        directory, _, name = entry["path"].rpartition("/")
+        by_directory[directory].append(name)
+    for directory, names in by_directory.items():
+        try:
+            with os.scandir(target / directory) as listing:
+                hidden = [item for item in listing if item.name.startswith(".") and ".part" in item.name
+                          and item.is_file(follow_symlinks=False)]
+        except OSError:
+            continue  # unreadable: its files fail and are reported when they are written
+        for item in hidden:
+            if any(is_temporary_of(item.name, name, suffix="") for name in names):
+                with contextlib.suppress(OSError):  # ditto
+                    os.unlink(item.path)
+
+
+def _cannot_write(exc):
+    """The failure reason for a file or link that could not be written into the target."""
+    reason = exc.reason if isinstance(exc, InputError) else f"cannot write here ({exc.strerror or exc})"
+    return f"{reason}; not restored"
 
 
 def _set_meta(path, entry):

@@ -10,11 +10,12 @@ import zipfile
 from collections import defaultdict
 from pathlib import Path
 
+from hippo.errors import HippoError, InputError
 from hippo.progress import progress
 from hippo.provenance import sha256_file
 from hippo.transfer.backends import TransferError, open_backend
 from hippo.transfer.backup import _sqlite_snapshot
-from hippo.transfer.manifest import DATA, ZIP_DAMAGE, BackupState, choose_manifest, scan
+from hippo.transfer.manifest import DATA, ZIP_DAMAGE, BackupState, damaged_key, damaged_record, scan
 
 
 def verify(src, dest, *, deep=False, size_only=False, endpoint_url=None, workers=8, exclude=(), retries=4,
@@ -25,7 +26,11 @@ def verify(src, dest, *, deep=False, size_only=False, endpoint_url=None, workers
     object is checked present with the recorded size and ETag. ``size_only`` trusts an unchanged
     size and mtime instead of reading the file (what ``backup`` does to choose what to send; a
     file rewritten in place with its mtime put back goes unnoticed). ``deep`` also downloads
-    every object and recomputes the SHA-256 of each file it holds.
+    every object and recomputes the SHA-256 of each file it holds; an object found corrupt is
+    marked at ``dest`` so that the next backup sends its files again.
+
+    The latest backup is checked; if its manifest is damaged, that is a problem and the newest
+    readable one is checked instead (the next backup writes a new manifest).
 
     Returns
     -------
@@ -35,8 +40,14 @@ def verify(src, dest, *, deep=False, size_only=False, endpoint_url=None, workers
     """
     backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries)
     # The latest complete backup, what restore would bring back (not a killed run's journals).
-    state = BackupState(backend, manifest=choose_manifest(backend))
-    entries, problems = scan(src, exclude)
+    state = BackupState(backend, journals=False)
+    if state.latest_key is None:
+        raise InputError(backend.url, "no backup found here (no manifest)")
+    if state.manifest_key is None:
+        raise state.damaged[0]  # nothing readable to check against
+    entries, problems, _ = scan(src, exclude)
+    problems = [(damaged.source, f"{damaged.reason}; checked against {state.manifest_key} instead (the next "
+                 "backup writes a new manifest)") for damaged in state.damaged] + problems
     src = Path(src)
     bar = progress(total=len(entries), desc="verify", unit="file", quiet=quiet)
 
@@ -58,16 +69,21 @@ def verify(src, dest, *, deep=False, size_only=False, endpoint_url=None, workers
     for key in sorted(by_object):
         recorded, found = state.objects.get(key, {}), present.get(key)
         if found is None:
-            problems.append((key, f"object missing (holds {_names(by_object[key])})"))
+            problem = f"object missing (holds {_names(by_object[key])})"
         elif found.size != recorded.get("size"):
-            problems.append((key, f"object is {found.size} bytes, manifest says {recorded.get('size')}"))
+            problem = f"object is {found.size} bytes, manifest says {recorded.get('size')}"
         elif found.etag and recorded.get("etag") and found.etag != recorded["etag"]:
-            problems.append((key, f"object ETag {found.etag} differs from manifest {recorded['etag']}"))
+            problem = f"object ETag {found.etag} differs from manifest {recorded['etag']}"
+        else:
+            continue
+        problems.append((key, f"{problem}; the next backup sends its files again"))  # backup checks this too
     if deep:
         keys = [k for k in sorted(by_object) if k in present]
         bar = progress(total=len(keys), desc="verify --deep", unit="obj", quiet=quiet)
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            for found in pool.map(lambda k: _deep_check(backend, k, by_object[k]), keys):
+            for key, (found, corrupt) in zip(keys, pool.map(lambda k: _deep_check(backend, k, by_object[k]), keys)):
+                if corrupt:
+                    found = _mark_damaged(backend, key, found)
                 problems.extend(found)
                 bar.update()
         bar.close()
@@ -104,8 +120,21 @@ def _compare(src, entry, recorded, size_only=False):
     return None if digest == recorded["sha256"] else "content differs from the backup (sha256)"
 
 
+def _mark_damaged(backend, key, problems):
+    """Leave a marker at the destination for object ``key`` found corrupt, so that the next backup
+    sends its files again (bit rot keeps an object's size: the backup cannot see it); the problems
+    then say so."""
+    try:
+        backend.put(damaged_key(key), damaged_record(key, problems))
+    except HippoError as exc:  # read-only credentials, say: the problems stand as they are
+        return problems + [(key, f"could not be marked for the next backup to send again ({exc})")]
+    return [(path, f"{reason}; the next backup sends {'its files' if path == key else 'it'} again")
+            for path, reason in problems]
+
+
 def _deep_check(backend, key, entries):
-    """Problems found by re-reading object ``key`` and hashing every file it holds."""
+    """Problems found by re-reading object ``key`` and hashing every file it holds, and whether
+    they show the object corrupt (not merely unreadable now)."""
     try:
         if key.endswith(".zip"):
             with zipfile.ZipFile(io.BytesIO(backend.get(key))) as archive:
@@ -118,17 +147,18 @@ def _deep_check(backend, key, entries):
                         continue
                     if digest != entry["sha256"]:
                         problems.append((entry["path"], f"stored copy in {key} is corrupt (sha256 differs)"))
-                return problems
+                return problems, bool(problems)
         with tempfile.TemporaryDirectory(prefix="hippo-verify-") as scratch:
             copy = Path(scratch) / "object"
             backend.get_file(key, copy)
             digest = sha256_file(copy)
-        return [(e["path"], f"stored copy {key} is corrupt (sha256 differs)")
-                for e in entries if digest != e["sha256"]]
+        problems = [(e["path"], f"stored copy {key} is corrupt (sha256 differs)")
+                    for e in entries if digest != e["sha256"]]
+        return problems, bool(problems)
     except ZIP_DAMAGE as exc:
-        return [(key, f"object is not a readable zip ({exc}); it holds {_names(entries)}")]
+        return [(key, f"object is not a readable zip ({exc}); it holds {_names(entries)}")], True
     except TransferError as exc:
-        return [(key, str(exc))]
+        return [(key, str(exc))], False
 
 
 def _names(entries):

@@ -18,11 +18,16 @@ _END = struct.Struct("<4s4H2LH")
 _UTF8_NAME = 0x800
 
 
+# The range a zip's DOS date field holds: 1980-01-01 00:00:00 to 2107-12-31 23:59:58 UTC.
+_DOS_FIRST = 315532800
+_DOS_LAST = 4354819198
+
+
 @functools.lru_cache(maxsize=4096)  # files written together share their second
 def dos_time(seconds):
-    """(DOS time, DOS date) of a Unix time in whole seconds, in UTC; zip dates start in 1980
-    (the exact mtime lives in the manifest)."""
-    year, month, day, hour, minute, second = max(time.gmtime(seconds)[:6], (1980, 1, 1, 0, 0, 0))
+    """(DOS time, DOS date) of a Unix time in whole seconds, in UTC, clamped to the years a zip
+    can hold, 1980-2107 (the exact mtime lives in the manifest, and restore sets that one)."""
+    year, month, day, hour, minute, second = time.gmtime(min(max(seconds, _DOS_FIRST), _DOS_LAST))[:6]
     return hour << 11 | minute << 5 | second // 2, (year - 1980) << 9 | month << 5 | day
 
 

@@ -218,7 +218,7 @@ def test_server_going_away_gives_one_line_error_and_resumable_state(tmp_path, s3
     journalled = len(list(backend.list(JOURNAL)))
     assert 2 <= journalled < 10
 
-    result = hippo_cli("backup", src, s3_dest, "--quiet")
+    result = hippo_cli("backup", src, s3_dest)
     assert result.returncode == 0, result.stderr
     assert f"sent {10 - journalled} files" in result.stderr  # journalled files are not sent again
     assert hippo_cli("verify", src, s3_dest, "--deep").returncode == 0
