@@ -53,10 +53,13 @@ class Store:
             raise InputError(path, "is a directory, not a store file")
         if must_exist and not path.exists():
             raise InputError(path, "no such store (hippo store init creates one)")
-        if path.exists() and path.stat().st_size > 0:
-            with open(path, "rb") as stream:
-                if stream.read(16) != b"SQLite format 3\x00":
-                    raise InputError(path, "is not a HIPPO store (not an SQLite database)")
+        # SQLite checks the header itself (and leaves a file that is not a database untouched). Never
+        # open the file beside it: closing any descriptor of it drops the POSIX locks that this
+        # process's other connections hold, so another process takes the WAL for unused and deletes
+        # it under them ("disk I/O error", acknowledged writes lost). SQLite can only mistake a file
+        # smaller than its smallest page (512 bytes) for an empty database and overwrite it.
+        if path.exists() and 0 < path.stat().st_size < 512:
+            raise InputError(path, "is not a HIPPO store (not an SQLite database)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(path, timeout=cls.timeout, isolation_level=None)
@@ -64,6 +67,8 @@ class Store:
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.execute("PRAGMA foreign_keys=ON")
         except (sqlite3.Error, OSError) as exc:
+            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+                raise InputError(path, "is not a HIPPO store (not an SQLite database)") from None
             raise InputError(path, f"cannot open the store ({exc})") from None
         store = cls(connection, path)
         store._ensure_schema()
