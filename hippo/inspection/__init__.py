@@ -42,7 +42,9 @@ def inspect(store=None, queue="uncertain", host="127.0.0.1", port=8765, token=No
         Default annotator name (each person can set their own on the page).
     """
     server = make_server(store, token=token, user=user, queue=queue, host=host, port=port)
-    print(f"hippo inspect: serving {server.store_path} at\n    {server.url}", flush=True)
+    port = server.server_address[1]
+    print(f"hippo inspect: serving {server.store_path} at\n    {server.url}\n"
+          f"    (from Jupyter: <your Jupyter URL>/proxy/{port}/?token={server.token})", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -6,6 +6,9 @@ QUEUES = ("uncertain", "flagged", "all")
 
 _LATEST_CLASSIFICATION = ("SELECT * FROM classifications WHERE id IN "
                           "(SELECT MAX(id) FROM classifications GROUP BY source)")
+# A re-run of the cross-match replaces, for the sources it covered, what earlier runs said.
+_LATEST_XMATCHES = ("SELECT x.* FROM xmatches x JOIN (SELECT radio_id, MAX(run_id) AS run_id FROM xmatches "
+                    "GROUP BY radio_id) latest ON x.radio_id = latest.radio_id AND x.run_id IS latest.run_id")
 
 
 def _records(store, sql, parameters=()):
@@ -14,19 +17,20 @@ def _records(store, sql, parameters=()):
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-def source_queue(store, queue="uncertain", label=None, order="store", seed=None):
+def source_queue(store, queue="uncertain", label=None, order="store", seed=None, undecided_by=None):
     """Sources to inspect, as dicts with source, ra, dec, label, confidence, flag.
 
-    ``uncertain``: the classifier's latest flag is ``uncertain`` or ``ood``; ``flagged``: a
-    cross-match row for the source carries a flag other than ``ok``; ``all``: every source that
-    has a classification or a cross-match. ``label`` keeps one predicted label; ``order="random"``
-    shuffles (reproducibly with ``seed``).
+    ``uncertain``: the classifier's latest flag is ``uncertain`` or ``ood``; ``flagged``: a row of
+    the latest cross-match of the source carries a flag other than ``ok`` (then ``flag`` is that
+    flag); ``all``: every source that has a classification or a cross-match. ``label`` keeps one
+    predicted label; ``undecided_by`` leaves out the sources that user has already decided;
+    ``order="random"`` shuffles (reproducibly with ``seed``).
     """
     if queue not in QUEUES:
         raise ValueError(f"queue must be one of {', '.join(QUEUES)}, not {queue!r}")
     classified = {r["source"]: r for r in _records(store, _LATEST_CLASSIFICATION)}
     xmatch_flags = {}
-    for r in _records(store, "SELECT radio_id, flag, ra, dec FROM xmatches ORDER BY id"):
+    for r in _records(store, f"SELECT radio_id, flag, ra, dec FROM ({_LATEST_XMATCHES}) ORDER BY id"):
         entry = xmatch_flags.setdefault(r["radio_id"], {"flag": None, "ra": r["ra"], "dec": r["dec"]})
         if r["flag"] and r["flag"] != "ok":
             entry["flag"] = r["flag"]
@@ -36,13 +40,17 @@ def source_queue(store, queue="uncertain", label=None, order="store", seed=None)
         names = [s for s, r in xmatch_flags.items() if r["flag"]]
     else:
         names = list(dict.fromkeys(list(classified) + list(xmatch_flags)))
+    if undecided_by is not None:
+        decided = {r[0] for r in store.connection.execute("SELECT DISTINCT source FROM annotations WHERE user=?",
+                                                          (undecided_by,))}
+        names = [name for name in names if name not in decided]
     rows = []
     for name in names:
         c = classified.get(name, {})
         x = xmatch_flags.get(name, {})
+        flag = x.get("flag") if queue == "flagged" else c.get("flag") or x.get("flag")
         row = {"source": name, "ra": c.get("ra", x.get("ra")), "dec": c.get("dec", x.get("dec")),
-               "label": c.get("label"), "confidence": c.get("confidence"),
-               "flag": c.get("flag") or x.get("flag")}
+               "label": c.get("label"), "confidence": c.get("confidence"), "flag": flag}
         if label is None or row["label"] == label:
             rows.append(row)
     if order == "random":
@@ -55,8 +63,10 @@ def source_details(store, source, user=None):
     classification = _records(store, "SELECT * FROM classifications WHERE source=? ORDER BY id DESC LIMIT 1",
                               (source,))
     candidates = _records(store, "SELECT optical_id, separation_arcsec, rank, lr, reliability, ra, dec, flag "
-                                 "FROM xmatches WHERE radio_id=? ORDER BY rank, separation_arcsec", (source,))
-    cutouts = _records(store, "SELECT id, survey, status FROM cutouts WHERE source=? AND path IS NOT NULL "
+                                 "FROM xmatches WHERE radio_id=? AND run_id IS "
+                                 "(SELECT MAX(run_id) FROM xmatches WHERE radio_id=?) "
+                                 "ORDER BY rank, separation_arcsec", (source, source))
+    cutouts = _records(store, "SELECT id, survey, status, path FROM cutouts WHERE source=? AND path IS NOT NULL "
                               "ORDER BY id", (source,))
     decisions = _records(store, "SELECT label, host, comment, user, time FROM annotations WHERE source=? "
                                 "ORDER BY id", (source,))
@@ -65,8 +75,11 @@ def source_details(store, source, user=None):
     c = classification[0] if classification else {}
     probabilities = {k[2:]: c[k] for k in ("p_fri", "p_frii", "p_bent", "p_comp") if c.get(k) is not None}
     mine = [d for d in decisions if d["user"] == user]
+    xmatch_flag = next((x["flag"] for x in candidates if x["flag"] and x["flag"] != "ok"),
+                       "ok" if candidates else None)
     return {"source": source, "ra": c.get("ra"), "dec": c.get("dec"), "label": c.get("label"),
-            "confidence": c.get("confidence"), "flag": c.get("flag"), "probabilities": probabilities,
+            "confidence": c.get("confidence"), "flag": c.get("flag"), "xmatch_flag": xmatch_flag,
+            "probabilities": probabilities,
             "candidates": candidates, "cutouts": cutouts, "annotations": decisions,
             "mine": mine[-1] if mine else None}
 

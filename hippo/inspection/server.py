@@ -1,10 +1,14 @@
 """The inspection web server: a token-protected JSON API and the static page, on http.server."""
 
+import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
+import sqlite3
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +22,8 @@ STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javasc
                 "style.css": "text/css; charset=utf-8"}
 ZOOMS = (1, 2)
 MAX_BODY_BYTES = 64 * 1024
-TOKEN_COOKIE = "hippo_token"
+REQUEST_TIMEOUT = 10.0  # seconds a request may take to arrive: a body shorter than it says does not hold a thread
+WRITE_ATTEMPTS = 3  # a decision that meets a busy store is tried this many times before the page is told
 # What an annotator can call a source (the page's buttons): the classifier's four classes, so
 # that decisions and classifications compare directly, and two more; the host choice "none of these".
 LABELS = ["FRI", "FRII", "BENT", "COMP", "other", "artefact"]
@@ -39,20 +44,26 @@ class RequestError(Exception):
 class InspectionServer(ThreadingHTTPServer):
     """ThreadingHTTPServer bound to one store, token and default user.
 
-    Each request opens its own store connection (SQLite connections are per thread); writes
-    are single INSERTs, so a crash loses at most the decision being sent.
+    Each request opens its own store connection (SQLite connections are per thread); a decision is
+    one INSERT, committed and read back before it is acknowledged, so a crash loses at most the
+    decision being sent, and never one the page was told is saved.
     """
 
     daemon_threads = True
+    request_queue_size = 128  # two tabs' bursts of image and API requests, not connection resets
+    request_timeout = REQUEST_TIMEOUT
 
     def __init__(self, store_path, token, user=None, queue="uncertain", host="127.0.0.1", port=8765):
         self.store_path = Path(store_path)
         self.token = token
+        # What the page's cookie carries: not the token. Browsers send cookies to every port of a
+        # host, so any other server on 127.0.0.1 receives it; it opens only the static files.
+        self.cookie_secret = secrets.token_hex(24)
         self.default_user = user
         self.default_queue = queue
         self.cache_dir = self.store_path.parent / (self.store_path.name + ".inspect-cache")
         self.image_lock = threading.Lock()
-        self.layouts = {}  # source -> (its cutouts and their mtimes, overlay layout): headers read once
+        self.layouts = {}  # source -> (its cutout files' identities, overlay layout): headers read once
         super().__init__((host, port), InspectionHandler)
 
     @property
@@ -60,9 +71,43 @@ class InspectionServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/?token={self.token}"
 
+    @property
+    def cookie_name(self):
+        # Named by port, as Jupyter does, so two servers behind one Jupyter proxy keep their own.
+        return f"hippo_inspect_{self.server_address[1]}"
+
     def open_store(self):
         from hippo.store import Store
         return Store.open(self.store_path)
+
+    def record_decision(self, row):
+        """Store one decision, committed and then seen through a new connection, before it is acknowledged.
+
+        A busy store is tried again; anything else that keeps the row out of the store raises
+        RequestError(503), so the page says "not saved" and keeps the decision to send again.
+        """
+        from hippo.errors import HippoError
+
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self.open_store() as store:
+                    store.insert("annotations", [row])
+                break
+            except (sqlite3.Error, HippoError) as exc:
+                if ("locked" in str(exc) or "busy" in str(exc)) and attempt < WRITE_ATTEMPTS:
+                    time.sleep(0.2 * attempt)
+                    continue
+                log.error("inspect: decision on %s not stored: %s", row["source"], exc)
+                raise RequestError(503, f"not stored ({exc}); send it again") from None
+        try:
+            with self.open_store() as store:  # what every later reader will see
+                stored = store.connection.execute("SELECT COUNT(*) FROM annotations WHERE source=? AND user=? "
+                                                  "AND time=?", (row["source"], row["user"], row["time"])).fetchone()[0]
+        except (sqlite3.Error, HippoError) as exc:
+            stored = 0
+            log.error("inspect: decision on %s could not be read back: %s", row["source"], exc)
+        if not stored:  # sending it again at worst repeats a decision; the latest per user counts
+            raise RequestError(503, "not stored (the store did not keep it); send it again")
 
     def overlay_layout(self, source):
         """(background, contours, surveys) of a source's overlay from its cutouts in the store, or None."""
@@ -71,7 +116,7 @@ class InspectionServer(ThreadingHTTPServer):
                                             "ORDER BY id", (source,)).fetchall()
         cutouts = [(survey, path) for survey, recorded in rows
                    if (path := _product_path(self.store_path, recorded)) is not None]
-        key = tuple((survey, str(path), path.stat().st_mtime) for survey, path in cutouts)
+        key = tuple((survey, _file_identity(path)) for survey, path in cutouts)
         cached = self.layouts.get(source)
         if cached is None or cached[0] != key:
             from hippo.inspection.render import overlay_layout
@@ -91,6 +136,10 @@ class InspectionHandler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):
         log.debug("inspect: " + format, *args)
 
+    def setup(self):
+        self.timeout = self.server.request_timeout  # the socket's: StreamRequestHandler.setup applies it
+        super().setup()
+
     # -- plumbing ----------------------------------------------------------------------------
 
     def _send(self, status, body, content_type, headers=()):
@@ -99,6 +148,7 @@ class InspectionHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")  # the page's own URL carries the token
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
@@ -108,42 +158,56 @@ class InspectionHandler(BaseHTTPRequestHandler):
     def _json(self, status, value, headers=()):
         self._send(status, json.dumps(value, default=_jsonable).encode(), "application/json", headers)
 
-    def _authorised(self, query, cookie_allowed=True):
-        """The token from ?token=, ``Authorization: token T`` or the page's cookie, compared in constant time.
+    def _authorised(self, query, path):
+        """The token from ?token= or ``Authorization: token T``, compared in constant time; for the
+        page's own static files (``<script src>`` cannot send a header) also the page's cookie.
 
-        A write must name the token itself: the cookie alone does not do. Another page served from
-        this machine (a Jupyter server on another port is the same site to the browser, so
-        SameSite does not stop it) can make the browser send the cookie with a form POST, but
-        cannot read the token to put it in a header.
+        The cookie is not the token and opens nothing else. Browsers send a cookie to every port of
+        a host, so other servers on this machine (a Jupyter server, another user's process) receive
+        it; with it they can fetch app.js, not read the store nor write a decision. Every API call
+        and image of the page names the token itself, which another page cannot read.
         """
         offered = query.get("token", [None])[0]
         header = self.headers.get("Authorization", "")
         if offered is None and header.lower().startswith("token "):
             offered = header[6:].strip()
-        if offered is None and cookie_allowed:
+        if offered is not None:
+            return hmac.compare_digest(offered.encode(), self.server.token.encode())
+        if self.command in ("GET", "HEAD") and path.startswith("/static/"):
             for part in self.headers.get("Cookie", "").split(";"):
                 name, _, value = part.strip().partition("=")
-                if name == TOKEN_COOKIE:
-                    offered = value
-        return offered is not None and hmac.compare_digest(offered.encode(), self.server.token.encode())
+                if name == self.server.cookie_name:
+                    return hmac.compare_digest(value.encode(), self.server.cookie_secret.encode())
+        return False
 
     def _dispatch(self, method):
         url = urlsplit(self.path)
         query = parse_qs(url.query)
+        path = _app_path(url.path)
         try:
-            if not self._authorised(query, cookie_allowed=method == "GET"):
+            if not self._authorised(query, path):
                 raise RequestError(403, "missing or wrong token (open the URL printed by hippo inspect)")
-            handler = ROUTES.get((method, url.path))
+            handler = ROUTES.get((method, path))
             if handler is None:
-                if method == "GET" and url.path.startswith("/static/"):
-                    return self._static(url.path[len("/static/"):])
+                if method == "GET" and path.startswith("/static/"):
+                    return self._static(path[len("/static/"):])
                 raise RequestError(404, f"no such resource: {url.path}")
             handler(self, query)
         except RequestError as exc:
-            self._json(exc.status, {"error": str(exc)})
+            try:
+                self._json(exc.status, {"error": str(exc)})
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a client that sent a bad request and left: nobody to tell
         except (BrokenPipeError, ConnectionResetError):
             # the browser moved on (next source) before a slow image was ready: nothing to answer
             log.debug("inspect: %s %s: the client closed the connection", method, url.path)
+        except TimeoutError:
+            # a body shorter than its Content-Length: say so (if the client still listens) and free the thread
+            self.close_connection = True
+            try:
+                self._json(408, {"error": f"the request did not arrive within {self.server.request_timeout:g} s"})
+            except OSError:
+                pass
         except Exception as exc:  # never a traceback page: log it, answer 500 JSON
             log.exception("inspect: %s %s failed", method, url.path)
             self._json(500, {"error": f"internal error: {type(exc).__name__}"})
@@ -170,7 +234,9 @@ class InspectionHandler(BaseHTTPRequestHandler):
         self._send(200, (STATIC_DIR / name).read_bytes(), STATIC_FILES[name])
 
     def page(self, query):
-        cookie = f"{TOKEN_COOKIE}={self.server.token}; HttpOnly; SameSite=Strict; Path=/"
+        # No Path: the browser scopes the cookie to the folder it sees the page in, which is the
+        # app's prefix behind a Jupyter proxy (/user/ana/proxy/8765), not the whole Jupyter server.
+        cookie = f"{self.server.cookie_name}={self.server.cookie_secret}; HttpOnly; SameSite=Strict"
         self._send(200, (STATIC_DIR / "index.html").read_bytes(), STATIC_FILES["index.html"],
                    headers=[("Set-Cookie", cookie)])
 
@@ -182,8 +248,10 @@ class InspectionHandler(BaseHTTPRequestHandler):
         if order not in ("store", "random"):
             raise RequestError(400, "order must be store or random")
         seed = query.get("seed", [None])[0]
+        undecided_by = query.get("undecided_by", [""])[0].strip() or None
         with self.server.open_store() as store:
-            rows = source_queue(store, queue, label=query.get("label", [None])[0], order=order, seed=seed)
+            rows = source_queue(store, queue, label=query.get("label", [None])[0], order=order, seed=seed,
+                                undecided_by=undecided_by)
         self._json(200, rows)
 
     def source(self, query):
@@ -193,6 +261,9 @@ class InspectionHandler(BaseHTTPRequestHandler):
             details = source_details(store, name, user=user)
         if details is None:
             raise RequestError(404, f"no source {name!r} in the store")
+        for cutout in details["cutouts"]:  # the page says which file it could not find, not just "no image"
+            if _product_path(self.server.store_path, cutout["path"]) is None:
+                cutout["missing"] = f"image not found: {cutout['path']}"
         layout = self.server.overlay_layout(name)
         details["overlay"] = layout[2] if layout else None
         self._json(200, details)
@@ -209,9 +280,13 @@ class InspectionHandler(BaseHTTPRequestHandler):
 
         if self.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
             raise RequestError(415, "send the decision as application/json")
-        length = int(self.headers.get("Content-Length") or 0)
-        if length <= 0 or length > MAX_BODY_BYTES:
-            raise RequestError(400 if length <= 0 else 413, "send one JSON object (at most 64 KiB)")
+        declared = (self.headers.get("Content-Length") or "").strip()
+        if not re.fullmatch(r"[0-9]+", declared) or int(declared) == 0:
+            raise RequestError(400, "send one JSON object, with its size in Content-Length")
+        length = int(declared)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True  # the unread body is not another request
+            raise RequestError(413, "send one JSON object (at most 64 KiB)")
         try:
             body = json.loads(self.rfile.read(length))
         except (ValueError, UnicodeDecodeError):
@@ -224,7 +299,7 @@ class InspectionHandler(BaseHTTPRequestHandler):
             if value is not None and not isinstance(value, (str, int, float)):
                 raise RequestError(400, f"{key!r} must be a string")
             row[key] = None if value in (None, "") else str(value)
-        row["user"] = row["user"] or self.server.default_user
+        row["user"] = (row["user"] or "").strip() or self.server.default_user
         if not row["user"]:
             raise RequestError(400, "say who is annotating: 'user' in the body (or hippo inspect --user)")
         if row["label"] is not None:
@@ -242,11 +317,17 @@ class InspectionHandler(BaseHTTPRequestHandler):
             if row["host"] not in (None, NO_HOST) and row["host"] not in hosts:
                 raise RequestError(400, f"host {row['host']!r} is not a candidate of {row['source']} "
                                         f"(candidates: {', '.join(sorted(hosts)) or 'none'}; or {NO_HOST!r})")
-            store.insert("annotations", [row])
+        self.server.record_decision(row)
         self._json(201, row)
 
     def image(self, query):
-        """A PNG of one cutout of the store at zoom 1 (whole cutout) or 2 (central half), cached."""
+        """A PNG of one cutout of the store at zoom 1 (whole cutout) or 2 (central half), cached.
+
+        The cache is keyed by the file (path, size, modification time), not the row: a rebuilt store
+        numbers its cutouts anew, and row 1 may then be another source's.
+        """
+        from hippo.errors import HippoError
+
         try:
             cutout_id = int(_required(query, "cutout"))
             zoom = int(query.get("zoom", ["1"])[0])
@@ -259,20 +340,23 @@ class InspectionHandler(BaseHTTPRequestHandler):
                                             (cutout_id,)).fetchall()
         if not rows or not rows[0][0]:
             raise RequestError(404, f"no cutout {cutout_id} in the store")
-        fits_path = _product_path(self.server.store_path, rows[0][0])
+        recorded = rows[0][0]
+        fits_path = _product_path(self.server.store_path, recorded)
         if fits_path is None:
-            raise RequestError(404, f"cutout {cutout_id}'s file is missing")
-        cached = self.server.cache_dir / f"cutout{cutout_id}_z{zoom}.png"
+            raise RequestError(404, f"image not found: {recorded}")
+        cached = self.server.cache_dir / f"cutout_{_digest(_file_identity(fits_path))}_z{zoom}.png"
         with self.server.image_lock:
-            if not cached.exists() or cached.stat().st_mtime < fits_path.stat().st_mtime:
+            if not cached.exists():
                 from hippo.inspection.render import render_png
-                render_png(fits_path, cached, zoom=zoom)
+
+                try:
+                    render_png(fits_path, cached, zoom=zoom)
+                except HippoError as exc:
+                    raise RequestError(422, f"cannot draw cutout {cutout_id}: {exc}") from None
         self._send(200, cached.read_bytes(), "image/png")
 
     def overlay(self, query):
         """Radio contours on the source's optical/IR cutout (hippo.overlays) at zoom 1 or 2, made once and cached."""
-        import hashlib
-
         from hippo.errors import HippoError
 
         name = _required(query, "source")
@@ -286,12 +370,11 @@ class InspectionHandler(BaseHTTPRequestHandler):
         if layout is None:
             raise RequestError(404, f"no radio cutout of {name!r} in the store to contour")
         background, contours, _ = layout
-        # hashed, so nothing from the request becomes part of a path, and a new cutout makes a new overlay
-        digest = hashlib.sha1("\n".join([name, background, *contours]).encode()).hexdigest()[:16]
+        # hashed, so nothing from the request becomes part of a path; a new or changed cutout makes a new overlay
+        digest = _digest(name, *(_file_identity(Path(p)) for p in (background, *contours)))
         cached = self.server.cache_dir / f"overlay_{digest}_z{zoom}.png"
-        newest_input = max(Path(p).stat().st_mtime for p in (background, *contours))
         with self.server.image_lock:
-            if not cached.exists() or cached.stat().st_mtime < newest_input:
+            if not cached.exists():
                 from hippo.inspection.render import render_overlay_png
 
                 with self.server.open_store() as store:  # the source's position, needed only to draw
@@ -323,15 +406,34 @@ def _required(query, name):
     return value
 
 
+def _app_path(path):
+    """The app's own path of a request path: behind a proxy that keeps its prefix
+    (jupyter-server-proxy's /proxy/absolute/<port>/...) the page's relative URLs arrive prefixed."""
+    at = max(path.rfind("/api/"), path.rfind("/static/"))
+    if at >= 0:
+        return path[at:]
+    return "/" if path.endswith("/") else path
+
+
 def _product_path(store_path, recorded):
-    """The file a store row names (relative paths are relative to the store's folder), if it exists.
+    """The file a store row names, if it exists: a relative path is looked for in the store's folder,
+    then in the current directory (commands record paths as typed, relative to where they ran).
 
     Only paths recorded in the store are ever opened, never a path taken from the request.
     """
     path = Path(recorded)
-    if not path.is_absolute():
-        path = store_path.parent / path
-    return path if path.is_file() else None
+    candidates = [path] if path.is_absolute() else [store_path.parent / path, Path.cwd() / path]
+    return next((candidate for candidate in candidates if candidate.is_file()), None)
+
+
+def _file_identity(path):
+    """What a cached picture of a file depends on: the file itself, its size and modification time."""
+    stat = path.stat()
+    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _digest(*parts):
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def _jsonable(value):

@@ -140,11 +140,15 @@ def test_a_write_needs_the_token_itself_not_the_cookie_alone(server, filled_stor
     assert refused.value.code == 415
     with Store.open(filled_store) as store:
         assert len(store.table("annotations")) == 0
-    # Reading with the cookie alone still works (the page's images are plain <img> requests).
-    reader = urllib.request.Request(f"http://{host}:{port}/api/sources?queue=all",
-                                    headers={"Cookie": f"hippo_token={TOKEN}"})
-    with urllib.request.urlopen(reader, timeout=10) as response:
+    # The page's own cookie opens its static files (a <script src> cannot send a header), not the API.
+    cookie = request(server, "/")[1]["Set-Cookie"].split(";")[0]
+    with urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/static/app.js",
+                                                       headers={"Cookie": cookie}), timeout=10) as response:
         assert response.status == 200
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(f"http://{host}:{port}/api/sources?queue=all",
+                                                      headers={"Cookie": cookie}), timeout=10)
+    assert refused.value.code == 403
 
 
 def store_labels(path):

@@ -1,12 +1,24 @@
 // HIPPO inspection page: steps through the queue, one POST per decision (stored at once).
+// Everything from the store reaches the page as text: elements are built with el(), never from HTML
+// strings. URLs are relative, so the page works under a prefix (Jupyter's /proxy/<port>/).
 "use strict";
 let LABELS = [];  // the server's (/api/config), so the page and the API agree
 const HOST_KEYS = "abcdefghi";
 const state = { queue: [], index: 0, current: null, label: null, host: null };
 const $ = (id) => document.getElementById(id);
 
+// An element with properties (className, onclick, ...) and children: nodes, or strings as text nodes.
+function el(tag, props, ...children) {
+  const node = Object.assign(document.createElement(tag), props || {});
+  node.append(...children.map((child) => (child instanceof Node ? child : String(child))));
+  return node;
+}
+
+// A number from the store, as text; the store is SQLite, so a column may hold anything.
+const fixed = (value, digits) => (typeof value === "number" ? value.toFixed(digits) : "–");
+
 async function api(path, options) {
-  // The page was opened with ?token=; the server set a cookie, and the header makes it explicit.
+  // The token goes in the header: the page's cookie is not the token and opens only static files.
   const headers = Object.assign({ "Authorization": "token " + token() }, (options || {}).headers || {});
   const response = await fetch(path, Object.assign({}, options, { headers, credentials: "same-origin" }));
   const body = await response.json();
@@ -22,31 +34,41 @@ function token() {
 
 function setStatus(text, error) { $("status").textContent = text; $("status").className = error ? "error" : ""; }
 
+function randomSeed() {
+  // one seed per tab: a reload keeps the random order, and with it the annotator's place
+  if (!sessionStorage.getItem("hippo_seed")) sessionStorage.setItem("hippo_seed", String(Math.floor(Math.random() * 1e9)));
+  return sessionStorage.getItem("hippo_seed");
+}
+
 async function loadQueue() {
-  const order = $("random").checked ? "random" : "store";
-  state.queue = await api(`/api/sources?queue=${encodeURIComponent($("queue").value)}&order=${order}`);
+  const params = new URLSearchParams({ queue: $("queue").value, order: $("random").checked ? "random" : "store" });
+  if ($("random").checked) params.set("seed", randomSeed());
+  if ($("undecided").checked && $("user").value.trim()) params.set("undecided_by", $("user").value.trim());
+  state.queue = await api(`api/sources?${params}`);
   state.index = 0;
   await show();
 }
 
 async function show() {
   const total = state.queue.length;
-  $("position").textContent = total ? `${state.index + 1} / ${total}` : "queue empty";
+  $("position").textContent = !total ? "queue empty" : state.index < total ? `${state.index + 1} / ${total}` : `end · ${total} / ${total}`;
   if (!total || state.index >= total) {
     $("name").textContent = total ? "end of the queue" : "nothing to inspect in this queue";
-    $("images").innerHTML = ""; $("candidates").innerHTML = ""; $("probabilities").innerHTML = "";
+    $("coords").textContent = "";
+    for (const id of ["images", "candidates", "probabilities"]) $(id).replaceChildren();
     state.current = null;
     return refreshSummary();
   }
   const entry = state.queue[state.index];
   const user = encodeURIComponent($("user").value);
-  const s = await api(`/api/source?source=${encodeURIComponent(entry.source)}&user=${user}`);
+  const s = await api(`api/source?source=${encodeURIComponent(entry.source)}&user=${user}`);
   state.current = s;
   state.label = s.mine ? s.mine.label : null;
   state.host = s.mine ? s.mine.host : null;
   $("comment").value = s.mine && s.mine.comment ? s.mine.comment : "";
   $("name").textContent = s.source;
-  $("coords").textContent = s.ra != null ? `RA ${s.ra.toFixed(5)}°  Dec ${s.dec.toFixed(5)}°  flag: ${s.flag || "–"}` : "";
+  const xmatch = s.xmatch_flag ? ` · cross-match: ${s.xmatch_flag}` : "";
+  $("coords").textContent = `RA ${fixed(s.ra, 5)}°  Dec ${fixed(s.dec, 5)}°  flag: ${s.flag || "–"}${xmatch}`;
   $("coords").className = "coords";
   renderImages(s); renderProbabilities(s); renderCandidates(s); renderLabels();
   setStatus(s.mine ? `your decision: ${s.mine.label || "–"} / host ${s.mine.host || "none"}` : "");
@@ -55,78 +77,65 @@ async function show() {
 
 function renderImages(s) {
   const box = $("images");
-  box.innerHTML = "";
-  if (!s.cutouts.length) { box.innerHTML = '<div class="empty">no cutouts in the store for this source</div>'; return; }
+  box.replaceChildren();
+  if (!s.cutouts.length) { box.append(el("div", { className: "empty" }, "no cutouts in the store for this source")); return; }
   const q = `&token=${encodeURIComponent(token())}`;
-  const figure = (src, alt, caption, kind) => {
-    const fig = document.createElement("figure");
-    fig.className = kind;
-    const img = document.createElement("img");
-    img.src = src; img.alt = alt;
-    const cap = document.createElement("figcaption");
-    cap.textContent = caption;
-    fig.append(img, cap); box.append(fig);
-  };
+  const figure = (src, alt, caption, kind) =>
+    box.append(el("figure", { className: kind }, el("img", { src, alt }), el("figcaption", {}, caption)));
   if (s.overlay) {
     // radio contours on the optical/IR cutout, whole and central half: drawn by hippo.overlays, cached
     const what = `${s.overlay.contours.join(" + ")} contours on ${s.overlay.image}`;
     for (const zoom of [1, 2])
-      figure(`/api/overlay?source=${encodeURIComponent(s.source)}&zoom=${zoom}${q}`, `${what} zoom ${zoom}`,
+      figure(`api/overlay?source=${encodeURIComponent(s.source)}&zoom=${zoom}${q}`, `${what} zoom ${zoom}`,
              `${what} · zoom ×${zoom}`, "overlay");
   }
-  for (const c of s.cutouts.slice(0, 2)) for (const zoom of s.overlay ? [1] : [1, 2]) {
-    const status = c.status && c.status !== "ok" ? " · " + c.status : "";
-    figure(`/api/image?cutout=${c.id}&zoom=${zoom}${q}`, `${c.survey} zoom ${zoom}`,
-           `${c.survey || "cutout"} · zoom ×${zoom}${status}`, "cutout");
+  for (const c of s.cutouts.slice(0, 2)) {
+    if (c.missing) { box.append(el("div", { className: "empty" }, `${c.survey || "cutout"}: ${c.missing}`)); continue; }
+    for (const zoom of s.overlay ? [1] : [1, 2]) {
+      const status = c.status && c.status !== "ok" ? " · " + c.status : "";
+      figure(`api/image?cutout=${encodeURIComponent(c.id)}&zoom=${zoom}${q}`, `${c.survey} zoom ${zoom}`,
+             `${c.survey || "cutout"} · zoom ×${zoom}${status}`, "cutout");
+    }
   }
 }
 
 function renderProbabilities(s) {
-  const rows = Object.entries(s.probabilities).map(([k, p]) =>
-    `<tr><td>${k}</td><td>${p.toFixed(2)}</td><td><span class="bar" style="width:${Math.round(p * 120)}px"></span></td></tr>`);
-  rows.push(`<tr><td>label</td><td colspan="2">${s.label || "–"} (confidence ${s.confidence != null ? s.confidence.toFixed(2) : "–"})</td></tr>`);
-  $("probabilities").innerHTML = rows.join("");
+  const rows = Object.entries(s.probabilities).map(([name, p]) => {
+    const bar = el("span", { className: "bar" });
+    bar.style.width = `${typeof p === "number" ? Math.round(p * 120) : 0}px`;
+    return el("tr", {}, el("td", {}, name), el("td", {}, fixed(p, 2)), el("td", {}, bar));
+  });
+  rows.push(el("tr", {}, el("td", {}, "label"),
+                el("td", { colSpan: 2 }, `${s.label || "–"} (confidence ${fixed(s.confidence, 2)})`)));
+  $("probabilities").replaceChildren(...rows);
 }
 
 function renderCandidates(s) {
-  const list = $("candidates");
-  list.innerHTML = "";
-  const none = document.createElement("li");
-  none.innerHTML = "<kbd>0</kbd> no host";
-  none.onclick = () => pickHost("none");
-  none.className = state.host === "none" ? "chosen" : "";
-  s.candidates.slice(0, HOST_KEYS.length).forEach((c, i) => {
-    const li = document.createElement("li");
-    const rel = c.reliability != null ? ` · rel ${c.reliability.toFixed(2)}` : "";
-    li.innerHTML = `<kbd>${HOST_KEYS[i]}</kbd> ${escapeHtml(c.optical_id)} · ${c.separation_arcsec.toFixed(2)}″${rel}`;
-    li.className = state.host === c.optical_id ? "chosen" : "";
-    li.onclick = () => pickHost(c.optical_id);
-    list.append(li);
+  const items = s.candidates.slice(0, HOST_KEYS.length).map((c, i) => {
+    const rel = typeof c.reliability === "number" ? ` · rel ${fixed(c.reliability, 2)}` : "";
+    const host = String(c.optical_id);
+    return el("li", { className: state.host === host ? "chosen" : "", onclick: () => pickHost(host) },
+              el("kbd", {}, HOST_KEYS[i]), ` ${host} · ${fixed(c.separation_arcsec, 2)}″${rel}`);
   });
-  list.append(none);
+  items.push(el("li", { className: state.host === "none" ? "chosen" : "", onclick: () => pickHost("none") },
+                el("kbd", {}, "0"), " no host"));
+  $("candidates").replaceChildren(...items);
 }
 
 function renderLabels() {
-  $("labels").innerHTML = "";
-  LABELS.forEach((label, i) => {
-    const b = document.createElement("button");
-    b.innerHTML = `<kbd>${i + 1}</kbd> ${label}`;
-    b.className = state.label === label ? "chosen" : "";
-    b.onclick = () => { state.label = label; renderLabels(); };
-    $("labels").append(b);
-  });
+  $("labels").replaceChildren(...LABELS.map((label, i) =>
+    el("button", { className: state.label === label ? "chosen" : "", onclick: () => { state.label = label; renderLabels(); } },
+       el("kbd", {}, i + 1), ` ${label}`)));
 }
 
 function pickHost(host) { state.host = host; renderCandidates(state.current); }
-
-function escapeHtml(text) { const d = document.createElement("div"); d.textContent = String(text); return d.innerHTML; }
 
 async function saveAndNext() {
   if (!state.current) return;
   if (!$("user").value.trim()) { setStatus("enter your name first", true); $("user").focus(); return; }
   if (!state.label && !state.host) { setStatus("choose a morphology (1–6) or a host first", true); return; }
   try {
-    await api("/api/annotations", { method: "POST", headers: { "Content-Type": "application/json" },
+    await api("api/annotations", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ source: state.current.source, label: state.label, host: state.host,
                              comment: $("comment").value, user: $("user").value.trim() }) });
     localStorage.setItem("hippo_user", $("user").value.trim());
@@ -139,7 +148,7 @@ async function saveAndNext() {
 async function move(step) { state.index = Math.max(0, Math.min(state.queue.length, state.index + step)); await show(); }
 
 async function refreshSummary() {
-  const s = await api("/api/summary");
+  const s = await api("api/summary");
   const agree = s.label_agreement == null ? "–" : Math.round(100 * s.label_agreement) + "%";
   $("summary").textContent = `${s.sources} annotated · ${s.users.length} users · label agreement ${agree} (${s.multiply_annotated} shared)`;
 }
@@ -152,7 +161,7 @@ document.addEventListener("keydown", (event) => {
   if (k >= "1" && k <= String(LABELS.length)) { state.label = LABELS[Number(k) - 1]; renderLabels(); }
   else if (k === "0") pickHost("none");
   else if (HOST_KEYS.includes(k) && state.current && HOST_KEYS.indexOf(k) < state.current.candidates.length)
-    pickHost(state.current.candidates[HOST_KEYS.indexOf(k)].optical_id);
+    pickHost(String(state.current.candidates[HOST_KEYS.indexOf(k)].optical_id));
   else if (k === "/") { $("comment").focus(); }
   else if (k === "Enter" || k === "n") saveAndNext();
   else if (k === "s" || k === "ArrowRight") move(1);
@@ -166,14 +175,17 @@ $("skip").onclick = () => move(1);
 $("back").onclick = () => move(-1);
 $("queue").onchange = loadQueue;
 $("random").onchange = loadQueue;
+$("undecided").onchange = loadQueue;
+$("user").onchange = () => { if ($("undecided").checked) loadQueue(); };
 
 (async () => {
   try {
     token();
-    const config = await api("/api/config");
+    const config = await api("api/config");
     LABELS = config.labels;
-    $("user").value = new URLSearchParams(location.search).get("user") || localStorage.getItem("hippo_user") || config.user || "";
-    $("queue").value = new URLSearchParams(location.search).get("queue") || config.queue;
+    const params = new URLSearchParams(location.search);
+    $("user").value = params.get("user") || localStorage.getItem("hippo_user") || config.user || "";
+    $("queue").value = params.get("queue") || config.queue;
     await loadQueue();
   } catch (e) { setStatus(e.message, true); }
 })();
