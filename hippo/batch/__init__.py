@@ -39,7 +39,8 @@ def batch_classify(inputs, output, *, model=None, slurm=False, dask=None, array_
     Parameters
     ----------
     inputs : list of str or Path
-        FITS files, or directories of them (their FITS files, sorted by name).
+        FITS files, or directories of them (their FITS files, sorted by name). One that does not
+        exist gets an error row, as in a local run.
     output : str or Path
         The merged table (by extension: .csv, .ecsv, .fits, ...), one row per input as ``classify``.
     model : str, optional
@@ -87,7 +88,8 @@ def batch_classify(inputs, output, *, model=None, slurm=False, dask=None, array_
                   "array_size": array_size, "runner": "slurm" if slurm else f"dask-{dask}"}
     settings = _settings(output, products, store, keep_intermediates, wait, timeout, slurm, dask, workers, interface,
                          partition, time, memory, cpus_per_task, account, max_running, parameters, quiet)
-    plan = plan_classify(inputs, scratch or default_scratch(products), array_size, tool_arguments)
+    plan = plan_classify(inputs, scratch or default_scratch(products), array_size, tool_arguments,
+                         output=settings.output, store=settings.store)
     return run_batch(plan, settings)
 
 
@@ -98,8 +100,10 @@ def batch_cutout(catalogue, survey, output, *, size=None, pixel_scale=None, repr
                  interface=None, quiet=False):
     """Cut many positions as a Slurm job array or on dask; the result equals ``hippo.cutout``.
 
-    Each task runs ``hippo cutout --catalogue <its rows>`` into scratch; the merge moves the cutouts
+    Each task runs ``hippo cutout --catalogue <its rows>`` into scratch; the merge puts the cutouts
     into ``output`` (``output/<name>/<survey>.fits``) and joins the indexes into ``output/cutouts.csv``.
+    Names that would share a folder (repeated, or the same once cleaned: ``NGC 315``, ``NGC_315``)
+    are refused before anything runs.
 
     Parameters
     ----------
@@ -136,5 +140,5 @@ def batch_cutout(catalogue, survey, output, *, size=None, pixel_scale=None, repr
     settings = _settings(output, products, store, keep_intermediates, wait, timeout, slurm, dask, workers, interface,
                          partition, time, memory, cpus_per_task, account, max_running, parameters, quiet)
     plan = plan_cutout(catalogue, scratch or default_scratch(products), array_size, tool_arguments,
-                       (ra_col, dec_col, id_col))
+                       (ra_col, dec_col, id_col), output=settings.output, store=settings.store)
     return run_batch(plan, settings)

@@ -1,23 +1,27 @@
 """The last step of a batch: shard outputs into the final products and the store, then cleanup.
 
 Runs once every shard is done (as the Slurm merge job, or in the dask client). It can be run again
-after a crash at any point without losing or duplicating anything: files already moved are not
-moved twice, the store is filled once per batch (a ``merged`` row in ``batch_jobs`` says so), and
-``summary.json`` in the products record is written last, so its presence means the batch is
+after a crash at any point without losing or duplicating anything: cutout files are linked (or
+copied) into the output and the shards' own are removed only with the scratch directory, after
+everything else; the store is filled once per batch (a ``merged`` row in ``batch_jobs`` says so);
+and ``summary.json`` in the products record is written last, so its presence means the batch is
 complete.
 """
 
+import csv
 import json
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 from astropy.io import fits
-from astropy.table import vstack
+from astropy.table import Table, vstack
 
 from hippo.batch.plan import BatchPlan
-from hippo.errors import EXIT_OK, EXIT_PARTIAL, HippoError
-from hippo.io import atomic_write_text, read_table, write_table
+from hippo.cutouts.driver import INDEX_COLUMNS, INDEX_NAME
+from hippo.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, HippoError
+from hippo.io import atomic_path, atomic_write_text, read_table, write_table
 from hippo.provenance import environment_summary, software_versions, utc_now
 
 
@@ -61,8 +65,15 @@ def merge_batch(plan_directory):
     statuses = {i: plan.exit_status(i) for i in range(plan.shard_count)}
     partial = sorted(i for i, status in statuses.items() if status != EXIT_OK)
 
-    rows = (_merge_classify(plan, output) if plan.kind == "classify"
-            else _merge_cutout(plan, output, settings["output_as_given"]))
+    if plan.kind == "classify":
+        rows = _merge_classify(plan, output)
+        failures = [(str(row["source"]), str(row["message"])) for row in rows if row["flag"] == "error"]
+    else:
+        rows = _merge_cutout(plan, output, settings["output_as_given"])
+        failures = [(f"{row['name']} ({row['survey']})", str(row["message"]))
+                    for row in rows if row["status"] == "error"]
+    # SPEC's exit status as a local run gives it: 3 when some inputs failed, 2 when every one did.
+    exit_status = EXIT_OK if not failures else EXIT_USAGE if len(failures) == len(rows) else EXIT_PARTIAL
 
     for path in plan.log_directory.iterdir():  # task logs, and dask-jobqueue's worker logs
         if path.is_file():
@@ -79,14 +90,14 @@ def merge_batch(plan_directory):
 
     store_note = None
     if settings.get("store"):
-        store_note = _fill_store(plan, settings, rows, record, statuses)
+        store_note = _fill_store(plan, settings, rows, record, statuses, exit_status)
 
     keep = settings.get("keep_intermediates")
     scratch_note = f"kept in {plan.directory}" if keep else f"removed from {plan.directory}"
     summary = {
         "batch": plan.name, "state": "merged", "kind": plan.kind, "inputs": plan.input_count,
         "shards": plan.shard_count, "rows": len(rows), "partial_shards": partial,
-        "exit_status": EXIT_PARTIAL if partial else EXIT_OK,
+        "exit_status": exit_status, "failures": failures,
         "output": str(output), "products": str(record), "store": store_note, "intermediates": scratch_note,
         "jobs": [s.get("array_job") for s in jobs if s.get("array_job")], "merged": utc_now(),
     }
@@ -97,17 +108,22 @@ def merge_batch(plan_directory):
 
 
 def _merge_classify(plan, output):
-    """The shard tables in order; their provenance (one per shard) replaced by the batch's own."""
+    """The shard tables in order, after the error rows of inputs that did not exist (where a local
+    run puts them); their provenance (one per shard) replaced by the batch's own."""
+    from hippo.morphology.classifier import error_row, rows_to_table
     from hippo.provenance import add_provenance
 
     tables = [read_table(plan.shard_output(i)) for i in range(plan.shard_count)]
+    missing = plan.description.get("missing", [])
+    if missing:
+        tables.insert(0, rows_to_table([error_row(item, reason) for item, reason in missing]))
     merged = vstack(tables, metadata_conflicts="silent") if len(tables) > 1 else tables[0]
     renamed = plan.description.get("renamed", {})
     if renamed and len(merged):
         # An error row is named by the path the job read; a local run names it as the user did.
         merged["source"] = [renamed.get(str(source), str(source)) if flag == "error" else str(source)
                             for source, flag in zip(merged["source"], merged["flag"])]
-    model = tables[0].meta.get("model", "")
+    model = tables[-1].meta.get("model", "")
     merged.meta.clear()
     merged.meta["model"] = model
     add_provenance(merged, f"batch classify {plan.name}",
@@ -117,36 +133,61 @@ def _merge_classify(plan, output):
 
 
 def _merge_cutout(plan, output, output_text):
-    """Move every shard's cutouts into ``output`` (the layout of a local run) and join the indexes.
+    """Every shard's cutouts into ``output`` (the layout of a local run) and their indexes joined.
 
-    Index paths read as a local run writes them (``output`` as the user gave it); rows an earlier
-    run left in ``output/cutouts.csv`` for other (name, survey) pairs are kept, as a local run does.
+    Index paths read as a local run writes them (``output`` as the user gave it). Rows of
+    catalogue positions that went to no shard (no usable position) follow, once per survey, as
+    in a local run; rows an earlier run left in ``output/cutouts.csv`` for other (name, survey)
+    pairs are kept, as a local run does.
     """
     output.mkdir(parents=True, exist_ok=True)
-    indexes = []
+    rows = []
     for index in range(plan.shard_count):
         shard_dir = plan.shard_output(index)
-        for path in sorted(p for p in shard_dir.rglob("*") if p.is_file() and p.name != "cutouts.csv"):
-            target = output / path.relative_to(shard_dir)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(path), str(target))
-        table = read_table(shard_dir / "cutouts.csv")
-        table["path"] = [str(Path(output_text) / Path(str(p)).relative_to(shard_dir))
-                         if str(p).startswith(str(shard_dir)) else p for p in table["path"]]
-        indexes.append(table)
-    merged = vstack(indexes, metadata_conflicts="silent") if len(indexes) > 1 else indexes[0]
-    index_path = output / "cutouts.csv"
-    if index_path.exists():
-        earlier = read_table(index_path)
-        new = {(str(r["name"]), str(r["survey"])) for r in merged}
-        kept = earlier[[(str(r["name"]), str(r["survey"])) not in new for r in earlier]]
-        if len(kept):
-            merged = vstack([kept, merged], metadata_conflicts="silent")
-    write_table(merged, index_path)
-    return merged
+        for path in sorted(p for p in shard_dir.rglob("*") if p.is_file() and p.name != INDEX_NAME):
+            _link_or_copy(path, output / path.relative_to(shard_dir))
+        for row in _index_rows(shard_dir / INDEX_NAME):
+            if row["path"]:
+                row["path"] = str(Path(output_text) / Path(row["path"]).relative_to(shard_dir))
+            rows.append(row)
+    surveys = list(dict.fromkeys(row["survey"] for row in rows))
+    rows += [{"name": name, "survey": survey, "ra": "nan", "dec": "nan", "path": "", "status": "error",
+              "message": f"row {number}: {reason}"}
+             for number, name, reason in plan.description.get("rejected", []) for survey in surveys]
+    index_path = output / INDEX_NAME
+    earlier = _index_rows(index_path) if index_path.exists() else []
+    new = {(row["name"], row["survey"]) for row in rows}
+    kept = [row for row in earlier if (row["name"], row["survey"]) not in new]
+    write_table(_index_table(kept + rows), index_path)
+    return _index_table(rows)
 
 
-def _fill_store(plan, settings, rows, record, statuses):
+def _link_or_copy(source, target):
+    """``target`` becomes ``source``'s file, whole or not at all: a hard link, or a copy where scratch
+    is another file system. The shard keeps its own until the merge has finished."""
+    with atomic_path(target) as partial:
+        partial.unlink()
+        try:
+            os.link(source, partial)
+        except OSError:
+            shutil.copy2(source, partial)
+
+
+def _index_rows(path):
+    """A cutout index's rows as text: astropy would guess a column's type from its values, and an
+    all-empty ``message`` or ``path`` column of one shard comes back as numbers that do not stack
+    with another shard's text."""
+    with open(path, newline="", encoding="utf-8") as stream:
+        return list(csv.DictReader(stream))
+
+
+def _index_table(rows):
+    """Index rows (text) as the table ``hippo cutout`` writes: text columns, but for ra and dec."""
+    return Table({column: np.array([float(row.get(column) or "nan") for row in rows]) if column in ("ra", "dec")
+                  else np.array([row.get(column) or "" for row in rows], dtype=str) for column in INDEX_COLUMNS})
+
+
+def _fill_store(plan, settings, rows, record, statuses, exit_status):
     """The merged rows, one row per shard in ``batch_jobs`` and the run's provenance, once per batch."""
     from hippo.store import Store
 
@@ -165,7 +206,7 @@ def _fill_store(plan, settings, rows, record, statuses):
             merge_job = os.environ.get("SLURM_JOB_ID", settings["runner"])
             store.insert("batch_jobs", [{"batch": plan.name, "job_id": merge_job, "shard": -1, "state": "merged",
                                          "log": str(record), "output": settings["output"]}], run_id=run.id)
-            run.exit_status = EXIT_PARTIAL if any(s != EXIT_OK for s in statuses.values()) else EXIT_OK
+            run.exit_status = exit_status
         return f"{store.path} (run {run.id}: {inserted} rows)"
 
 
@@ -174,17 +215,22 @@ def _insert_results(store, plan, rows, run_id, settings):
         # As a local ``hippo classify --store``: each row with its model and its input file.
         from hippo.morphology import store_classification_rows
 
-        inputs = [line for i in range(plan.shard_count) for line in plan.shard_inputs(i).read_text().splitlines()]
+        inputs = [item for item, _ in plan.description.get("missing", [])]
+        inputs += [line for i in range(plan.shard_count) for line in plan.shard_inputs(i).read_text().splitlines()]
         return store_classification_rows(store, rows, run_id, rows.meta.get("model", ""), inputs)
     # The rows a local ``hippo cutout --store`` writes, with the size and pixel scale the cutout
-    # files' headers record.
+    # files' headers record, and absolute paths: a store outlives the directory a command was run
+    # from (classify stores its inputs so too), and the merge job may run from another.
     from hippo.cutouts.driver import store_cutout_rows
 
+    output, output_as_given = Path(settings["output"]), Path(settings["output_as_given"])
+    located = rows.copy()
+    located["path"] = [str(output / Path(path).relative_to(output_as_given)) if path else "" for path in rows["path"]]
     scales = {"HIPPOSIZ": None, "HIPPOPXS": None}
-    for row in rows[rows["status"] != "error"]:
-        if row["path"] and Path(str(row["path"])).exists():
-            header = fits.getheader(str(row["path"]))
+    for path in located["path"]:
+        if path and Path(path).exists():
+            header = fits.getheader(path)
             scales = {key: header.get(key) for key in scales}
             break
-    return store_cutout_rows(store, rows, run_id, plan.description["catalogue"], scales["HIPPOSIZ"],
+    return store_cutout_rows(store, located, run_id, plan.description["catalogue"], scales["HIPPOSIZ"],
                              scales["HIPPOPXS"])

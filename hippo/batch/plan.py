@@ -1,11 +1,13 @@
 """The shard plan of a batch: which inputs each task gets, stable and content-addressed, kept in scratch.
 
-A plan is named by a hash of everything that decides the shards' results (the command, its inputs,
-its options, the number of shards), so re-running the same command finds the same plan and the
-shards already done. Each shard leaves three files beside the plan, written by the task itself:
-its inputs, its output (written atomically by the real ``hippo`` command) and an exit file written
-only after the command ended. Those files, not the scheduler's memory, say what is done: Slurm
-accounting is not needed, and a shard killed at any moment is simply run again.
+A plan is named by a hash of everything that decides the batch's results (the command, its inputs
+as they are now, its options and the files they name, the number of shards, where the results go),
+so re-running the same command finds the same plan and the shards already done, while a repaired
+input, another output or another store is another batch. Each shard leaves three files beside the
+plan, written by the task itself: its inputs, its output (written atomically by the real ``hippo``
+command) and an exit file written only after the command ended. Those files, not the scheduler's
+memory, say what is done: Slurm accounting is not needed, and a shard killed at any moment is
+simply run again.
 """
 
 import hashlib
@@ -15,13 +17,14 @@ import os
 import shutil
 import subprocess
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hippo.errors import InputError, UsageError
+from hippo.errors import EXIT_USAGE, InputError, UsageError
 from hippo.io.fitsfiles import find_fits_files
 from hippo.io import atomic_write_text, read_positions, read_table, write_table
+from hippo.io.columns import find_position_columns
+from hippo.io.tables import keep_leading_zeros
 from hippo.provenance import sha256_file
 
 KINDS = ("classify", "cutout")
@@ -80,6 +83,11 @@ class BatchPlan:
             return head + list(inputs) + ["-o", str(output)] + self.tool_arguments
         return head + ["--catalogue", str(inputs), "-o", str(output)] + self.tool_arguments
 
+    def error_rows_command(self, index):
+        """argv writing a classify shard's output when ``hippo classify`` found nothing usable (see
+        :func:`write_error_rows`); ``index`` may be a shell word (the array task's index)."""
+        return [sys.executable, "-m", "hippo", "batch", "shard-errors", str(self.directory), str(index)]
+
     def exit_status(self, index):
         """The shard command's exit status, or None if it has not finished (or was killed)."""
         try:
@@ -122,17 +130,18 @@ class BatchPlan:
 
 def expand_fits_inputs(inputs):
     """FITS files as ``hippo classify`` finds them (directories searched recursively, sorted):
-    ``(absolute paths, paths as the user named them)``. The jobs read the absolute paths (a node
-    may start elsewhere); the merged table names a failed file as a local run would.
+    ``(absolute paths, paths as the user named them, [(input, reason) for inputs that are neither])``.
+    The jobs read the absolute paths (a node may start elsewhere); the merged table names a failed
+    file as a local run would, and gives each missing input an error row as a local run does.
 
-    A path that is neither is an input error here, before anything is submitted.
+    With no FITS file at all there is nothing to run: an input error here, before anything is submitted.
     """
     if not inputs:
         raise UsageError("no inputs given")
     files, missing = find_fits_files(inputs)
-    if missing:
+    if not files:
         raise InputError(*missing[0])
-    return [str(path.absolute()) for path in files], [str(path) for path in files]
+    return [str(path.absolute()) for path in files], [str(path) for path in files], missing
 
 
 def _renamed(files, as_given):
@@ -164,6 +173,24 @@ def _plan_id(identity):
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _file_state(path):
+    """Size and modification time of a file, or of every file under a directory: what tells a
+    repaired or replaced input from the one an earlier plan ran on."""
+    path = Path(path)
+    if path.is_dir():
+        return [[str(p.relative_to(path)), *_file_state(p)] for p in sorted(path.rglob("*")) if p.is_file()]
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def _identity(kind, shards, tool_arguments, output, store, **inputs):
+    """What decides a batch's results; files named in the options (model, local surveys) count as they are now."""
+    argument_files = {argument: _file_state(argument) for argument in tool_arguments
+                      if Path(argument).is_absolute() and Path(argument).exists()}
+    return {"kind": kind, "shards": shards, "arguments": list(tool_arguments), "argument_files": argument_files,
+            "output": None if output is None else str(Path(output).resolve()), "store": store, **inputs}
+
+
 def _ensure_plan(plan, write_shard):
     """Write the plan and its shard inputs unless this plan is already in scratch (same id, same content)."""
     if (plan.directory / "plan.json").exists():
@@ -176,15 +203,20 @@ def _ensure_plan(plan, write_shard):
     return plan
 
 
-def plan_classify(inputs, scratch, array_size=None, tool_arguments=()):
-    """Plan ``hippo classify`` over FITS files (or directories of them) in shards."""
-    files, as_given = expand_fits_inputs(inputs)
+def plan_classify(inputs, scratch, array_size=None, tool_arguments=(), output=None, store=None):
+    """Plan ``hippo classify`` over FITS files (or directories of them) in shards.
+
+    ``output`` and ``store`` (where the merge writes) are part of the batch's identity.
+    """
+    files, as_given, missing = expand_fits_inputs(inputs)
     shards = choose_shard_count(len(files), array_size)
-    identity = {"kind": "classify", "inputs": files, "shards": shards, "arguments": list(tool_arguments)}
+    identity = _identity("classify", shards, tool_arguments, output, store,
+                         inputs=[[f, *_file_state(f)] for f in files], missing=[str(item) for item, _ in missing])
     batch_id = _plan_id(identity)
     plan = BatchPlan("classify", batch_id, Path(scratch).resolve() / f"classify-{batch_id}", shards,
-                     list(tool_arguments), len(files),
-                     {"inputs": [str(i) for i in inputs], "renamed": _renamed(files, as_given)})
+                     list(tool_arguments), len(files) + len(missing),
+                     {"inputs": [str(i) for i in inputs], "renamed": _renamed(files, as_given),
+                      "missing": [[str(item), reason] for item, reason in missing]})
     bounds = shard_bounds(len(files), shards, CLASSIFY_BATCH)
     longest = max(sum(len(f) + 1 for f in files[start:stop]) for start, stop in bounds)
     if longest > MAX_COMMAND_LINE_BYTES:
@@ -199,35 +231,61 @@ def plan_classify(inputs, scratch, array_size=None, tool_arguments=()):
     return _ensure_plan(plan, write_shard)
 
 
-def plan_cutout(catalogue, scratch, array_size=None, tool_arguments=(), columns=(None, None, None)):
+def plan_cutout(catalogue, scratch, array_size=None, tool_arguments=(), columns=(None, None, None), output=None,
+                store=None):
     """Plan ``hippo cutout --catalogue`` in shards of the catalogue's rows (all columns kept).
 
-    ``columns`` are the RA, Dec and id columns as given to ``hippo cutout``.
+    ``columns`` are the RA, Dec and id columns as given to ``hippo cutout``; ``output`` and
+    ``store`` are part of the batch's identity. Rows without a usable position go to no shard:
+    the merge gives them their error rows, numbered as in the catalogue (a shard would number
+    them within itself, and a shard of nothing but such rows would have no index at all).
     """
     catalogue = Path(catalogue)
     table = read_table(catalogue)
     if len(table) == 0:
         raise InputError(catalogue, "catalogue has no rows")
-    # A local run renames repeated names (_2, _3, ...) across the whole catalogue; shards cannot
-    # see each other's names, so repeated names would collide in the merged directory.
-    counts = Counter(str(n) for n in read_positions(catalogue, *columns).table["name"])
-    repeated = sorted(name for name, count in counts.items() if count > 1)
-    if repeated:
-        raise InputError(catalogue, f"{len(repeated)} source names repeat (e.g. {repeated[0]}); a batch needs "
-                                    "unique names: name a column of unique ids with --id-col")
-    shards = choose_shard_count(len(table), array_size)
-    identity = {"kind": "cutout", "catalogue": str(catalogue.resolve()), "sha256": sha256_file(catalogue),
-                "shards": shards, "arguments": list(tool_arguments)}
+    positions = read_positions(catalogue, *columns)
+    id_name = find_position_columns(table, *columns, str(catalogue))[2]
+    if id_name is not None:  # the shards keep ids 0007 as written, as read_positions names them
+        table = keep_leading_zeros(table, catalogue, id_name)
+    _check_folder_names(catalogue, [str(name) for name in positions.table["name"]])
+    rejected_rows = {number - 1 for number, _, _ in positions.rejected}
+    usable = table[[i for i in range(len(table)) if i not in rejected_rows]]
+    shards = choose_shard_count(len(usable), array_size)
+    identity = _identity("cutout", shards, tool_arguments, output, store,
+                         catalogue=str(catalogue.resolve()), sha256=sha256_file(catalogue))
     batch_id = _plan_id(identity)
     plan = BatchPlan("cutout", batch_id, Path(scratch).resolve() / f"cutout-{batch_id}", shards,
-                     list(tool_arguments), len(table), {"catalogue": str(catalogue.resolve())})
-    bounds = shard_bounds(len(table), shards)
+                     list(tool_arguments), len(table),
+                     {"catalogue": str(catalogue.resolve()),
+                      "rejected": [[int(number), str(name), str(reason)]
+                                   for number, name, reason in positions.rejected]})
+    bounds = shard_bounds(len(usable), shards)
 
     def write_shard(index):
         start, stop = bounds[index]
-        write_table(table[start:stop], plan.shard_inputs(index))
+        write_table(usable[start:stop], plan.shard_inputs(index))
 
     return _ensure_plan(plan, write_shard)
+
+
+def _check_folder_names(catalogue, names):
+    """Refuse names that would share a cutout folder: repeated ones, and ones that become the same
+    once cleaned to folder names (``NGC 315``, ``NGC_315``). A local run tells them apart (_2, _3,
+    ...) across the whole catalogue; shards cannot see each other's names, so one would overwrite
+    the other."""
+    from hippo.cutouts.driver import folder_name
+
+    by_folder = {}
+    for name in names:
+        by_folder.setdefault(folder_name(name), []).append(name)
+    shared = [(folder, given) for folder, given in by_folder.items() if len(given) > 1]
+    if shared:
+        folder, given = shared[0]
+        more = f" ({len(shared) - 1} more folders like it)" if len(shared) > 1 else ""
+        raise InputError(catalogue, f"source names repeat or clean to one folder name: {given[0]!r} and {given[1]!r} "
+                                    f"both go to {folder}/{more}; a batch needs unique names: name a column of unique "
+                                    "ids with --id-col")
 
 
 def read_shard_inputs(plan, index):
@@ -249,5 +307,28 @@ def run_shard(plan_directory, index):
     log_path = plan.log_directory / f"shard-{index:05d}.dask-{os.getpid()}.log"
     with open(log_path, "ab") as log:
         status = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+        if plan.kind == "classify" and status == EXIT_USAGE and not plan.shard_output(index).exists():
+            subprocess.run(plan.error_rows_command(index), stdout=log, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL)
     atomic_write_text(plan.exit_file(index), f"{status}\n")
     return status
+
+
+def write_error_rows(plan_directory, index):
+    """The output of a classify shard none of whose files could be used: one error row per file.
+
+    ``hippo classify`` exits 2 without a table when nothing it was given is usable, which is right
+    for a local run but would leave a batch one shard short for ever. These rows are what a local
+    run over the whole input has for those files; a model that does not load still fails here.
+    """
+    from hippo.morphology import load_classifier
+    from hippo.morphology.classifier import rows_to_table
+    from hippo.provenance import add_provenance
+
+    plan = BatchPlan.load(plan_directory)
+    arguments = plan.tool_arguments
+    classifier = load_classifier(arguments[arguments.index("--model") + 1] if "--model" in arguments else None)
+    table = rows_to_table(list(classifier.classify_files(read_shard_inputs(plan, index))))
+    table.meta["model"] = classifier.name
+    add_provenance(table, "classify", {"model": classifier.name, "inputs": len(table)})
+    write_table(table, plan.shard_output(index))

@@ -51,9 +51,9 @@ class BatchResult:
         """Lines for a person: the state, the job ids, and what was kept where."""
         lines = [f"batch {self.batch}: {self.state}" + (f" (jobs {', '.join(self.jobs)})" if self.jobs else "")]
         if self.summary:
-            partial = self.summary["partial_shards"]
+            failed = len(self.summary.get("failures", []))
             lines += [f"output: {self.output} ({self.summary['rows']} rows from {self.summary['inputs']} inputs in "
-                      f"{self.summary['shards']} shards" + (f"; shards {partial} had failed inputs" if partial else "")
+                      f"{self.summary['shards']} shards" + (f"; {failed} failed, listed below" if failed else "")
                       + ")",
                       f"products: {self.summary['products']} (logs, plan, scripts, provenance.json, summary.json)",
                       f"intermediates: {self.summary['intermediates']}"]

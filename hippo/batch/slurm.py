@@ -16,6 +16,7 @@ from hippo.errors import HippoError, UsageError
 
 _INPUTS = "\0inputs\0"
 _OUTPUT = "\0output\0"
+_TASK_ID = "\0task\0"
 
 
 @dataclass
@@ -76,8 +77,10 @@ def _array_spec(shards, max_running):
 
 
 def _script(header_lines, comment, body):
-    lines = ["#!/bin/bash"] + [f"#SBATCH {line}" for line in header_lines] + [""] + \
-            [f"# {line}" if line else "#" for line in comment] + ["set -u"] + body
+    # sbatch splits a directive into words as a shell would: a path with a space needs quotes.
+    directives = [f"#SBATCH {option}={shlex.quote(value)}"
+                  for option, _, value in (line.partition("=") for line in header_lines)]
+    lines = ["#!/bin/bash"] + directives + [""] + [f"# {line}" if line else "#" for line in comment] + ["set -u"] + body
     return "\n".join(lines) + "\n"
 
 
@@ -88,6 +91,8 @@ def _bash_command(argv):
             quoted.append('"${inputs[@]}"')
         elif arg == _OUTPUT:
             quoted.append('"$output"')
+        elif arg == _TASK_ID:
+            quoted.append('"$SLURM_ARRAY_TASK_ID"')
         else:
             quoted.append(shlex.quote(str(arg)))
     return " ".join(quoted)
@@ -115,11 +120,16 @@ def render_array_script(plan, shards, options):
             'rm -rf "$output" "$exit_file"',
             read_inputs,
             _bash_command(command),
-            "status=$?",
-            'echo "$status" > "$exit_file.part" && mv -f "$exit_file.part" "$exit_file"',
-            "# The shard is done when its output exists (written whole, then renamed): exit 3 means some",
-            "# inputs failed and are reported as rows, as in a local run, so afterok may go ahead.",
-            'if [ -e "$output" ]; then exit 0; else exit "$status"; fi']
+            "status=$?"]
+    if plan.kind == "classify":
+        error_rows = _bash_command(plan.error_rows_command(_TASK_ID))
+        body += ["# 'hippo classify' writes no table when none of the files is usable (exit 2); their error",
+                 "# rows are then the shard's result (a model that does not load still fails it).",
+                 f'if [ "$status" -eq 2 ] && [ ! -e "$output" ]; then {error_rows}; fi']
+    body += ['echo "$status" > "$exit_file.part" && mv -f "$exit_file.part" "$exit_file"',
+             "# The shard is done when its output exists (written whole, then renamed): exit 3 means some",
+             "# inputs failed and are reported as rows, as in a local run, so afterok may go ahead.",
+             'if [ -e "$output" ]; then exit 0; else exit "$status"; fi']
     return _script(header, comment, body)
 
 

@@ -40,6 +40,13 @@ def register(subparsers):
     merge.add_argument("plan", metavar="PLAN_DIR", help="the batch's scratch directory (holding plan.json)")
     merge.set_defaults(func=run_merge)
 
+    # Not listed: what a classify task runs when none of its shard's files is usable.
+    shard_errors = commands.add_parser("shard-errors", parents=[common_options()],
+                                       description="write a classify shard's output as one error row per file")
+    shard_errors.add_argument("plan", metavar="PLAN_DIR")
+    shard_errors.add_argument("shard", type=int, metavar="SHARD")
+    shard_errors.set_defaults(func=run_shard_errors)
+
 
 def _scheduling_options(parser):
     runner = parser.add_argument_group("where it runs")
@@ -84,9 +91,8 @@ def _finish(args, result):
             print(line, file=sys.stderr)
     print_failures((f"{result.batch} shard {shard}" if shard is not None else result.batch, reason)
                    for shard, reason in result.failures)
-    table = result.table
-    if table is not None and "flag" in table.colnames:  # the inputs that failed, as a local run lists them
-        print_failures((str(row["source"]), str(row["message"])) for row in table if row["flag"] == "error")
+    if result.summary:  # the inputs that failed, one line each, as a local run lists them
+        print_failures(result.summary.get("failures", []))
     return result.exit_status
 
 
@@ -112,4 +118,12 @@ def run_merge(args):
     if not args.quiet:
         print(f"batch {summary['batch']}: merged {summary['rows']} rows into {summary['output']}; "
               f"record in {summary['products']}; intermediates {summary['intermediates']}", file=sys.stderr)
+    print_failures(summary["failures"])
     return summary["exit_status"]
+
+
+def run_shard_errors(args):
+    from hippo.batch.plan import write_error_rows
+
+    write_error_rows(args.plan, args.shard)
+    return 0

@@ -216,14 +216,16 @@ def _make_output_directory(output):
 
 def store_cutout_rows(database, table, run_id, origin, size_arcsec, pixel_arcsec):
     """The store rows of a cutout run (local or a merged batch): its sources, and every cutout
-    that did not fail with its size and pixel scale."""
+    that did not fail with its size and pixel scale. Paths are stored absolute: the store is
+    read from other directories (hippo inspect, a notebook)."""
     good = table[table["status"] != "error"]
     sources = {}
     for row in good:
         sources.setdefault(row["name"], {"source": row["name"], "ra": row["ra"], "dec": row["dec"], "origin": origin})
     database.insert("sources", list(sources.values()), run_id=run_id, replace_on="source")
     return database.insert("cutouts", [{"source": row["name"], "survey": row["survey"], "ra": row["ra"],
-                                        "dec": row["dec"], "path": row["path"] or None, "status": row["status"],
+                                        "dec": row["dec"], "path": str(Path(row["path"]).absolute()) if row["path"] else None,
+                                        "status": row["status"],
                                         "size_arcsec": size_arcsec, "pixel_scale_arcsec": pixel_arcsec}
                                        for row in good], run_id=run_id)
 
@@ -389,16 +391,25 @@ def _name_or_iau(name, coord):
     return text or iau_name(coord)
 
 
+def folder_name(name):
+    """The directory a source's cutouts go to: its name with anything but letters, digits and
+    ``+-_.`` replaced by ``_`` (``NGC 315`` -> ``NGC_315``)."""
+    safe = _UNSAFE.sub("_", str(name).strip()) or "source"
+    return "source" if safe in (".", "..") else safe
+
+
 def _unique_safe_names(names):
-    """Names usable as directory names; duplicates get ``_2``, ``_3``... so no cutout overwrites another."""
-    seen, result = {}, []
-    for raw in names:
-        safe = _UNSAFE.sub("_", raw.strip()) or "source"
-        if safe in (".", ".."):
-            safe = "source"
-        count = seen.get(safe, 0) + 1
-        seen[safe] = count
-        result.append(safe if count == 1 else f"{safe}_{count}")
+    """Folder names for ``names``; repeats get ``_2``, ``_3``... (skipping any that another source
+    is called: ``a, a, a_2`` -> ``a, a_3, a_2``), so no cutout overwrites another."""
+    folders = [folder_name(raw) for raw in names]
+    taken, used, result = set(folders), set(), []
+    for folder in folders:
+        unique, count = folder, 1
+        while unique in used or (count > 1 and unique in taken):
+            count += 1
+            unique = f"{folder}_{count}"
+        used.add(unique)
+        result.append(unique)
     return result
 
 

@@ -78,7 +78,7 @@ def test_sbatch_scripts_say_what_they_ask_and_parse(first_files, tmp_path):
 
 def test_bad_batch_calls_fail_in_one_line_before_submitting(hippo_cli, first_files, tmp_path):
     missing = tmp_path / "nope.fits"
-    result = hippo_cli("batch", "classify", first_files[0], str(missing), "--dask", "-o", tmp_path / "o.csv")
+    result = hippo_cli("batch", "classify", str(missing), "--dask", "-o", tmp_path / "o.csv")
     assert result.returncode == 2 and result.stderr.strip() == f"error: {missing}: no such file or directory"
     with pytest.raises(UsageError, match="--slurm"):
         batch_classify(first_files, tmp_path / "o.csv")

@@ -103,6 +103,21 @@ def test_store_records_sources_cutouts_and_the_run(shared_data, tmp_path):
         assert store.cone(205.05, 54.9, 1 / 3600)["source"][0] == "A"
 
 
+def test_store_paths_are_absolute_and_names_that_share_a_folder_keep_their_own(shared_data, tmp_path,
+                                                                                 monkeypatch):
+    """A relative -o stored relative paths, which hippo inspect (run elsewhere) could not find; and
+    sources a, a, a_2 were cut into folders a, a_2, a_2: the third overwrote the second."""
+    from hippo.store import Store
+
+    monkeypatch.chdir(tmp_path)
+    index = hippo.cutout(ra=[205.05, 205.06, 205.07], dec=[54.9, 54.9, 54.9], name=["a", "a", "a_2"],
+                         survey=[lotss(shared_data)], size="30arcsec", output="out", store="hippo.db", quiet=True)
+    assert [row["path"].split("/")[1] for row in index] == ["a", "a_3", "a_2"]
+    with Store.open(tmp_path / "hippo.db") as store:
+        paths = sorted(store.table("cutouts")["path"])
+    assert paths == sorted(str(tmp_path / "out" / folder / "P205+55-mosaic.fits") for folder in ("a", "a_3", "a_2"))
+
+
 def test_resampled_surveys_share_one_grid(shared_data, tmp_path):
     pair = shared_data / "first_nvss_pairs"
     index = Table.read(pair / "index.csv")
