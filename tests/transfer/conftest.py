@@ -165,3 +165,11 @@ def s3_dest(seaweed, s3_env):
     bucket = "hippo-" + uuid.uuid4().hex[:12]
     seaweed.client().create_bucket(Bucket=bucket)
     return f"s3://{bucket}/backups/run"
+
+
+@pytest.fixture(params=["local", "s3"])
+def dest(request, tmp_path):
+    """A backup destination of each kind: both must behave the same."""
+    if request.param == "local":
+        return str(tmp_path / "backup-store")
+    return request.getfixturevalue("s3_dest")

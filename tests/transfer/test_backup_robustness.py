@@ -19,13 +19,6 @@ SMALL = 64 << 10  # files below this go into zips in these tests (keeps trees ti
 LARGE = 5 << 20   # above the command line's 4 MiB: sent as an object of its own
 
 
-@pytest.fixture(params=["local", "s3"])
-def dest(request, tmp_path):
-    if request.param == "local":
-        return str(tmp_path / "backup-store")
-    return request.getfixturevalue("s3_dest")
-
-
 @pytest.fixture
 def hippo_as_user(hippo_cli, tmp_path):
     """The command line run as an ordinary user, to whom a file's mode applies (root drops its

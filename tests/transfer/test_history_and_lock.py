@@ -14,13 +14,6 @@ from hippo.transfer import backup, list_backups, open_backend, restore, verify
 from hippo.transfer.lock import LOCK, STALE_AFTER, DestinationLocked, WriterLock
 
 
-@pytest.fixture(params=["local", "s3"])
-def dest(request, tmp_path):
-    if request.param == "local":
-        return str(tmp_path / "backup-store")
-    return request.getfixturevalue("s3_dest")
-
-
 def test_restore_an_older_backup_by_run_id_and_by_time(tmp_path, dest, hippo_cli):
     src = make_tree(tmp_path / "src", n_small=12, large_bytes=5 << 20)
     first_tree = snapshot(src)

@@ -22,13 +22,6 @@ from hippo.transfer.lock import LOCK, STALE_AFTER, DestinationLocked, WriterLock
 SMALL = 64 << 10  # files below this go into zips in these tests
 
 
-@pytest.fixture(params=["local", "s3"])
-def dest(request, tmp_path):
-    if request.param == "local":
-        return str(tmp_path / "backup-store")
-    return request.getfixturevalue("s3_dest")
-
-
 def as_a_user(command):
     """``command`` run so that file modes bind it: root is made to obey them as any user does."""
     if os.geteuid() != 0:

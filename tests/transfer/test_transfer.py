@@ -54,14 +54,6 @@ def snapshot(root):
     return state
 
 
-@pytest.fixture(params=["local", "s3"])
-def dest(request, tmp_path):
-    """A backup destination of each kind: both must behave the same."""
-    if request.param == "local":
-        return str(tmp_path / "backup-store")
-    return request.getfixturevalue("s3_dest")
-
-
 def data_objects(destination):
     return {o.key: o for o in open_backend(destination).list("data/")}
 
