@@ -1,5 +1,6 @@
 """What produced a result: software versions, host, inputs with checksums, as recorded everywhere."""
 
+import functools
 import getpass
 import hashlib
 import importlib.metadata
@@ -18,6 +19,11 @@ _DEPENDENCIES = ("numpy", "scipy", "astropy", "astroquery", "photutils", "region
 
 def software_versions():
     """Versions of Python, HIPPO and the libraries whose behaviour shapes its results."""
+    return dict(_software_versions())
+
+
+@functools.cache  # installed versions do not change under a running process; reading them costs ms
+def _software_versions():
     versions = {"python": platform.python_version(), "hippo": __version__}
     for name in _DEPENDENCIES:
         try:
@@ -71,13 +77,20 @@ def environment_summary():
 
 
 def fits_provenance_cards(command, parameters=None):
-    """FITS header cards (keyword, value, comment) that say which HIPPO run wrote a product."""
+    """FITS header cards (keyword, value, comment) that say which HIPPO run wrote a product: the
+    version and time, one HISTORY line per parameter, then the software versions and where and
+    how it ran (host, user, command line)."""
     cards = [("HIPPOVER", __version__, "HIPPO version"),
              ("HIPPOCMD", command[:68], "HIPPO command that wrote this file"),
              ("HIPPODAT", utc_now()[:19], "UTC time written")]
     for name, value in (parameters or {}).items():
         # not cut short: astropy continues a long HISTORY card on the next (input paths run long)
         cards.append(("HISTORY", f"hippo {command} {name}={value}", None))
+    versions = ", ".join(f"{name} {version}" for name, version in software_versions().items() if version)
+    environment = environment_summary()
+    cards.append(("HISTORY", f"hippo {command} software: {versions}", None))
+    cards.append(("HISTORY", f"hippo {command} ran on {environment['host']} as {environment['user']}: "
+                             f"{' '.join(environment['argv'])}", None))
     return cards
 
 

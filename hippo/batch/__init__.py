@@ -84,7 +84,13 @@ def batch_classify(inputs, output, *, model=None, slurm=False, dask=None, array_
     output = Path(output)
     products = Path(products) if products else output.resolve().parent
     tool_arguments = ["--model", str(Path(model).resolve())] if model else []
-    parameters = {"inputs": [str(i) for i in inputs], "output": str(output), "model": model,
+    if model is None:  # recorded as the model the tasks will load, not as "the default"
+        from hippo.morphology.classifier import default_model_dir
+
+        model_used = default_model_dir()
+    else:
+        model_used = Path(model).resolve()
+    parameters = {"inputs": [str(i) for i in inputs], "output": str(output), "model": str(model_used),
                   "array_size": array_size, "runner": "slurm" if slurm else f"dask-{dask}"}
     settings = _settings(output, products, store, keep_intermediates, wait, timeout, slurm, dask, workers, interface,
                          partition, time, memory, cpus_per_task, account, max_running, parameters, quiet)

@@ -73,6 +73,6 @@ def _run_action(args, store):
             write_table(rows, args.output)
         elif args.store_action == "export":
             count = store.export(args.table, args.output)
-            if args.output:
+            if args.output and not args.quiet:
                 print(f"wrote {count} rows of {args.table} to {args.output}", file=sys.stderr)
     return 0

@@ -402,10 +402,13 @@ def render_card(keyword, value, comment=None):
     when ``comment`` is empty or None.
 
     Much faster than ``astropy.io.fits.Card`` for the few cards written per cutout; COMMENT and
-    HISTORY cards take ``value`` as their text.
+    HISTORY cards take ``value`` as their text. Nothing is cut short: a longer COMMENT or HISTORY
+    text goes on as many cards as it needs, a longer string value on CONTINUE cards (the text is
+    then a whole number of cards).
     """
     if keyword in ("COMMENT", "HISTORY"):
-        return f"{keyword:8s}{printable(str(value))}"[:80].ljust(80)
+        text = printable(str(value)) or " "
+        return "".join(f"{keyword:8s}{text[start:start + 72]}".ljust(80) for start in range(0, len(text), 72))
     if isinstance(value, (bool, np.bool_)):
         text = f"{'T' if value else 'F':>20s}"
     elif isinstance(value, (int, np.integer)):
@@ -413,7 +416,11 @@ def render_card(keyword, value, comment=None):
     elif isinstance(value, (float, np.floating)):
         text = f"{_float_text(float(value)):>20s}"
     else:
-        quoted = printable(str(value)).replace("'", "''")[:68]
+        quoted = printable(str(value)).replace("'", "''")
+        if len(quoted) > 68:
+            from astropy.io import fits
+
+            return fits.Card(keyword.upper(), printable(str(value)), printable(comment or "")).image
         text = f"'{quoted:<8s}'".ljust(20)
     card = f"{keyword.upper():8s}= {text}"
     if comment:

@@ -326,7 +326,7 @@ class _Job:
         cards = [render_card("OBJECT", self.object_names[index], "source name"),
                  render_card("HIPPORA", float(self.ra[index]), "[deg] requested RA (ICRS)"),
                  render_card("HIPPODEC", float(self.dec[index]), "[deg] requested Dec (ICRS)"),
-                 render_card("ORIGFILE", str(result.origin)[-68:], "where the pixels came from"),
+                 render_card("ORIGFILE", str(result.origin), "where the pixels came from"),
                  render_card("CUTSTAT", result.status, "ok, partial (NaN-padded)")]
         path = self._path(survey_obj, index)
         write_cutout(result, path, cards + self._survey_cards(survey_obj))
@@ -340,7 +340,7 @@ class _Job:
         """The cards every cutout of this survey in this run carries, rendered once."""
         if survey_obj.name not in self._constant_cards:
             cards = [("HIPPOSIZ", self.size_arcsec, "[arcsec] requested size"),
-                     ("HIPPOSRV", survey_obj.name[:68], "survey")]
+                     ("HIPPOSRV", survey_obj.name, "survey")]
             if self.pixel_arcsec is not None:
                 cards.append(("HIPPOPXS", self.pixel_arcsec, "[arcsec] resampled pixel size"))
                 cards.append(("HIPPORES", self.resampling, "resampling: interp or exact (flux-conserving)"))

@@ -91,7 +91,9 @@ def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, si
     if output is not None:
         from hippo.io import write_table
 
-        add_provenance(table, "classify", {"model": classifier.name, "inputs": len(table)})
+        positions = {} if survey is None else {"survey": str(survey), "catalogue": str(catalogue), "size": str(size)}
+        add_provenance(table, "classify", {"model": classifier.name, "model_dir": str(classifier.model_dir),
+                                           "inputs": len(table), **positions})
         write_table(table, output)
     if store is not None:
         _record(store, table, classifier, row_inputs, started_at,

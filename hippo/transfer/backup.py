@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hippo.errors import UsageError
 from hippo.progress import progress
-from hippo.provenance import sha256_file, software_versions, utc_now
+from hippo.provenance import environment_summary, sha256_file, software_versions, utc_now
 from hippo.transfer.backends import SourceReadError, TransferError, open_backend
 from hippo.transfer.lock import WriterLock
 from hippo.transfer.manifest import (DAMAGED, DATA, MANIFESTS, SQLITE_HEADER, BackupState, encode, is_sqlite,
@@ -276,7 +276,8 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
                      and final == sorted(state.entries.values(), key=lambda e: e["path"]))
         if not unchanged:
             header = {"format": "hippo-backup-manifest/1", "run_id": run_id, "created": utc_now(),
-                      "source": str(src.resolve()), "software": software_versions(),
+                      "source": str(src.resolve()), "exclude": list(exclude), "software": software_versions(),
+                      "environment": environment_summary(),
                       "absorbed": sorted(state.absorbed), "files": sum(e["type"] == "file" for e in final),
                       "bytes": sum(e["size"] for e in final if e["type"] == "file"),
                       "objects": {k: all_objects[k] for k in sorted(referenced)}}

@@ -30,7 +30,8 @@ def verify(src, dest, *, deep=False, size_only=False, endpoint_url=None, workers
     marked at ``dest`` so that the next backup sends its files again.
 
     The latest backup is checked; if its manifest is damaged, that is a problem and the newest
-    readable one is checked instead (the next backup writes a new manifest).
+    readable one is checked instead (the next backup writes a new manifest). Without ``exclude``,
+    the patterns that backup was taken with apply.
 
     Returns
     -------
@@ -45,7 +46,8 @@ def verify(src, dest, *, deep=False, size_only=False, endpoint_url=None, workers
         raise InputError(backend.url, "no backup found here (no manifest)")
     if state.manifest_key is None:
         raise state.damaged[0]  # nothing readable to check against
-    entries, problems, _ = scan(src, exclude)
+    # Without --exclude, the backup's own: files it left out on purpose are not missing from it.
+    entries, problems, _ = scan(src, exclude or state.header.get("exclude", ()))
     problems = [(damaged.source, f"{damaged.reason}; checked against {state.manifest_key} instead (the next "
                  "backup writes a new manifest)") for damaged in state.damaged] + problems
     src = Path(src)

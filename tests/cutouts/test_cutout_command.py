@@ -370,3 +370,21 @@ def test_a_name_unfit_for_a_folder_keeps_its_own_name_in_object(shared_data, tmp
     assert objects == ["3C 123/a", "TWIN", "TWIN_2"]  # a duplicate keeps the name that tells it apart
     classified = hippo.classify([tmp_path / "out" / "3C_123_a"], quiet=True)
     assert list(classified["source"]) == ["3C 123/a"]
+
+
+def test_long_paths_are_kept_whole_in_the_cutout_header(shared_data, tmp_path):
+    """ORIGFILE kept the last 68 characters of a long path and HISTORY cards were cut at 80, so a
+    cutout could not say which file its pixels came from."""
+    deep = tmp_path / ("a_folder_name_long_enough_to_push_the_path_past_one_card" * 2)
+    deep.mkdir()
+    survey = deep / "P205+55-mosaic.fits"
+    survey.symlink_to(lotss(shared_data))
+    index = hippo.cutout(ra=205.05, dec=54.9, name="A", survey=[survey], size="30arcsec", output=tmp_path / "out",
+                         quiet=True)
+    header = fits.getheader(index["path"][0])
+    assert header["ORIGFILE"] == str(survey)
+
+    from hippo.cutouts.cut import render_card
+
+    history = fits.Header.fromstring(render_card("HISTORY", f"hippo cutout reproject_to={survey}"))
+    assert "".join(history["HISTORY"]) == f"hippo cutout reproject_to={survey}"

@@ -33,8 +33,10 @@ def test_votable_output_says_which_hippo_run_wrote_it(tmp_path, suffix):
     infos = [(info.name, info.value) for info in parse(path, verify="exception").resources[0].infos]
     assert ("HIPPOCMD", "classify") in infos
     assert dict(infos)["HIPPOVER"] == table.meta["HIPPOVER"]
-    assert [value for name, value in infos if name == "HISTORY"] == ["hippo classify model=firstgalaxydata-cnn",
-                                                                     "hippo classify inputs=2"]
+    history = [value for name, value in infos if name == "HISTORY"]
+    assert history[:2] == ["hippo classify model=firstgalaxydata-cnn", "hippo classify inputs=2"]
+    assert history[2].startswith("hippo classify software: python ") and "astropy " in history[2]
+    assert history[3].startswith("hippo classify ran on ")
     back = Table.read(path)
     assert back.colnames == ["name", "label", "p_FRII"]
     assert list(back["name"]) == ["J1512+4540", "J0000+0000"] and list(back["label"]) == ["FRII", "FRI"]

@@ -12,6 +12,7 @@ from test_transfer import make_tree, snapshot, start_slow_backup
 from hippo.errors import InputError
 from hippo.transfer import backup, list_backups, open_backend, restore, verify
 from hippo.transfer.lock import LOCK, STALE_AFTER, DestinationLocked, WriterLock
+from hippo.transfer.manifest import BackupState
 
 
 def test_restore_an_older_backup_by_run_id_and_by_time(tmp_path, dest, hippo_cli):
@@ -149,3 +150,17 @@ def test_two_runs_breaking_one_abandoned_lock_leave_one_holder(tmp_path):
     with pytest.raises(DestinationLocked, match=r"locked by bob@node-rival \(pid 777\)"):
         lock.acquire()
     assert json.loads(backend.get(LOCK))["token"] == "rival"  # the rival's lock is left alone
+
+
+def test_the_manifest_records_how_the_backup_was_taken_and_verify_applies_its_excludes(tmp_path, dest, hippo_cli):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "keep.fits").write_text("keep")
+    (src / "scratch.tmp").write_text("left out on purpose")
+    backup(src, dest, exclude=["*.tmp"], quiet=True)
+    state = BackupState(open_backend(dest))
+    assert state.header["exclude"] == ["*.tmp"]
+    assert state.header["environment"]["host"] and state.header["software"]["hippo"]
+    # a plain verify checks the tree as that backup saw it: scratch.tmp is not "missing"
+    assert hippo_cli("verify", src, dest).returncode == 0
+    assert hippo_cli("verify", src, dest, "--exclude", "*.none").returncode == 1
