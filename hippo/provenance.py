@@ -52,7 +52,10 @@ def describe_inputs(paths, checksum_limit=256 << 20):
         if path.is_file():
             size = path.stat().st_size
             entry["size"] = size
-            entry["sha256"] = sha256_file(path) if size <= checksum_limit else None
+            try:
+                entry["sha256"] = sha256_file(path) if size <= checksum_limit else None
+            except OSError as exc:  # the run goes on and reports that input itself
+                entry["sha256"], entry["unreadable"] = None, exc.strerror or str(exc)
         elif path.is_dir():
             entry["kind"] = "directory"
         else:

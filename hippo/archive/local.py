@@ -337,7 +337,10 @@ class TileIndex:
         entries, changed = [], False
         for path in sorted(_fits_files(directory)):
             relative = str(path.relative_to(directory))
-            stat = path.stat()
+            try:
+                stat = path.stat()
+            except OSError:  # a dangling link or a loop: no tile there
+                continue
             entry = previous.get(relative)
             if entry is None or entry["size"] != stat.st_size or entry["mtime"] != stat.st_mtime_ns:
                 entry = _index_entry(path, relative, stat)

@@ -36,6 +36,20 @@ def common_options(top_level=False):
     return parent
 
 
+def integer_in(low, high=None):
+    """An argparse type: an integer from ``low`` to ``high`` (no upper bound when None), else a usage error."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}" if high is not None
+                                             else f"{value} is below {low}")
+        return value
+    return parse
+
+
 def add_store_option(parser):
     parser.add_argument("--store", metavar="PATH", default=None,
                         help="also write results and this run's provenance into the catalogue store (SQLite)")

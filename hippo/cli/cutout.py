@@ -3,7 +3,7 @@
 import math
 import sys
 
-from hippo.cli._common import add_store_option, add_table_columns_options, common_options
+from hippo.cli._common import add_store_option, add_table_columns_options, common_options, integer_in
 
 
 def register(subparsers):
@@ -40,7 +40,7 @@ def register(subparsers):
     parser.add_argument("--offline", action="store_true", default=None,
                         help="remote surveys from the download cache only")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per remote answer (default 60)")
-    parser.add_argument("--retries", type=int, default=2, help="further attempts after a failed download (default 2)")
+    parser.add_argument("--retries", type=integer_in(0), default=2, help="further attempts after a failed download (default 2)")
     parser.add_argument("--overwrite", action="store_true", help="cut again even where a finished cutout exists")
     parser.set_defaults(func=run_cutout)
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from hippo.cli._common import add_store_option, common_options
+from hippo.cli._common import add_store_option, common_options, integer_in
 
 
 def register(subparsers):
@@ -37,7 +37,7 @@ def register(subparsers):
     parser.add_argument("--size", default=None, help="width of the field shown (e.g. 2arcmin; default whole image)")
     parser.add_argument("--redshift", default=None, help="also label the scale bar in kpc (Planck18)")
     parser.add_argument("--title", default=None, help="figure title (e.g. the source name)")
-    parser.add_argument("--dpi", type=int, default=150, help="PNG resolution (default 150)")
+    parser.add_argument("--dpi", type=integer_in(10, 1200), default=150, help="PNG resolution (default 150; 10..1200)")
     parser.add_argument("-o", "--output", required=True, help="figure to write: .png or .pdf")
     add_store_option(parser)
     parser.set_defaults(func=run)

@@ -2,7 +2,7 @@
 
 import sys
 
-from hippo.cli._common import common_options, print_failures
+from hippo.cli._common import common_options, integer_in, print_failures
 from hippo.errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, UsageError
 
 
@@ -53,7 +53,7 @@ def register(subparsers):
 def _store_options(parser):
     parser.add_argument("--endpoint-url", default=None, help="S3 endpoint (default $AWS_ENDPOINT_URL)")
     parser.add_argument("--workers", type=int, default=8, help="parallel transfers (default 8)")
-    parser.add_argument("--retries", type=int, default=4, help="retries per request, with back-off (default 4)")
+    parser.add_argument("--retries", type=integer_in(0), default=4, help="retries per request, with back-off (default 4)")
 
 
 def _backup(args, bwlimit, common):

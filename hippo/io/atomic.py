@@ -19,6 +19,8 @@ def atomic_path(path, suffix=None):
     half-written output is ever left under the final name.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(path, "is a directory; give a file name for the output")
     directory = path.parent if str(path.parent) else Path(".")
     prefix, ending = _temporary_affixes(path, suffix)
     try:
@@ -32,7 +34,10 @@ def atomic_path(path, suffix=None):
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise InputError(path, f"cannot write here ({exc.strerror or exc})") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -155,7 +155,10 @@ def image_from_hdul(hdul, path, *, require_wcs=True, check_finite=True):
         raise InputError(path, f"image data cannot be read ({short_reason(exc)}){hint}") from None
     if data is None:
         raise InputError(path, "image HDU has no data")
-    header = _clean_header(hdu.header)
+    try:
+        header = _clean_header(hdu.header)
+    except ValueError as exc:
+        raise InputError(path, str(exc)) from None
     data, header = _drop_degenerate_axes(path, data, header)
     if not np.issubdtype(data.dtype, np.floating):
         data = data.astype(np.float32)
@@ -212,17 +215,20 @@ def _clean_header(header):
                 clean.add_history(printable(card.value)) if key == "HISTORY" else None
             )
             continue
-        value = card.value
-        if isinstance(value, str):
-            value = printable(value)
         try:
+            value = card.value
+            if isinstance(value, str):
+                value = printable(value)
             clean.append(fits.Card(key, value, printable(card.comment or "")))
         except (ValueError, fits.VerifyError):
-            continue  # a card astropy cannot even represent carries nothing we need
+            if _WCS_KEY.match(key):  # dropped, wcslib would take its default (CRVAL 0) and misplace the image
+                raise ValueError(f"header card {key} cannot be read: the image cannot be placed on the sky") from None
+            continue  # any other card astropy cannot even represent carries nothing we need
     return clean
 
 
 _AXIS_KEYS = ("NAXIS", "CTYPE", "CRVAL", "CDELT", "CRPIX", "CROTA", "CUNIT", "CNAME", "CRDER", "CSYER")
+_WCS_KEY = re.compile(r"^(NAXIS|CTYPE|CRVAL|CDELT|CRPIX|CROTA|CUNIT|CD\d_|PC\d_|PV\d_|LONPOLE|LATPOLE|RADESYS|EQUINOX)")
 
 
 # FITS STOKES axis values (Greisen & Calabretta 2002, table 7)

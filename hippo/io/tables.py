@@ -69,6 +69,9 @@ def read_table(path):
         raise InputError(path, f"cannot read as {fmt} table ({first_line})") from None
     if fmt == "votable":
         table = _empty_text_as_null(table)
+    if table.colnames and table.colnames[0].startswith("\ufeff"):
+        # Excel's "CSV UTF-8" starts with a byte-order mark, which astropy keeps in the first name
+        table.rename_column(table.colnames[0], table.colnames[0].lstrip("\ufeff"))
     return table
 
 
@@ -104,7 +107,7 @@ def keep_leading_zeros(table, path, name):
     Integers without leading zeros stay integers; other formats keep their declared types."""
     if table_format(path) != "ascii.csv" or table[name].dtype.kind not in "iu":
         return table
-    with _long_csv_fields(), open(path, newline="", encoding="utf-8", errors="replace") as stream:
+    with _long_csv_fields(), open(path, newline="", encoding="utf-8-sig", errors="replace") as stream:
         # astropy's CSV reader skips blank lines and has no comments; the header is the first line
         rows = (row for row in csv.reader(stream) if row and not (len(row) == 1 and not row[0].strip()))
         header = [cell.strip() for cell in next(rows, [])]

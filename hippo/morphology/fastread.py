@@ -221,7 +221,11 @@ def _celestial_wcs_or_none(cards):
     if not str(cards.get("CTYPE1", "")).startswith(("RA", "GLON", "ELON")):
         return None
     wcs = _celestial_wcs(cards)
-    return wcs if wcs.has_celestial else None
+    # NaN in CRVAL/CDELT/CD: read_image refuses the file with the reason (wcslib would place it at 9.9e107)
+    numbers = [wcs.wcs.crval, wcs.wcs.crpix, wcs.wcs.cd if wcs.wcs.has_cd() else wcs.wcs.cdelt]
+    if not wcs.has_celestial or not all(np.all(np.isfinite(n)) for n in numbers):
+        return None
+    return wcs
 
 
 def _image(path, data, cards, wcs):
