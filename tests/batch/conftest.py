@@ -6,6 +6,7 @@ client commands (sbatch, squeue, sinfo, scancel) at it, so the machine's /etc/sl
 Tests that need it skip, with the reason, where it cannot start (not root, binaries missing).
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -134,7 +135,8 @@ class SlurmCluster:
                     break
                 time.sleep(0.1)
             else:
-                os.kill(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # it may exit between the last look and now
+                    os.kill(pid, signal.SIGKILL)
         self.pids = []
 
 
