@@ -244,10 +244,10 @@ def plan_cutout(catalogue, scratch, array_size=None, tool_arguments=(), columns=
     table = read_table(catalogue)
     if len(table) == 0:
         raise InputError(catalogue, "catalogue has no rows")
-    positions = read_positions(catalogue, *columns)
     id_name = find_position_columns(table, *columns, str(catalogue))[2]
     if id_name is not None:  # the shards keep ids 0007 as written, as read_positions names them
         table = keep_leading_zeros(table, catalogue, id_name)
+    positions = read_positions(table, *columns, source=str(catalogue))  # the table read once
     _check_folder_names(catalogue, [str(name) for name in positions.table["name"]])
     rejected_rows = {number - 1 for number, _, _ in positions.rejected}
     usable = table[[i for i in range(len(table)) if i not in rejected_rows]]
