@@ -1,6 +1,7 @@
 """Backups that must not lose data when the destination loses objects, a manifest is damaged, a clock
 is behind, a directory cannot be listed, a file cannot be read or has a date a zip cannot hold."""
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -42,6 +43,16 @@ def hippo_as_user(hippo_cli, tmp_path):
                               capture_output=True, text=True, timeout=600)
     return run
 
+
+
+@contextlib.contextmanager
+def closed_to_us(path, then):
+    """``path`` with mode 000 inside the block (no one but root may read or list it), ``then`` after."""
+    path.chmod(0)
+    try:
+        yield
+    finally:
+        path.chmod(then)
 
 def error_lines(stderr):
     return [line for line in stderr.splitlines() if line.startswith("error:")]
@@ -140,11 +151,8 @@ def test_a_directory_that_cannot_be_listed_keeps_its_files_in_the_latest_backup(
     backup(src, dest, quiet=True)
     (src / "top.txt").write_text("top, edited")
     before = snapshot(src)
-    (src / "results").chmod(0)  # for this run only (EIO, a stale NFS handle behave the same)
-    try:
+    with closed_to_us(src / "results", then=0o755):  # for this run only (EIO, a stale NFS handle behave the same)
         result = hippo_as_user("backup", src, dest)
-    finally:
-        (src / "results").chmod(0o755)
     assert result.returncode == 3
     assert error_lines(result.stderr) == ["error: results: Permission denied"]
     assert restore(dest, tmp_path / "out", quiet=True)["failures"] == []
@@ -234,13 +242,10 @@ def test_an_unreadable_large_file_is_listed_and_keeps_its_last_copy(tmp_path, de
     backup(src, dest, quiet=True)
 
     (src / "cube.fits").write_bytes(os.urandom(LARGE))  # rewritten by another user, who then closed it to us
-    (src / "cube.fits").chmod(0)
     (src / "mosaic.fits").write_bytes(os.urandom(LARGE))
     (src / "new.txt").write_text("new")
-    try:
+    with closed_to_us(src / "cube.fits", then=0o644):
         result = hippo_as_user("backup", src, dest)
-    finally:
-        (src / "cube.fits").chmod(0o644)
     assert result.returncode == 3
     assert error_lines(result.stderr) == ["error: cube.fits: Permission denied"]
     # What was sent, not what was planned: the unreadable file is in no object.
