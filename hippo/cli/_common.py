@@ -10,19 +10,35 @@ from hippo.errors import EXIT_USAGE
 class HippoArgumentParser(argparse.ArgumentParser):
     """argparse with SPEC's error contract: one line starting ``error:`` and exit status 2.
 
-    A value that starts with a minus and a digit is a value, not an option: argparse alone
-    takes ``--dec -09:17:02.4`` (or ``-9d17m02s``) for an unknown option and stops.
+    A value that starts with a minus and a digit is a value, not an option (no option starts
+    with a digit): argparse alone takes ``--dec -09:17:02.4``, ``-9d17m02s`` or ``--size -5arcmin``
+    for an unknown option and stops, with "expected one argument" instead of the value's problem.
+
+    Words a subcommand does not know are reported by that subcommand (``hippo cutout:
+    unrecognized arguments``), not by ``hippo``, whose help would not list the options meant.
     """
 
-    _NEGATIVE_VALUE = re.compile(r"^-(\d|\.\d)[\d:.,\s hdmsHDMS°'\"eE+-]*$")
+    _NEGATIVE_VALUE = re.compile(r"^-\.?\d")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._negative_number_matcher = self._NEGATIVE_VALUE
+        self.register("action", "parsers", _Subcommands)
 
     def error(self, message):
         print(f"error: {self.prog}: {message} (see '{self.prog} --help')", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
+
+
+class _Subcommands(argparse._SubParsersAction):
+    """Subcommands whose own parser reports the arguments it does not recognise (argparse leaves
+    them to the top-level parser, which names itself)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        unrecognized = getattr(namespace, argparse._UNRECOGNIZED_ARGS_ATTR, None)
+        if unrecognized:
+            self._name_parser_map[values[0]].error(f"unrecognized arguments: {' '.join(unrecognized)}")
 
 
 def common_options(top_level=False):

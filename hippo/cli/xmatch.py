@@ -3,6 +3,7 @@
 import sys
 
 from hippo.cli._common import common_options
+from hippo.errors import EXIT_PARTIAL
 
 
 def register(subparsers):
@@ -12,7 +13,8 @@ def register(subparsers):
     parser.add_argument("optical", help="optical/IR catalogue")
     parser.add_argument("--method", default="nn",
                         help="nn (nearest within radius), best (mutual nearest pairs only) or lr (likelihood ratio)")
-    parser.add_argument("--radius", default="5arcsec", help="search radius (default 5arcsec; numbers are arcsec)")
+    parser.add_argument("--radius", default="5arcsec",
+                        help="search radius (default 5arcsec; numbers are arcsec; at most 10deg)")
     parser.add_argument("--mag-col", default=None, help="optical magnitude column for lr (default: 'mag', else the first column "
                              "with 'mag' in its name; none: positional LR)")
     parser.add_argument("--radio-err", default=None,
@@ -59,9 +61,11 @@ def run(args):
         write_table(pairs)
     elif not args.quiet:
         print(f"{len(columns['radio_id'])} pairs written to {args.output}", file=sys.stderr)
+    # rows left out for want of a position were named on stderr as the catalogues were read
+    partial = any(meta.get(f"{side}_rows_left_out") for side in ("radio", "optical"))
     if args.overlay_image:
-        return _flagged_overlays(pairs, args)
-    return 0
+        return max(_flagged_overlays(pairs, args), EXIT_PARTIAL if partial else 0)
+    return EXIT_PARTIAL if partial else 0
 
 
 def _flagged_overlays(pairs, args):
@@ -72,7 +76,6 @@ def _flagged_overlays(pairs, args):
 
     from hippo.cli._common import print_failures
     from hippo.crossmatch import overlay_flagged
-    from hippo.errors import EXIT_PARTIAL
 
     flagged = np.unique(np.asarray(pairs["radio_id"])[np.asarray(pairs["flag"]) != "ok"])
     failures = []

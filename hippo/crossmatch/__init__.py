@@ -7,6 +7,7 @@ path so that ``hippo xmatch`` starts quickly.
 """
 
 import logging
+import re
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from hippo.crossmatch.catalogue import (ERROR_PAIRS, ERROR_SINGLE, FITS_SUFFIXES
                                        as_text, read_catalogue)
 from hippo.crossmatch.positional import nearest, symmetric_best
 from hippo.crossmatch.zones import ZoneIndex
-from hippo.errors import InputError, UsageError
+from hippo.errors import EXIT_PARTIAL, InputError, UsageError
 from hippo.quantities import angle_arcsec
 
 METHODS = ("nn", "best", "lr")
@@ -33,6 +34,12 @@ GROUP_SIGMA_PER_EXTENT = 0.1
 GROUP_MAX_RADIUS_ARCSEC = 30.0
 # Radio positional sigma per axis when the catalogue states none (a faint source at 5-6" resolution).
 DEFAULT_RADIO_SIGMA_ARCSEC = 1.0
+
+# A larger radius is a typo (a unit left out): no counterpart is that far from its source, and the
+# search would compare almost every pair of the two catalogues.
+MAX_RADIUS_DEG = 10.0
+# Rows left out for want of a position are named one per line up to this many, then counted.
+LEFT_OUT_LINES = 20
 
 log = logging.getLogger("hippo.crossmatch")
 
@@ -96,6 +103,9 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
     if method not in METHODS:
         raise UsageError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
     radius_arcsec = angle_arcsec(radius, "--radius")
+    if radius_arcsec > MAX_RADIUS_DEG * 3600:
+        raise UsageError(f"--radius {radius}: at most {MAX_RADIUS_DEG:g} deg (plain numbers are arcsec): "
+                         "no counterpart is that far from its source")
     floor_arcsec = angle_arcsec(astrometric_floor, "--astrometric-floor", allow_zero=True)
     if lr_threshold != "balanced":
         try:
@@ -107,11 +117,7 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
         lr_threshold = threshold
     radio_catalogue = read_catalogue(radio, radio_ra_col, radio_dec_col, radio_id_col)
     optical_catalogue = read_catalogue(optical, optical_ra_col, optical_dec_col, optical_id_col)
-    for catalogue in (radio_catalogue, optical_catalogue):
-        if catalogue.rejected:
-            row, reason = catalogue.rejected[0]
-            log.warning("%s: %d rows without a usable position left out (row %d: %s)",
-                        catalogue.source, len(catalogue.rejected), row, reason)
+    left_out = _left_out_rows(radio_catalogue) + _left_out_rows(optical_catalogue)
     duplicated = radio_catalogue.duplicated_ids()
     if duplicated:  # their rows in the output could not be told apart
         count, example, rows = duplicated
@@ -130,6 +136,9 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
         columns, meta = _match(radio_catalogue, optical_catalogue, method, radius_arcsec, floor_arcsec,
                                lr_threshold, mag_col, radio_err, optical_err, group, flux_col, size_col)
         meta = {**parameters, **meta}
+        for side, catalogue in (("radio", radio_catalogue), ("optical", optical_catalogue)):
+            if catalogue.rejected:  # the output lacks them: it says so, and the exit status is 3
+                meta[f"{side}_rows_left_out"] = len(catalogue.rejected)
         pairs = None  # the Table is built only when needed (as_columns=True may never need it)
         if output is not None and str(output).lower().endswith(FITS_SUFFIXES):
             _write_fits(columns, meta, output)
@@ -152,9 +161,24 @@ def xmatch(radio, optical, method="nn", radius="5arcsec", mag_col=None, output=N
             rows = pairs_table({name: columns[name] for name in (*SPEC_COLUMNS, "flag")}, {})
             rows["method"], rows["ra"], rows["dec"] = method, columns["radio_ra"], columns["radio_dec"]
             database.insert("xmatches", rows, run_id=recorded.id)
+            for line in left_out:  # into the run's log: what the user saw on stderr
+                recorded.note(line)
+            recorded.exit_status = EXIT_PARTIAL if left_out else 0
     if as_columns:
         return columns, meta
     return pairs if pairs is not None else pairs_table(columns, meta)
+
+
+def _left_out_rows(catalogue):
+    """One ``error:`` line per catalogue row left out for want of a usable position, logged (the
+    first LEFT_OUT_LINES, then how many more) and returned."""
+    lines = [f"error: {catalogue.source} row {row}: {reason}" for row, reason in catalogue.rejected[:LEFT_OUT_LINES]]
+    if len(catalogue.rejected) > LEFT_OUT_LINES:
+        lines.append(f"error: {catalogue.source}: and {len(catalogue.rejected) - LEFT_OUT_LINES} more rows "
+                     "without a usable position")
+    for line in lines:
+        log.warning("%s", line)
+    return lines
 
 
 def _match(radio, optical, method, radius_arcsec, floor_arcsec, lr_threshold, mag_col, radio_err, optical_err,
@@ -284,6 +308,8 @@ def _errors(catalogue, given, side, required):
             try:
                 value = angle_arcsec(given, f"--{side}-err")
             except UsageError:
+                if re.match(r"\s*[-+]?\.?\d", str(given)):  # an angle, but zero, negative or not finite
+                    raise
                 raise InputError(catalogue.source, f"--{side}-err {given!r}: neither columns of this table nor "
                                                    f"an angle") from None
             return (np.full(len(catalogue), value), np.full(len(catalogue), value)), f"{value:g}arcsec"

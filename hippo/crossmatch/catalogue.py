@@ -7,13 +7,14 @@ common names, or named by the user).
 """
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from hippo.errors import InputError
 from hippo.io.columns import find_column, find_position_columns
-from hippo.io.tables import keep_leading_zeros, position_degrees
+from hippo.io.coords import validate_radec
+from hippo.io.fitsfiles import path_kind
+from hippo.io.tables import EMPTY_TABLE, keep_leading_zeros, position_degrees
 
 FITS_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz")
 
@@ -30,12 +31,12 @@ SIZE_NAMES = ("maj", "dc_maj", "major", "maj_axis", "majax", "deconv_maj")
 class Catalogue:
     """Usable rows of one catalogue: ``ra``, ``dec`` (degrees), raw ``ids`` and column access.
 
-    Rows without a usable position are left out and listed in ``rejected`` as
-    ``(row_number, reason)`` (row numbers from 1). Rows whose id is masked or blank are named
+    Rows without a usable position (``rejected_mask``; ``reasons``: row index -> why) are left
+    out and listed in ``rejected`` as ``(row_number, reason)`` (row numbers from 1). Rows whose id is masked or blank are named
     by their position (IAU name).
     """
 
-    def __init__(self, source, columns, colnames, units, ra, dec, ids, id_column, rejected_mask):
+    def __init__(self, source, columns, colnames, units, ra, dec, ids, id_column, rejected_mask, reasons):
         self.source = source
         self._columns = columns
         self.colnames = colnames
@@ -48,9 +49,10 @@ class Catalogue:
         id_masked = np.ma.getmaskarray(ids) if ids is not None else None
         self._id_masked = self._usable(id_masked) if id_masked is not None and id_masked.any() else None
         self.id_column = id_column
-        self.rejected = [(int(i) + 1, "RA/Dec missing or outside the sky") for i in np.flatnonzero(rejected_mask)]
+        self.rejected = [(i + 1, reasons[i]) for i in np.flatnonzero(rejected_mask).tolist()]
         if len(self.ra) == 0:
-            raise InputError(source, "no row has a usable position")
+            first, reason = self.rejected[0]
+            raise InputError(source, f"no row has a usable position (row {first}: {reason}, ...)")
 
     def __len__(self):
         return len(self.ra)
@@ -159,10 +161,13 @@ def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
 
         label, columns = str(source), read_table(source)
         names, finder = list(columns.colnames), columns
+    if len(columns) == 0:
+        raise InputError(label, EMPTY_TABLE)
     units = _units(columns, names)
     ra_name, dec_name, id_name = find_position_columns(finder, ra_col, dec_col, id_col, label)
     if id_name is not None and label.lower().endswith(".csv"):  # CSV has no types: 007 was guessed to be 7
         columns = keep_leading_zeros(columns, source, id_name)
+    positions = None
     if np.asarray(columns[ra_name]).dtype.kind in "fiu" and np.asarray(columns[dec_name]).dtype.kind in "fiu":
         ra = position_degrees(_floats(columns[ra_name]), units.get(ra_name), ra_name, label, is_ra=True)
         dec = position_degrees(_floats(columns[dec_name]), units.get(dec_name), dec_name, label, is_ra=False)
@@ -177,8 +182,11 @@ def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
     ids = None if id_name is None else _masked_column(columns, id_name)
     with np.errstate(invalid="ignore"):
         rejected = ~(np.isfinite(ra) & np.isfinite(dec) & (np.abs(ra) <= 360) & (np.abs(dec) <= 90))
+        reasons = dict(zip(np.flatnonzero(rejected).tolist(), validate_radec(ra[rejected], dec[rejected])))
         ra = np.mod(ra, 360.0)  # catalogues in the -180..180 convention: RA -5 is RA 355
-    return Catalogue(label, columns, names, units, ra, dec, ids, id_name, rejected)
+    if positions is not None:  # sexagesimal: the input layer's reasons say what the cell holds
+        reasons.update((row - 1, reason) for row, _, reason in positions.rejected)
+    return Catalogue(label, columns, names, units, ra, dec, ids, id_name, rejected, reasons)
 
 
 class _NamesOnly:
@@ -194,8 +202,9 @@ class _NamesOnly:
 def _fits_columns(path):
     from astropy.io import fits
 
-    if not Path(path).exists():
-        raise InputError(path, "no such file")
+    kind, reason = path_kind(path)
+    if kind is None:  # missing, a link loop, a dangling link or a FIFO (opening one would wait forever)
+        raise InputError(path, reason)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -1,5 +1,7 @@
 """Sky positions from users: degrees or sexagesimal in, validated ICRS SkyCoord out."""
 
+import warnings
+
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
@@ -27,9 +29,44 @@ def parse_coordinate(ra, dec, source="position"):
     except InputError:
         raise
     except Exception:
-        raise InputError(source, f"cannot read RA={ra!r} Dec={dec!r} as a sky position") from None
+        why = "; ".join(filter(None, (angle_degrees(ra, True)[1], angle_degrees(dec, False)[1])))
+        raise InputError(source, why or f"cannot read RA={ra!r} Dec={dec!r} as a sky position") from None
     _check_range(coord.ra.deg, coord.dec.deg, source)
     return coord
+
+
+# astropy's exceptions for a sexagesimal part out of range, by name (their module moved between versions)
+_SEXAGESIMAL_PART = {"IllegalHourError": "hours >= 24", "IllegalMinuteError": "minutes >= 60",
+                     "IllegalSecondError": "seconds >= 60"}
+
+
+def angle_degrees(text, is_ra):
+    """One RA or Dec value written as text, in degrees: a number (degrees), or sexagesimal (RA in
+    hours, Dec in degrees). Returns (degrees, '') or (NaN, why not, naming the field and the text);
+    an empty text is (NaN, '').
+
+    >>> angle_degrees("15:72:27.2", is_ra=True)[1]
+    "RA '15:72:27.2' is not a valid sexagesimal angle (minutes >= 60)"
+    """
+    text = str(text).strip()
+    if not text:
+        return np.nan, ""
+    try:
+        return float(text), ""
+    except ValueError:
+        pass
+    from astropy.coordinates import Angle
+
+    try:
+        with warnings.catch_warnings():  # a 60 in seconds or minutes is carried over, as astropy does
+            warnings.simplefilter("ignore")
+            return float(Angle(text, unit=u.hourangle if is_ra else u.deg).deg), ""
+    except Exception as exc:
+        part = _SEXAGESIMAL_PART.get(type(exc).__name__)
+        shown = f"{'RA' if is_ra else 'Dec'} {text if len(text) <= 40 else text[:37] + '...'!r}"
+        if part:
+            return np.nan, f"{shown} is not a valid sexagesimal angle ({part})"
+        return np.nan, f"{shown} is not a number or a sexagesimal angle"
 
 
 def _as_number(value):

@@ -1,5 +1,6 @@
 """Read and write tables by extension; find RA/Dec/ID columns by UCD or common names."""
 
+import codecs
 import contextlib
 import csv
 import io
@@ -17,7 +18,8 @@ from astropy.table import Column, MaskedColumn, Table
 from hippo.errors import InputError, UsageError
 from hippo.io.atomic import atomic_path
 from hippo.io.columns import find_position_columns
-from hippo.io.coords import iau_name, validate_radec
+from hippo.io.coords import angle_degrees, iau_name, validate_radec
+from hippo.io.fitsfiles import path_kind
 
 _FORMATS = {
     ".csv": "ascii.csv",
@@ -40,6 +42,10 @@ _LEADING_ZERO = re.compile(r"[+-]?0[0-9]")
 # meta keys astropy's from_table already writes as attributes of the TABLE element
 _VOTABLE_TABLE_ATTRIBUTES = ("ID", "name", "ref", "ucd", "utype", "description")
 
+# What every command says of a table without rows, and of an empty file
+EMPTY_TABLE = "empty table (no rows)"
+EMPTY_FILE = "empty table (the file is empty)"
+
 # Python's csv module (astropy's ECSV reader uses it) refuses a field over 128 KiB, and a run's
 # log in the store can be longer. 2**31 - 1, not sys.maxsize: the limit is a C long, 32 bits on Windows.
 _CSV_FIELD_LIMIT = 2**31 - 1
@@ -58,21 +64,68 @@ def read_table(path):
     """Read a table by extension; InputError naming the file and the reason if it cannot be read."""
     path = Path(path)
     fmt = table_format(path)
-    if not path.exists():
-        raise InputError(path, "no such file")
+    kind, reason = path_kind(path)
+    if kind is None:  # missing, a link loop, a dangling link or a FIFO (reading one would wait forever)
+        raise InputError(path, reason)
     try:
+        source = _csv_source(path) if fmt == "ascii.csv" else path
         with warnings.catch_warnings(), _long_csv_fields():
             warnings.simplefilter("ignore")
-            table = _read_parquet(path) if fmt == "parquet" else Table.read(path, format=fmt)
+            table = _read_parquet(path) if fmt == "parquet" else Table.read(source, format=fmt)
+    except InputError:
+        raise
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}): "
+                               "save it as UTF-8") from None
     except Exception as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise InputError(path, f"cannot read as {fmt} table ({first_line})") from None
     if fmt == "votable":
         table = _empty_text_as_null(table)
+    if fmt == "ascii.csv" and len(table.colnames) == 1:
+        _check_delimiter(table.colnames[0], path)
     if table.colnames and table.colnames[0].startswith("\ufeff"):
         # Excel's "CSV UTF-8" starts with a byte-order mark, which astropy keeps in the first name
         table.rename_column(table.colnames[0], table.colnames[0].lstrip("\ufeff"))
     return table
+
+
+def _csv_source(path):
+    """What astropy reads for a CSV file: its path, or the decoded lines of a UTF-16 file (Excel's
+    "Unicode text", PowerShell's default), which astropy would take for broken UTF-8. InputError
+    for an empty file, and for an unterminated quote, with which astropy reads no rows or silently
+    drops every row after it."""
+    raw = path.read_bytes()
+    text = _utf16_text(raw)
+    content = raw if text is None else text
+    if not content or content.isspace():
+        raise InputError(path, EMPTY_FILE)
+    # Quotes come in pairs but for an unterminated one or a literal quote (45d40'26"): csv tells them apart
+    if content.count(b'"' if text is None else '"') % 2:
+        lines = io.StringIO(raw.decode("utf-8", errors="replace") if text is None else text, newline="")
+        reader, row_start = csv.reader(lines, strict=True), 1
+        with _long_csv_fields():
+            try:
+                for _ in reader:
+                    row_start = reader.line_num + 1
+            except csv.Error as exc:
+                if "end of data" in str(exc):
+                    raise InputError(path, f"unterminated quote on line {row_start}: the rest of the file would "
+                                           "be read as one value") from None
+    return path if text is None else text.replace("\r\n", "\n").split("\n")
+
+
+def _utf16_text(raw):
+    """The text of a file's bytes that start with a UTF-16 byte-order mark, else None."""
+    return raw.decode("utf-16") if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else None
+
+
+def _check_delimiter(name, path):
+    """InputError for a CSV read as one column because it is separated by something else than commas."""
+    for delimiter, called in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")):
+        if delimiter in name:
+            raise InputError(path, f"only one column found: the table seems to use {called} as delimiter "
+                                   "(HIPPO reads comma-separated CSV; save it with ',')")
 
 
 @contextlib.contextmanager
@@ -107,7 +160,9 @@ def keep_leading_zeros(table, path, name):
     Integers without leading zeros stay integers; other formats keep their declared types."""
     if table_format(path) != "ascii.csv" or table[name].dtype.kind not in "iu":
         return table
-    with _long_csv_fields(), open(path, newline="", encoding="utf-8-sig", errors="replace") as stream:
+    raw = Path(path).read_bytes()
+    with _long_csv_fields(), io.StringIO(_utf16_text(raw) or raw.decode("utf-8-sig", errors="replace"),
+                                         newline="") as stream:
         # astropy's CSV reader skips blank lines and has no comments; the header is the first line
         rows = (row for row in csv.reader(stream) if row and not (len(row) == 1 and not row[0].strip()))
         header = [cell.strip() for cell in next(rows, [])]
@@ -281,13 +336,15 @@ def read_positions(path_or_table, ra_col=None, dec_col=None, id_col=None, source
         source = source or str(path_or_table)
         table = read_table(path_or_table)
     if len(table) == 0:
-        raise InputError(source, "table has no rows")
+        raise InputError(source, EMPTY_TABLE)
     ra_name, dec_name, id_name = find_position_columns(table, ra_col, dec_col, id_col, source)
     if id_name is not None and not isinstance(path_or_table, Table):  # ids 0007 and 7 are not one source
         table = keep_leading_zeros(table, path_or_table, id_name)
-    ra_deg = _column_degrees(table[ra_name], is_ra=True, source=source)
-    dec_deg = _column_degrees(table[dec_name], is_ra=False, source=source)
+    ra_deg, ra_unreadable = _column_degrees(table[ra_name], is_ra=True, source=source)
+    dec_deg, dec_unreadable = _column_degrees(table[dec_name], is_ra=False, source=source)
     problems = validate_radec(ra_deg, dec_deg)
+    for i in set(ra_unreadable) | set(dec_unreadable):  # what the cell holds, not "not a number"
+        problems[i] = "; ".join(filter(None, (ra_unreadable.get(i), dec_unreadable.get(i))))
     good = problems == ""
 
     out = table.copy()
@@ -332,24 +389,14 @@ def position_degrees(values, unit, name, source, is_ra):
 
 def _column_degrees(column, is_ra, source):
     """Column values in degrees: numbers (with unit if any; RA in hours too) or sexagesimal strings;
-    NaN where bad. InputError for a unit that is not an angle."""
+    NaN where bad. Returns (values, {row index: why} for text that is no angle). InputError for a
+    unit that is not an angle."""
     if column.dtype.kind in "fiu":
         values = np.ma.filled(np.ma.asarray(column, dtype=float), np.nan)
-        return position_degrees(values, getattr(column, "unit", None), column.name, source, is_ra)
-    values = np.full(len(column), np.nan)
+        return position_degrees(values, getattr(column, "unit", None), column.name, source, is_ra), {}
+    values, unreadable = np.full(len(column), np.nan), {}
     for i, raw in enumerate(np.ma.filled(np.ma.asarray(column), "")):
-        text = str(raw).strip()
-        if not text:
-            continue
-        try:
-            values[i] = float(text)
-            continue
-        except ValueError:
-            pass
-        try:
-            from astropy.coordinates import Angle
-
-            values[i] = Angle(text, unit=u.hourangle if is_ra else u.deg).deg
-        except Exception:
-            values[i] = np.nan
-    return values
+        values[i], why = angle_degrees(raw, is_ra)
+        if why:
+            unreadable[i] = why
+    return values, unreadable

@@ -13,7 +13,7 @@ import numpy as np
 
 from hippo.errors import InputError
 from hippo.io.columns import ID_NAMES, find_column
-from hippo.io.fitsfiles import find_fits_files, fits_stem
+from hippo.io.fitsfiles import find_fits_files, fits_stem, path_kind
 
 LABEL_COLUMNS = ("label", "class", "morphology", "true_label", "type")
 FILE_COLUMNS = ("file", "path", "filename", "fits", "image")
@@ -53,12 +53,12 @@ def read_labelled_files(table_path, inputs=(), file_col=None, label_col=None, id
     left out with a reason; rows whose file is not among the inputs are skipped with a reason;
     the rest are scored.
     """
-    from hippo.io.tables import read_table
+    from hippo.io.tables import EMPTY_TABLE, read_table
 
     table_path = Path(table_path)
     table = read_table(table_path)
     if len(table) == 0:
-        raise InputError(table_path, "label table has no rows")
+        raise InputError(table_path, EMPTY_TABLE)
     label_name = find_column(table, label_col, None, LABEL_COLUMNS, "label", True, table_path)
     id_name = find_column(table, id_col, "meta.id", ID_NAMES, "id", False, table_path)
     file_name = find_column(table, file_col, None, FILE_COLUMNS, "file", not inputs or id_name is None, table_path)
@@ -76,15 +76,25 @@ def read_labelled_files(table_path, inputs=(), file_col=None, label_col=None, id
     for number, row in enumerate(table, start=1):
         file_text = _cell(row, file_name)
         name = _cell(row, id_name) if id_name else fits_stem(file_text)
-        where = f"{table_path} row {number} ({name})"
+        where = f"{table_path} row {number}" + (f" ({name})" if name else "")
         given = _cell(row, label_name)
         label = class_name(given)
         if label is None:
             left_out.append((where, "no label" if not given else f"label {given!r} is not FRI, FRII, BENT or COMP"))
             continue
         if by_name is None:
+            if not file_text:  # Path("") would be the table's own folder
+                skipped.append((where, "no file given"))
+                continue
             path = Path(file_text)
             path = path if path.is_absolute() else table_path.parent / path
+            kind, reason = path_kind(path)
+            if kind != "file":  # a link loop, dangling link or FIFO: said so, and never opened
+                skipped.append((str(path), reason or "is a directory, not a FITS file"))
+                continue
+        elif not name:
+            skipped.append((where, f"no {'id' if id_name else 'file'} given"))
+            continue
         else:
             candidates = by_name.get(name) or by_folder.get(name, [])
             if len(candidates) != 1:

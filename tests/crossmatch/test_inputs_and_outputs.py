@@ -23,7 +23,61 @@ def test_negative_ra_is_wrapped_into_0_to_360(caplog):
     with caplog.at_level(logging.WARNING, logger="hippo.crossmatch"):
         pairs = xmatch(mixed, OPTICAL)
     assert list(pairs["radio_id"]) == ["neg", "pos"]
-    assert "1 rows without a usable position" in caplog.text  # only RA -400 is off the sky
+    assert caplog.messages == ["error: table row 3: RA outside 0..360 deg"]  # only RA -400 is off the sky
+    assert pairs.meta["radio_rows_left_out"] == 1
+
+
+def test_rows_left_out_are_each_named_with_their_reason_and_the_exit_status_is_3(tmp_path, hippo_cli):
+    OPTICAL.write(tmp_path / "optical.csv")
+    (tmp_path / "radio.csv").write_text("name,ra,dec\nwest,23:40:00,+10:00:00\nt2,15:12:2x.2,+45:40:26\n"
+                                        "t3,15:72:27.2,+45:40:26\nt4,15:12:27.2,+45:40:96\n")
+    result = hippo_cli("xmatch", tmp_path / "radio.csv", tmp_path / "optical.csv", "-o", tmp_path / "pairs.csv")
+    assert result.returncode == 3
+    radio = tmp_path / "radio.csv"
+    assert result.stderr.splitlines() == [
+        f"error: {radio} row 2: RA '15:12:2x.2' is not a number or a sexagesimal angle",
+        f"error: {radio} row 3: RA '15:72:27.2' is not a valid sexagesimal angle (minutes >= 60)",
+        f"error: {radio} row 4: Dec '+45:40:96' is not a valid sexagesimal angle (seconds >= 60)",
+        f"1 pairs written to {tmp_path / 'pairs.csv'}"]
+    assert list(read_table(tmp_path / "pairs.csv")["radio_id"]) == ["west"]
+
+
+def test_many_rows_left_out_are_named_up_to_20_then_counted(tmp_path, hippo_cli):
+    OPTICAL.write(tmp_path / "optical.csv")
+    Table({"name": ["west"] + [f"r{i}" for i in range(25)], "ra": [355.0] + [400.0] * 25,
+           "dec": [10.0] * 26}).write(tmp_path / "radio.csv")
+    result = hippo_cli("xmatch", tmp_path / "radio.csv", tmp_path / "optical.csv", "-q")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 3 and len(errors) == 21 and result.stdout.count("\n") == 2
+    assert errors[0] == f"error: {tmp_path / 'radio.csv'} row 2: RA outside 0..360 deg"
+    assert errors[-1] == f"error: {tmp_path / 'radio.csv'}: and 5 more rows without a usable position"
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("", "empty table (the file is empty)"), ("name,ra,dec\n", "empty table (no rows)"),
+    ("name;ra;dec\nw;355;10\n", "only one column found: the table seems to use ';' as delimiter"),
+    ('name,ra,dec\n"w,355,10\n', "unterminated quote on line 2"),
+    ("name,ra,dec\nw,400,10\n", "no row has a usable position (row 1: RA outside 0..360 deg, ...)"),
+])
+def test_a_catalogue_without_usable_rows_is_one_line_saying_why(tmp_path, hippo_cli, content, reason):
+    OPTICAL.write(tmp_path / "optical.csv")
+    (tmp_path / "radio.csv").write_text(content)
+    result = hippo_cli("xmatch", tmp_path / "radio.csv", tmp_path / "optical.csv")
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {tmp_path / 'radio.csv'}: {reason}")
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("option, message", [
+    (("--radius", "200deg"), "--radius 200deg: at most 10 deg (plain numbers are arcsec)"),
+    (("--radius", "1e30"), "--radius 1e30: at most 10 deg"),
+    (("--method", "lr", "--radio-err", "0arcsec"), "--radio-err: must be a positive finite angle, got '0arcsec'"),
+])
+def test_angles_out_of_bounds_are_usage_errors(tmp_path, hippo_cli, option, message):
+    OPTICAL.write(tmp_path / "optical.csv")
+    OPTICAL.write(tmp_path / "radio.csv")
+    result = hippo_cli("xmatch", tmp_path / "radio.csv", tmp_path / "optical.csv", *option, "-o", tmp_path / "p.csv")
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1
+    assert not (tmp_path / "p.csv").exists()
 
 
 def test_a_masked_id_is_named_by_its_position_not_its_hidden_value():

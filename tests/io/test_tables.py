@@ -68,8 +68,61 @@ def test_bad_rows_are_set_aside_with_row_number_and_reason(tmp_path):
     assert list(positions.table["name"]) == ["good", "also_good"]
     reasons = {name: reason for _, name, reason in positions.rejected}
     assert reasons == {"badra": "RA outside 0..360 deg", "baddec": "Dec outside -90..+90 deg",
-                       "nan": "RA/Dec missing or not a number", "empty": "RA/Dec missing or not a number"}
+                       "nan": "RA 'abc' is not a number or a sexagesimal angle",
+                       "empty": "RA/Dec missing or not a number"}
     assert [row for row, _, _ in positions.rejected] == [2, 3, 4, 5]
+
+
+def test_a_sexagesimal_typo_is_set_aside_naming_the_field_the_value_and_the_part(tmp_path):
+    path = tmp_path / "typos.csv"
+    path.write_text("name,ra,dec\nt1,15:12:27.2,+45:40:26\nt2,15:12:2x.2,+45:40:26\nt3,15:72:27.2,+45:40:26\n"
+                    "t4,15:12:27.2,+45:40:96\nt5,25:00:00,+45:40:26\nt6,15 12 27.2,+45d40m26s\n")
+    positions = read_positions(path)
+    assert list(positions.table["name"]) == ["t1", "t6"]
+    assert [(row, reason) for row, _, reason in positions.rejected] == [
+        (2, "RA '15:12:2x.2' is not a number or a sexagesimal angle"),
+        (3, "RA '15:72:27.2' is not a valid sexagesimal angle (minutes >= 60)"),
+        (4, "Dec '+45:40:96' is not a valid sexagesimal angle (seconds >= 60)"),
+        (5, "RA '25:00:00' is not a valid sexagesimal angle (hours >= 24)")]
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "empty table (the file is empty)"),
+    (b"\n \n", "empty table (the file is empty)"),
+    (b"name,ra,dec\n", "empty table (no rows)"),
+    (b"name;ra;dec\nsrcA;228.1133;45.6739\n", "only one column found: the table seems to use ';' as delimiter "
+                                              "(HIPPO reads comma-separated CSV; save it with ',')"),
+    (b"name,ra,dec\na,1,2\n\"b,3,4\nc,5,6\n", "unterminated quote on line 3: the rest of the file would be read "
+                                             "as one value"),
+    (b"name,ra,dec\nJos\xe9,1,2\n", "not UTF-8 text (byte 0xe9 at offset 15): save it as UTF-8"),
+])
+def test_a_csv_that_cannot_be_read_as_meant_says_why(tmp_path, content, reason):
+    path = tmp_path / "cat.csv"
+    path.write_bytes(content)
+    with pytest.raises(InputError) as raised:
+        read_positions(path)
+    assert str(raised.value) == f"{path}: {reason}"
+
+
+def test_a_table_path_that_is_a_fifo_or_a_link_loop_says_so_and_is_not_opened(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.csv")  # opening it would wait for a writer forever
+    (tmp_path / "loop.fits").symlink_to("loop.fits")
+    with pytest.raises(InputError, match="pipe.csv: not a regular file \\(a FIFO\\)"):
+        read_table(tmp_path / "pipe.csv")
+    with pytest.raises(InputError, match="loop.fits: symbolic link loop"):
+        read_table(tmp_path / "loop.fits")
+
+
+def test_a_utf16_csv_is_read_and_a_literal_quote_is_no_unterminated_one(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("id,ra,dec\r\n007,228.1133,45.6739\r\n7,228.12,45.68\r\n".encode("utf-16"))
+    positions = read_positions(path)
+    assert list(positions.table["name"]) == ["007", "7"] and positions.table["ra"][0] == pytest.approx(228.1133)
+    path = tmp_path / "arcsec.csv"
+    path.write_text("name,ra,dec\nx,15h12m27.2s,45d40m26\"\n")  # one quote, the arcseconds' mark
+    assert read_positions(path).table["dec"][0] == pytest.approx(45.673889)
 
 
 def test_table_without_positions_says_which_columns_to_name(tmp_path):
@@ -113,7 +166,9 @@ def test_coordinates_parse_and_name_like_the_iau():
     coord = parse_coordinate("228.1133", "45.6739")
     assert iau_name(coord) == "J151227.19+454026.0"
     assert iau_name(parse_coordinate("00:00:00.999", "-00:30:00")) == "J000000.99-003000.0"
-    for ra, dec, reason in [(361, 0, "RA 361"), (10, 95, "Dec 95"), ("abc", "def", "cannot read"),
+    for ra, dec, reason in [(361, 0, "RA 361"), (10, 95, "Dec 95"),
+                            ("abc", "def", "RA 'abc' is not a number or a sexagesimal angle; Dec 'def' is not"),
+                            ("15:72:27", "+45:00:00", r"RA '15:72:27' is not a valid sexagesimal angle \(minutes"),
                             (float("nan"), 0, "finite")]:
         with pytest.raises(InputError, match=reason):
             parse_coordinate(ra, dec)

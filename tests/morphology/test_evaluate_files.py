@@ -86,6 +86,35 @@ def test_bad_rows_and_files_are_reported_and_the_rest_scored(labelled_sources, h
     assert any(str(truncated) in line and "truncated" in line for line in errors)
 
 
+def test_rows_with_no_file_or_a_link_that_leads_nowhere_name_the_row_or_the_link(labelled_sources, hippo_cli,
+                                                                                   tmp_path):
+    (tmp_path / "loop.fits").symlink_to("loop.fits")
+    (tmp_path / "gone.fits").symlink_to(tmp_path / "nowhere.fits")
+    rows = [(str(path), label) for path, label in labelled_sources[:2]]
+    rows += [("", "FRII"), ("loop.fits", "FRI"), ("gone.fits", "FRI")]
+    labels = write_labels(tmp_path / "labels.csv", rows)
+    result = hippo_cli("evaluate", "--labels", labels, "--threads", "1")
+    assert result.returncode == 3 and "n=2 accuracy" in result.stdout
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {labels} row 3: no file given",
+        f"error: {tmp_path / 'loop.fits'}: symbolic link loop (too many levels of symbolic links)",
+        f"error: {tmp_path / 'gone.fits'}: dangling symbolic link (its target {tmp_path / 'nowhere.fits'} "
+        "does not exist)"]
+
+
+def test_a_link_loop_among_the_input_files_is_reported_and_the_rest_matched(tmp_path):
+    folder = tmp_path / "cutouts"
+    folder.mkdir()
+    (folder / "J1.fits").write_bytes(b"")
+    (folder / "J2.fits").symlink_to("J2.fits")
+    labels = write_labels(tmp_path / "labels.csv", [("J1", "FRI"), ("J2", "FRII"), ("", "FRI")], ("name", "label"))
+    labelled = read_labelled_files(labels, [folder])
+    assert labelled.paths == [folder / "J1.fits"]
+    assert labelled.skipped == [(str(folder / "J2.fits"), "symbolic link loop (too many levels of symbolic links)"),
+                                (f"{labels} row 2 (J2)", "no input file or folder of that name"),
+                                (f"{labels} row 3", "no id given")]
+
+
 def test_rows_without_one_of_the_four_classes_are_left_out_with_a_note(labelled_sources, hippo_cli, tmp_path):
     rows = [(str(path), label) for path, label in labelled_sources[:4]]
     rows += [(str(labelled_sources[5][0]), "HYBRID"), (str(labelled_sources[6][0]), "")]
