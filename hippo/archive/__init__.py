@@ -123,13 +123,16 @@ def surveys(local=None, output=None):
     Returns
     -------
     astropy.table.Table
-        Columns ``name, kind, location, coverage, pixel_scale_arcsec, radio``.
+        Columns ``name, kind, location, coverage, pixel_scale_arcsec, radio``. A local survey that
+        cannot be used is listed with the reason (``unusable: ...``), as are the unusable tiles of
+        a tile directory; ``meta["problems"]`` has one ``<path>: <reason>`` line for each, and
+        ``meta["unusable_paths"]`` the ``local`` paths that cannot be used at all.
     """
     rows = []
     for name, path in configured_surveys().items():
         rows.append(_describe_or_explain(name, path))
-    for path in as_path_list(local):
-        rows.append(_describe_or_explain(None, path))
+    paths = [_describe_or_explain(None, path) for path in as_path_list(local)]
+    rows.extend(paths)
     for name in REMOTE_SURVEYS:
         rows.append(RemoteSurvey(name).describe())
     names = ["name", "kind", "location", "coverage", "pixel_scale_arcsec", "radio"]
@@ -141,6 +144,8 @@ def surveys(local=None, output=None):
 
         write_table(add_provenance(table.copy(), "surveys", {"local": [str(path) for path in as_path_list(local)]}),
                     output)
+    table.meta["problems"] = [problem for row in rows for problem in row.get("problems", ())]
+    table.meta["unusable_paths"] = [row["location"] for row in paths if row.get("unusable")]
     return table
 
 
@@ -152,4 +157,5 @@ def _describe_or_explain(name, path):
         return survey.describe()
     except Exception as exc:  # a broken configured survey is listed with the reason, not fatal
         return {"name": name or str(path), "kind": "local", "location": str(path),
-                "coverage": f"unusable: {exc}", "pixel_scale_arcsec": float("nan"), "radio": False}
+                "coverage": f"unusable: {exc}", "pixel_scale_arcsec": float("nan"), "radio": False, "unusable": True,
+                "problems": [str(exc) if isinstance(exc, InputError) else f"{path}: {exc}"]}

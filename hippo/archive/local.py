@@ -24,7 +24,7 @@ from hippo.errors import InputError
 from hippo.io import read_image
 from hippo.io.fitsfiles import fits_stem, is_fits_name
 from hippo.io.frames import native_to_icrs
-from hippo.io.images import FITS_BLOCK_BYTES, printable
+from hippo.io.images import FITS_BLOCK_BYTES, printable, short_reason
 from hippo.overlays.beams import is_radio_header
 from hippo.quantities import parse_angle
 
@@ -149,9 +149,12 @@ class TileDirectorySurvey(Survey):
 
     def describe(self):
         index = self.index
+        problems = [f"{self.path / bad['file']}: {bad['reason']}" for bad in index.unusable]
+        unusable = f"; {len(problems)} unusable: " + "; ".join(problems) if problems else ""
         return {"name": self.name, "kind": self.kind, "location": str(self.path),
-                "coverage": f"{len(index.entries)} tiles, {index.area_deg2():.2f} deg^2",
-                "pixel_scale_arcsec": round(self.pixel_scale_arcsec, 4), "radio": self.is_radio}
+                "coverage": f"{len(index.entries)} tiles, {index.area_deg2():.2f} deg^2{unusable}",
+                "pixel_scale_arcsec": round(self.pixel_scale_arcsec, 4), "radio": self.is_radio,
+                "problems": problems}
 
     def _image(self, position):
         with self._lock:  # parallel workers share the open tiles
@@ -171,6 +174,12 @@ class TileDirectorySurvey(Survey):
         """Cutouts at many positions, in order; each block of positions is cut tile by tile,
         so a tile is opened once for all the positions it holds. A position whose tile cannot be
         read is a Cutout of status ``error`` naming that tile; the others are cut as usual."""
+        try:
+            self.index
+        except InputError as exc:  # no usable tile at all: every position fails, each reported
+            for _ in range(len(coords)):
+                yield cut_failed(exc, self.path)
+            return
         for start in range(0, len(coords), _BLOCK):
             block = coords[start:start + _BLOCK]
             nearest = self.index.nearest(block)
@@ -183,8 +192,6 @@ class TileDirectorySurvey(Survey):
     def cutout(self, coord, size, pixel_scale=None, resampling="interp"):
         size_arcsec = parse_angle(size, "--size").to_value(u.arcsec)
         candidates = self.index.candidates(coord, size_arcsec / 3600.0 / np.sqrt(2.0))
-        if not candidates:
-            return no_coverage(str(self.path), "no tile of this survey covers the position")
         holders = []
         for position in candidates:
             wcs, (height, width) = self.index.wcs(position), self.index.shape(position)
@@ -192,6 +199,14 @@ class TileDirectorySurvey(Survey):
             if np.isfinite(x) and np.isfinite(y) and -0.5 <= x < width - 0.5 and -0.5 <= y < height - 0.5:
                 margin = min(x + 0.5, width - 0.5 - x, y + 0.5, height - 0.5 - y)
                 holders.append((margin, position, x, y, scale_x, scale_y))
+        if not holders and self.index.unusable:
+            # an unusable tile's footprint is unknown: it may be the one that holds the position
+            bad, others = self.index.unusable[0], len(self.index.unusable) - 1
+            more = f" ({others} more unusable: see 'hippo surveys {self.path}')" if others else ""
+            raise InputError(self.path / bad["file"],
+                             f"{bad['reason']}; this tile cannot be used and no usable tile holds the position{more}")
+        if not candidates:
+            return no_coverage(str(self.path), "no tile of this survey covers the position")
         if pixel_scale is not None:
             pixel_arcsec = parse_angle(pixel_scale, "--pixel-scale").to_value(u.arcsec)
             target = centred_tan_wcs(coord, odd_pixels(size_arcsec, pixel_arcsec), pixel_arcsec)
@@ -313,9 +328,10 @@ def _interior_weights(shape):
 class TileIndex:
     """Footprints of the FITS tiles of a directory: centre unit vectors, radii, WCS headers."""
 
-    def __init__(self, directory, entries):
+    def __init__(self, directory, entries, unusable=()):
         self.directory = Path(directory)
         self.entries = entries
+        self.unusable = list(unusable)  # {"file", "reason"} of tiles that cannot be used
         self._wcs = {}
         self._vectors = _unit_vectors(np.array([e["ra"] for e in entries]), np.array([e["dec"] for e in entries]))
         self._radii = np.radians([e["radius"] for e in entries])
@@ -334,7 +350,7 @@ class TileIndex:
                 previous = {entry["file"]: entry for entry in cached["entries"]}
         except (OSError, ValueError, KeyError):
             previous = {}
-        entries, changed = [], False
+        entries, unusable, changed = [], [], False
         for path in sorted(_fits_files(directory)):
             relative = str(path.relative_to(directory))
             try:
@@ -343,12 +359,21 @@ class TileIndex:
                 continue
             entry = previous.get(relative)
             if entry is None or entry["size"] != stat.st_size or entry["mtime"] != stat.st_mtime_ns:
-                entry = _index_entry(path, relative, stat)
-                changed = True
+                try:
+                    entry = _index_entry(path, relative, stat)
+                except InputError as exc:
+                    # not cached: looked at again next time, so a repaired (or chmod-ed) tile is used
+                    unusable.append({"file": relative, "reason": exc.reason})
+                    entry = None
+                changed = changed or entry is not None or relative in previous
             if entry is not None:
                 entries.append(entry)
         changed = changed or len(entries) != len(previous)
         if not entries:
+            if unusable:
+                more = ", ..." if len(unusable) > 1 else ""
+                raise InputError(directory, f"no usable FITS tile: {len(unusable)} cannot be used "
+                                            f"({unusable[0]['file']}: {unusable[0]['reason']}{more})")
             raise InputError(directory, "no FITS image with a celestial WCS in this directory")
         if changed:
             from hippo.io import atomic_write_text
@@ -358,7 +383,7 @@ class TileIndex:
                                                           "entries": entries}))
             except (OSError, InputError):
                 pass  # an unwritable cache costs a re-index next time, nothing else
-        return cls(directory, entries)
+        return cls(directory, entries, unusable)
 
     def candidates(self, coord, extra_radius_deg):
         """Tiles whose footprint circle comes within ``extra_radius_deg`` of ``coord``, nearest first."""
@@ -399,16 +424,23 @@ def _fits_files(directory):
 
 
 def _index_entry(path, relative, stat):
-    """Footprint of one tile from its header alone (compressed tiles are not decompressed)."""
+    """Footprint of one tile from its header alone (compressed tiles are not decompressed); None
+    for a FITS file that holds no image (a table: not part of the survey). An image that cannot
+    be a tile (unreadable, truncated, no usable WCS) raises InputError saying why."""
     try:
         header = _image_header(path)
+    except Exception as exc:
+        raise InputError(path, _unreadable_reason(path, exc)) from None
+    if header is None:
+        return None
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             wcs = WCS(header, naxis=2).celestial
-    except Exception:
-        return None  # not a readable image with a WCS: not part of the survey
-    if header is None or wcs.naxis != 2 or not wcs.has_celestial:
-        return None
+    except Exception as exc:
+        raise InputError(path, f"WCS in the header cannot be read ({short_reason(exc)})") from None
+    if wcs.naxis != 2 or not wcs.has_celestial:
+        raise InputError(path, "no celestial WCS in the header: the tile cannot be placed on the sky")
     nx, ny = int(header["NAXIS1"]), int(header["NAXIS2"])
     wcs.pixel_shape = (nx, ny)
     xs = np.array([(nx - 1) / 2, -0.5, nx - 0.5, nx - 0.5, -0.5, (nx - 1) / 2, (nx - 1) / 2, -0.5, nx - 0.5])
@@ -417,18 +449,31 @@ def _index_entry(path, relative, stat):
         with warnings.catch_warnings(), np.errstate(invalid="ignore"):
             warnings.simplefilter("ignore")
             lon, lat = native_to_icrs(wcs, *wcs.all_pix2world(xs, ys, 0))  # the index keeps ICRS centres
-    except Exception:
-        return None
-    lon_rad, lat_rad = np.radians(lon), np.radians(lat)
-    radius = float(np.degrees(np.nanmax(angular_separation(lon_rad[0], lat_rad[0], lon_rad[1:], lat_rad[1:]))))
-    scales = proj_plane_pixel_scales(wcs) * 3600.0
+            lon_rad, lat_rad = np.radians(lon), np.radians(lat)
+            radius = float(np.degrees(np.nanmax(angular_separation(lon_rad[0], lat_rad[0], lon_rad[1:],
+                                                                   lat_rad[1:]))))
+            scales = proj_plane_pixel_scales(wcs) * 3600.0
+    except Exception as exc:
+        raise InputError(path, f"WCS in the header cannot be used ({short_reason(exc)})") from None
     if not np.isfinite(radius) or not np.all(np.isfinite(scales)) or not np.isfinite(lon[0] + lat[0]):
-        return None
+        raise InputError(path, "its WCS does not place the image on the sky (no finite footprint)")
     return {"file": relative, "size": stat.st_size, "mtime": stat.st_mtime_ns,
             "ra": float(lon[0] % 360.0), "dec": float(lat[0]), "radius": radius,
             "nx": nx, "ny": ny, "scale": float(np.sqrt(scales[0] * scales[1])),
             "radio": is_radio_header(header),
             "wcs": printable(wcs.to_header_string(relax=True))}
+
+
+def _unreadable_reason(path, exc):
+    """Why a tile's header cannot be read: what read_image says of the file (the reason a cut
+    from it alone gives: no permission, empty, truncated...), else the header reader's error."""
+    try:
+        read_image(path)
+    except InputError as error:
+        return error.reason
+    except Exception:
+        pass
+    return f"header cannot be read ({short_reason(exc)})"
 
 
 _WCS_OR_IMAGE_CARD = re.compile(
@@ -447,10 +492,15 @@ def _image_header(path):
 
     opener = gzip.open if str(path).lower().endswith(".gz") else open
     with opener(path, "rb") as stream:
-        for _ in range(8):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                raw = fits.Header.fromfile(stream)
+        for hdu in range(8):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    raw = fits.Header.fromfile(stream)
+            except EOFError:
+                if hdu == 0 or (opener is open and os.fstat(stream.fileno()).st_size % FITS_BLOCK_BYTES):
+                    raise  # empty, or cut short after an HDU
+                return None  # the file ends after its last HDU: it holds no image
             compressed = bool(raw.get("ZIMAGE", False))
             prefix = "ZNAXIS" if compressed else "NAXIS"
             naxis = int(raw.get(prefix, 0))

@@ -4,6 +4,7 @@ import math
 import sys
 
 from hippo.cli._common import add_store_option, add_table_columns_options, common_options, integer_in
+from hippo.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 
 
 def register(subparsers):
@@ -49,15 +50,20 @@ def run_surveys(args):
     from hippo.archive import surveys
 
     table = surveys(local=args.paths, output=args.output)
-    if args.output:
-        return 0
-    print(f"{'name':14s} {'kind':18s} {'arcsec/px':>9s}  coverage")
-    for row in table:
-        scale = " " * 9 if math.isnan(row["pixel_scale_arcsec"]) else f"{row['pixel_scale_arcsec']:9.3f}"
-        radio = " [radio]" if row["radio"] else ""
-        location = f" ({row['location']})" if row["kind"] in ("local", "tiles") else ""
-        print(f"{row['name'][:14]:14s} {row['kind'][:18]:18s} {scale}  {row['coverage']}{radio}{location}")
-    return 0
+    if args.output:  # the reasons are in the file: say on screen what cannot be used
+        for problem in table.meta["problems"]:
+            print(f"error: {problem}", file=sys.stderr)
+    else:
+        print(f"{'name':14s} {'kind':18s} {'arcsec/px':>9s}  coverage")
+        for row in table:
+            scale = " " * 9 if math.isnan(row["pixel_scale_arcsec"]) else f"{row['pixel_scale_arcsec']:9.3f}"
+            radio = " [radio]" if row["radio"] else ""
+            location = f" ({row['location']})" if row["kind"] in ("local", "tiles") else ""
+            print(f"{row['name'][:14]:14s} {row['kind'][:18]:18s} {scale}  {row['coverage']}{radio}{location}")
+    # SPEC: 3 when some of what was named (a path, a configured survey, a tile) cannot be used, 2 when no path can
+    if args.paths and len(table.meta["unusable_paths"]) == len(args.paths):
+        return EXIT_USAGE
+    return EXIT_PARTIAL if table.meta["problems"] else EXIT_OK
 
 
 def run_cutout(args):
@@ -74,5 +80,7 @@ def run_cutout(args):
     # each failed row was already reported by the API as "error: <name> (<survey>): <reason>"
     if not args.quiet:
         summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
-        print(f"{len(table)} cutouts ({summary}); index: {args.output}/cutouts.csv", file=sys.stderr)
+        overlays = table.meta.get("overlays_failed")
+        unwritten = f"; {overlays} overlay{'s' * (overlays > 1)} not written" if overlays else ""
+        print(f"{len(table)} cutouts ({summary}){unwritten}; index: {args.output}/cutouts.csv", file=sys.stderr)
     return exit_status(table)

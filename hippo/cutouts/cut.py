@@ -1,5 +1,6 @@
 """Cutting an image at a sky position with exact WCS: native pixels or resampled onto a centred grid."""
 
+import errno
 import os
 import re
 import warnings
@@ -466,9 +467,14 @@ def write_cutout(cutout, path, cards=()):
     data_bytes = np.ascontiguousarray(cutout.data, dtype=big_endian).tobytes()
     data_bytes += b"\0" * (-len(data_bytes) % FITS_BLOCK_BYTES)
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as stream:
-            stream.write(header_bytes)
-            stream.write(data_bytes)
+        try:
+            with open(tmp, "wb") as stream:
+                stream.write(header_bytes)
+                stream.write(data_bytes)
+        except OSError as exc:  # a full disk, a quota: named by the output, not the temporary file
+            full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+            raise InputError(path, "no space left on device" if full else
+                             f"cannot write here ({exc.strerror or exc})") from None
     return os.fspath(path)
 
 

@@ -79,7 +79,9 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
     astropy.table.Table
         The index written to ``OUTPUT/cutouts.csv``: ``name, survey, ra, dec, path, status,
         message``; status ``ok``, ``partial``, ``no_coverage`` (no file) or ``error`` (the
-        message says why). ``meta["failed"]`` counts the errors.
+        message says why; a cutout an earlier run wrote there is kept, and the row's ``path`` names
+        it). ``meta["failed"]`` counts the errors, ``meta["overlays_failed"]`` the overlays that
+        could not be drawn (said in the message of their source's rows).
 
     Raises
     ------
@@ -148,19 +150,25 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
                             rows[(index, row["survey"])] = row
         finally:
             bar.close()
-        table_rows = [rows[(i, s.name)] for i in range(len(names)) for s in survey_objects]
-        for row_number, bad_name, reason in rejected:
-            for survey_obj in survey_objects:
-                table_rows.append({"name": bad_name, "survey": survey_obj.name, "ra": np.nan, "dec": np.nan,
-                                   "path": "", "status": "error", "message": f"row {row_number}: {reason}"})
+            job.remove_empty_folders()
+        cut_rows = [rows[(i, s.name)] for i in range(len(names)) for s in survey_objects]
+        rejected_rows = [{"name": bad_name, "survey": survey_obj.name, "ra": np.nan, "dec": np.nan, "path": "",
+                          "status": "error", "message": f"row {row_number}: {reason}"}
+                         for row_number, bad_name, reason in rejected for survey_obj in survey_objects]
+        overlays_failed = 0
         if overlay_function is not None:
-            overlays_written.extend(_make_overlays(overlay_function, table_rows, survey_objects, output))
-        index_table = _index_table(table_rows)
+            written, overlays_failed = _make_overlays(overlay_function, cut_rows, survey_objects, output)
+            overlays_written.extend(written)
+        index_table = _index_table(cut_rows + rejected_rows)
         _write_index(index_table, output / INDEX_NAME, previous)
         failed = int(np.sum(index_table["status"] == "error"))
         index_table.meta["failed"] = failed
-        for row in index_table[index_table["status"] == "error"]:
-            log.warning("error: %s (%s): %s", row["name"], row["survey"], row["message"])
+        index_table.meta["overlays_failed"] = overlays_failed
+        for row in cut_rows:
+            if row["status"] == "error":
+                log.warning("error: %s (%s): %s", row["name"], row["survey"], row["message"])
+        for row_number, bad_name, reason in rejected:  # once, not once for each survey
+            log.warning("error: %s: row %s: %s", bad_name, row_number, reason)
         return index_table
 
     if store is None:
@@ -180,10 +188,10 @@ def cutout(ra=None, dec=None, name=None, catalogue=None, survey=(), size="4.5arc
 
 def exit_status(table):
     """SPEC's exit status of a cutout run from its index: 0 when nothing failed, 2 when every
-    cutout failed (nothing could be done), 3 when some did."""
+    cutout failed (nothing could be done), 3 when some did or a requested overlay was not written."""
     failed = int(np.sum(table["status"] == "error"))
     if not failed:
-        return EXIT_OK
+        return EXIT_PARTIAL if table.meta.get("overlays_failed") else EXIT_OK
     return EXIT_USAGE if failed == len(table) else EXIT_PARTIAL
 
 
@@ -238,7 +246,7 @@ class _Job:
         self.output, self.names, self.coords = output, names, coords
         self.object_names = names if object_names is None else object_names
         self.ra, self.dec = np.asarray(coords.ra.deg, float), np.asarray(coords.dec.deg, float)
-        self._constant_cards, self._identities = {}, {}
+        self._constant_cards, self._identities, self._new_folders = {}, {}, set()
         self.size_arcsec, self.pixel_arcsec, self.resampling = size_arcsec, pixel_arcsec, resampling
         self.provenance, self.overwrite = provenance, overwrite
 
@@ -265,7 +273,7 @@ class _Job:
                 row = self._write(survey_obj, index, result)
             except Exception as exc:  # the cutout could not be written: that row fails, the batch goes on
                 reason = str(exc) if isinstance(exc, HippoError) else f"{type(exc).__name__}: {exc}"
-                row = self._row(survey_obj, index, "", "error", reason)
+                row = self._failed(survey_obj, index, reason)
             yield index, row
             if bar is not None:
                 bar.update(1)
@@ -317,10 +325,28 @@ class _Job:
                 self._identities[survey_obj.name] = None
         return self._identities[survey_obj.name]
 
+    def _failed(self, survey_obj, index, reason):
+        """The row of a cut or a write that failed. An earlier run's cutout there is kept (a survey
+        unreadable for now must not cost a good product): the row names it and says so."""
+        path = self._path(survey_obj, index)
+        if path.is_file():
+            return self._row(survey_obj, index, path, "error", f"{reason}; the earlier cutout {path} was kept")
+        return self._row(survey_obj, index, "", "error", reason)
+
+    def remove_empty_folders(self):
+        """Remove the source folders this run made and left empty (every write to them failed)."""
+        for folder in self._new_folders:
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # not empty: it holds another survey's cutout
+
     def _write(self, survey_obj, index, result):
-        if result.status in ("no_coverage", "error"):
+        if result.status == "error":
+            return self._failed(survey_obj, index, result.message)
+        if result.status == "no_coverage":
             # An earlier run's file under this name would pass for this run's (classify reads the
-            # folder): the index says there is none, so there is none.
+            # folder): the survey has no data there now, so there is no file.
             self._path(survey_obj, index).unlink(missing_ok=True)
             return self._row(survey_obj, index, "", result.status, result.message)
         cards = [render_card("OBJECT", self.object_names[index], "source name"),
@@ -329,6 +355,8 @@ class _Job:
                  render_card("ORIGFILE", str(result.origin), "where the pixels came from"),
                  render_card("CUTSTAT", result.status, "ok, partial (NaN-padded)")]
         path = self._path(survey_obj, index)
+        if not path.parent.exists():
+            self._new_folders.add(path.parent)
         write_cutout(result, path, cards + self._survey_cards(survey_obj))
         message = ""
         if result.status == "partial":
@@ -476,12 +504,14 @@ def _overlay_function():
 
 def _make_overlays(overlay_function, rows, survey_objects, output):
     """One overlay per source: radio surveys as contours on the first non-radio survey's image.
-    Returns the ``overlays`` store rows of the figures written."""
-    radio = {s.name: bool(s.is_radio) for s in survey_objects}
-    by_source, written = {}, []
+    Returns the ``overlays`` store rows of the figures written and how many could not be drawn;
+    a figure that cannot be drawn is said in the message of each of its source's rows."""
+    by_source, written, failed = {}, [], 0
     for row in rows:
         if row["status"] in ("ok", "partial") and row["path"]:
             by_source.setdefault(row["name"], []).append(row)
+    used = {row["survey"] for source_rows in by_source.values() for row in source_rows}
+    radio = {s.name: bool(s.is_radio) for s in survey_objects if s.name in used}  # (a failed survey may not say)
     for source, source_rows in by_source.items():
         ordered = sorted(source_rows, key=lambda r: [s.name for s in survey_objects].index(r["survey"]))
         images = [r for r in ordered if not radio[r["survey"]]]
@@ -490,9 +520,13 @@ def _make_overlays(overlay_function, rows, survey_objects, output):
         try:
             path = overlay_function(base["path"], contours=contours, output=output / source / "overlay.png",
                                     title=source)
-        except HippoError as exc:
-            log.warning("error: %s: overlay not written: %s", source, exc)
+        except Exception as exc:  # that figure fails, the others are drawn
+            reason = str(exc) if isinstance(exc, HippoError) else f"{type(exc).__name__}: {exc}"
+            log.warning("error: %s: overlay not written: %s", source, reason)
+            for row in source_rows:
+                row["message"] = "; ".join(filter(None, [row["message"], f"overlay not written: {reason}"]))
+            failed += 1
             continue
         written.append({"source": source, "path": str(path), "image": str(base["path"]),
                         "contours": ";".join(str(c) for c in contours)})
-    return written
+    return written, failed

@@ -284,7 +284,9 @@ def _set_levels(layer, field_data, levels, level_step, noise):
         layer.noise_rms = estimate_noise(layer.image.data)
     else:
         layer.noise_rms = float(noise)  # checked positive by hippo.overlays.draw
-    peak = float(np.nanmax(field_data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a blank field: "All-NaN slice", and no levels below
+        peak = float(np.nanmax(field_data))
     step_name = {"sqrt2": "\u221a2", "2": "2"}.get(str(level_step), f"{level_ratio(level_step):g}")
     if peak > 0 and layer.noise_rms < peak * NOISELESS_DYNAMIC_RANGE:
         # a noiseless (model or simulated) image: eight levels stepping down from the peak instead
@@ -300,7 +302,8 @@ def _set_levels(layer, field_data, levels, level_step, noise):
                         NOISELESS_DYNAMIC_RANGE, peak)
         layer.noise_rms = float("nan")
     else:
-        layer.levels, layer.negative = contour_levels(layer.noise_rms, peak, first=float(levels), step=level_step)
+        layer.levels, layer.negative = contour_levels(layer.noise_rms, peak, first=float(levels), step=level_step,
+                                                      source=layer.image.path or layer.label)
         layer.rule = f"{float(levels):g}\u03c3 \u00d7 {step_name}\u207f"
     layer.unit_factor, layer.unit = (1.0, "\u03c3") if layer.local_noise else flux_unit_scale(
         unit, layer.noise_rms if math.isfinite(layer.noise_rms) else layer.levels[0])

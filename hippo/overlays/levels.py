@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from hippo.errors import UsageError
+from hippo.errors import InputError, UsageError
 from hippo.io.images import zero_filled_blank
 
 LEVEL_STEPS = {"sqrt2": math.sqrt(2.0), "2": 2.0}
@@ -34,7 +34,9 @@ def estimate_noise(data):
     values = np.asarray(data, dtype=float)
     usable = np.isfinite(values)
     # with more than half the image zero-filled the MAD would be 0 (and a biased low one with less)
-    blank = zero_filled_blank(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a blank image: numpy's mean of no values
+        blank = zero_filled_blank(values)
     if blank is not None:
         usable &= ~blank
     values, usable = values.ravel(), usable.ravel()
@@ -79,7 +81,7 @@ def local_noise_map(data, box_pixels):
     return np.asarray(background.background_rms, dtype=float)
 
 
-def contour_levels(noise_rms, peak, first=3.0, step="sqrt2"):
+def contour_levels(noise_rms, peak, first=3.0, step="sqrt2", source=None):
     """Positive contour levels ``first * noise * step**n`` up to the peak, and the negative one.
 
     Parameters
@@ -92,6 +94,8 @@ def contour_levels(noise_rms, peak, first=3.0, step="sqrt2"):
         The lowest contour in units of the noise (3 is the usual choice).
     step : {"sqrt2", "2"} or float
         Ratio between successive levels.
+    source : str, optional
+        The contour image, named in the error when its noise is unusable (InputError, else UsageError).
 
     Returns
     -------
@@ -104,7 +108,10 @@ def contour_levels(noise_rms, peak, first=3.0, step="sqrt2"):
     if not (first > 0 and math.isfinite(first)):
         raise UsageError(f"--levels: the first contour must be a positive number of sigma, got {first!r}")
     if not (noise_rms > 0 and math.isfinite(noise_rms)):
-        raise UsageError(f"cannot draw contours: the noise estimate is {noise_rms!r} (is the image blank?)")
+        reason = ("cannot draw contours: the noise cannot be estimated (fewer than 10 usable pixels)"
+                  if math.isnan(noise_rms) else
+                  f"cannot draw contours: the noise estimate is {noise_rms!r} (is the image blank?)")
+        raise UsageError(reason) if source is None else InputError(source, reason)
     base = first * noise_rms
     positive = [base]
     while len(positive) < MAX_LEVELS and positive[-1] * ratio <= peak:

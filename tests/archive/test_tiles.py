@@ -357,3 +357,114 @@ def test_native_cutout_beside_a_missing_tile_keeps_every_pixel_of_the_others(tmp
     expected = data[299 - 17:299 + 18, 300 - 17:300 + 18].copy()
     expected[18:, 17:] = np.nan
     np.testing.assert_array_equal(cut.data, expected)
+
+
+# -- tiles that cannot be used: listed with their reason, never silently "no coverage" ---------
+
+def test_unusable_tiles_fail_the_positions_no_usable_tile_holds_and_are_listed(tmp_path):
+    wcs, data = split_into_tiles(tmp_path / "tiles")
+    tiles = tmp_path / "tiles"
+    whole = (tiles / "tile_00.fits").read_bytes()
+    (tiles / "empty.fits").write_bytes(b"")
+    (tiles / "cut_header.fits").write_bytes(whole[:1000])
+    (tiles / "garbage.fits").write_bytes(b"\x00\xff" * 1440)
+    fits.BinTableHDU(Table({"ra": [1.0]})).writeto(tiles / "catalogue.fits")  # no image: not a tile at all
+    survey = get_survey(tiles)
+    assert len(survey.index.entries) == 4
+    assert [bad["file"] for bad in survey.index.unusable] == ["cut_header.fits", "empty.fits", "garbage.fits"]
+    assert all(bad["reason"] for bad in survey.index.unusable)
+    inside, far = wcs.pixel_to_world(100, 480), SkyCoord([10] * u.deg, [10] * u.deg)
+    good = survey.cutout(inside, "30arcsec")  # a usable tile holds it: it wins
+    assert good.status == "ok"
+    np.testing.assert_array_equal(good.data, data[480 - 8:480 + 9, 100 - 8:100 + 9])
+    (bad,) = survey.cutouts(far, "30arcsec")  # an unusable tile may hold it: not "no_coverage"
+    assert bad.status == "error" and bad.origin == str(tiles / "cut_header.fits")
+    assert bad.message.startswith(f"{tiles / 'cut_header.fits'}: ")
+    assert bad.message.endswith(f"this tile cannot be used and no usable tile holds the position (2 more unusable: "
+                                f"see 'hippo surveys {tiles}')")
+    coverage = survey.describe()["coverage"]
+    assert coverage.startswith("4 tiles, ") and "; 3 unusable: " in coverage
+    assert all(f"{tiles / name}: " in coverage for name in ("cut_header.fits", "empty.fits", "garbage.fits"))
+
+
+def test_a_repaired_tile_is_used_next_time(tmp_path, monkeypatch):
+    wcs, data = split_into_tiles(tmp_path / "tiles")
+    tile = tmp_path / "tiles" / "tile_00.fits"
+    whole = tile.read_bytes()
+    tile.write_bytes(whole[:1000])  # the header cut short
+    only_in_tile_00 = wcs.pixel_to_world(60, 60)
+    cut = get_survey(tmp_path / "tiles").cutout_or_error(only_in_tile_00, "30arcsec")
+    assert cut.status == "error" and cut.message.startswith(f"{tile}: ")
+    calls = []
+    real_entry = local_module._index_entry
+    monkeypatch.setattr(local_module, "_index_entry", lambda *args: calls.append(args[1]) or real_entry(*args))
+    assert [bad["file"] for bad in get_survey(tmp_path / "tiles").index.unusable] == ["tile_00.fits"]
+    assert calls == ["tile_00.fits"]  # a failure is not cached: the bad tile is looked at again
+    tile.write_bytes(whole)
+    survey = get_survey(tmp_path / "tiles")
+    assert survey.index.unusable == [] and len(survey.index.entries) == 4
+    cut = survey.cutout(only_in_tile_00, "30arcsec")
+    assert cut.status == "ok"
+    np.testing.assert_array_equal(cut.data, data[60 - 8:60 + 9, 60 - 8:60 + 9])
+
+
+def test_a_directory_of_unusable_tiles_fails_its_rows_and_the_other_surveys_are_cut(tmp_path):
+    import hippo
+
+    wcs, _ = split_into_tiles(tmp_path / "tiles")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "empty.fits").write_bytes(b"")
+    coord = wcs.pixel_to_world(100, 100)
+    table = hippo.cutout(ra=coord.ra.deg, dec=coord.dec.deg, name="A", survey=[broken, tmp_path / "tiles"],
+                         size="30arcsec", output=tmp_path / "out", quiet=True)
+    assert list(table["status"]) == ["error", "ok"]
+    assert table["message"][0].startswith(f"{broken}: no usable FITS tile: 1 cannot be used (empty.fits: ")
+
+
+@pytest.fixture
+def hippo_as_user(hippo_cli, tmp_path):
+    """The command line run as an ordinary user, to whom a file's mode applies (root drops its
+    power to read anything with setpriv)."""
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0:
+        return hippo_cli
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: file modes cannot be made to apply")
+    without_override = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    probe = tmp_path / "probe"
+    probe.write_text("x")
+    probe.chmod(0)
+    try:
+        if subprocess.run([*without_override, "cat", probe], capture_output=True).returncode == 0:
+            pytest.skip("setpriv could not take root's power to read any file")
+    finally:
+        probe.unlink()
+    return lambda *args: subprocess.run([*without_override, sys.executable, "-m", "hippo", *map(str, args)],
+                                        capture_output=True, text=True, timeout=600)
+
+
+def test_cli_a_tile_that_cannot_be_read_is_an_error_row_and_is_used_once_readable(tmp_path, hippo_as_user):
+    wcs, _ = split_into_tiles(tmp_path / "tiles")
+    tiles = tmp_path / "tiles"
+    locked = tiles / "locked.fits"
+    fits.PrimaryHDU(np.ones((100, 100), np.float32), sky_wcs((151.0, 2.0), (100, 100)).to_header()).writeto(locked)
+    inside = wcs.pixel_to_world(100, 100)
+    catalogue = tmp_path / "sources.csv"
+    catalogue.write_text(f"name,ra,dec\nA,{inside.ra.deg:.8f},{inside.dec.deg:.8f}\nL,151.0,2.0\n")
+    out = tmp_path / "out"
+    locked.chmod(0)
+    try:
+        result = hippo_as_user("cutout", "--catalogue", catalogue, "--survey", tiles, "--size", "30arcsec", "-o", out)
+        assert result.returncode == 3, result.stderr
+        assert f"error: L (tiles): {locked}: " in result.stderr and "Permission denied" in result.stderr
+        assert list(Table.read(out / "cutouts.csv")["status"]) == ["ok", "error"]
+        listed = hippo_as_user("surveys", tiles)
+        assert listed.returncode == 3 and "4 tiles, " in listed.stdout and f"1 unusable: {locked}: " in listed.stdout
+    finally:
+        locked.chmod(0o644)
+    result = hippo_as_user("cutout", "--catalogue", catalogue, "--survey", tiles, "--size", "30arcsec", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert list(Table.read(out / "cutouts.csv")["status"]) == ["ok", "ok"]

@@ -388,3 +388,108 @@ def test_long_paths_are_kept_whole_in_the_cutout_header(shared_data, tmp_path):
 
     history = fits.Header.fromstring(render_card("HISTORY", f"hippo cutout reproject_to={survey}"))
     assert "".join(history["HISTORY"]) == f"hippo cutout reproject_to={survey}"
+
+
+def small_survey(path, ra=150.0, dec=2.0, npix=120, data=None, **cards):
+    """A 120 x 120 TAN image at 2"/px around (ra, dec): noise, or ``data``."""
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [ra, dec]
+    wcs.wcs.crpix = [(npix + 1) / 2, (npix + 1) / 2]
+    wcs.wcs.cdelt = [-2.0 / 3600, 2.0 / 3600]
+    header = wcs.to_header()
+    header.update(cards)
+    if data is None:
+        data = np.random.default_rng(3).normal(size=(npix, npix))
+    fits.PrimaryHDU(np.asarray(data, np.float32), header).writeto(path)
+    return path
+
+
+def test_a_failed_recut_keeps_the_earlier_cutout_and_its_row_says_so(hippo_cli, tmp_path):
+    survey = small_survey(tmp_path / "survey.fits")
+    out = tmp_path / "out"
+    position = ["--ra", "150.0", "--dec", "2.0", "--name", "S", "--size", "30arcsec"]
+    assert hippo_cli("cutout", *position, "--survey", survey, "-o", out).returncode == 0
+    cutout = out / "S" / "survey.fits"
+    before = cutout.read_bytes()
+    survey.write_bytes(survey.read_bytes()[:2880 * 3])  # the survey file, replaced by a truncated copy
+    for overwrite in ([], ["--overwrite"]):
+        result = hippo_cli("cutout", *position, "--survey", survey, "-o", out, *overwrite)
+        assert result.returncode == 2
+        assert f"error: S (survey): {survey}: image data cannot be read" in result.stderr
+        assert result.stderr.splitlines()[0].endswith(f"; the earlier cutout {cutout} was kept")
+        assert cutout.read_bytes() == before
+        (row,) = Table.read(out / "cutouts.csv")
+        assert row["status"] == "error" and row["path"] == str(cutout) and "was kept" in row["message"]
+
+
+def test_a_full_disk_names_the_cutout_and_leaves_no_empty_folder(tmp_path, monkeypatch):
+    import errno
+
+    from hippo.cutouts import cut
+
+    survey = small_survey(tmp_path / "survey.fits")
+
+    class FullDisk:
+        def __init__(self, *args):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cut, "open", FullDisk, raising=False)
+    out = tmp_path / "out"
+    table = hippo.cutout(ra=[150.0, 150.01], dec=[2.0, 2.0], name=["A", "B"], survey=[survey], size="30arcsec",
+                         output=out, quiet=True)
+    assert list(table["status"]) == ["error", "error"]
+    assert list(table["message"]) == [f"{out / name / 'survey.fits'}: no space left on device" for name in "AB"]
+    assert [p.name for p in out.iterdir()] == ["cutouts.csv"]  # no empty A/ or B/, no temporary file
+
+
+def test_an_overlay_that_cannot_be_drawn_exits_3_and_is_in_the_index(hippo_cli, tmp_path):
+    pytest.importorskip("hippo.overlays")
+    optical = small_survey(tmp_path / "optical.fits")
+    blank = np.zeros((120, 120))
+    blank[:, :20] = np.nan  # blank, and NaN-padded at the edge
+    radio = small_survey(tmp_path / "radio.fits", data=blank, BUNIT="JY/BEAM")
+    out = tmp_path / "out"
+    result = hippo_cli("cutout", "--ra", "150.0", "--dec", "2.0", "--name", "S", "--survey", optical, "--survey",
+                       radio, "--size", "1arcmin", "--overlay", "-o", out, "--quiet")
+    assert result.returncode == 3
+    reason = f"overlay not written: {out / 'S' / 'radio.fits'}: cannot draw contours: the noise estimate is 0.0"
+    assert result.stderr.startswith(f"error: S: {reason}") and result.stderr.count("\n") == 1  # no numpy warnings
+    index = Table.read(out / "cutouts.csv")
+    assert list(index["status"]) == ["ok", "ok"] and all(reason in message for message in index["message"])
+    assert not (out / "S" / "overlay.png").exists()
+
+
+def test_a_bad_catalogue_row_is_one_line_whatever_the_number_of_surveys(hippo_cli, tmp_path):
+    surveys = [small_survey(tmp_path / "one.fits"), small_survey(tmp_path / "two.fits")]
+    catalogue = tmp_path / "sources.csv"
+    catalogue.write_text("name,ra,dec\nA,150.0,2.0\nB,abc,2.0\n")
+    result = hippo_cli("cutout", "--catalogue", catalogue, "--survey", surveys[0], "--survey", surveys[1],
+                       "--size", "30arcsec", "-o", tmp_path / "out", "--quiet")
+    assert result.returncode == 3
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: B: row 2: ")
+    index = Table.read(tmp_path / "out" / "cutouts.csv")
+    assert sorted(index[index["name"] == "B"]["survey"]) == ["one", "two"]  # a row for each survey
+
+
+def test_surveys_exits_3_when_some_paths_cannot_be_used_and_2_when_none_can(hippo_cli, tmp_path):
+    good = small_survey(tmp_path / "good.fits")
+    broken = tmp_path / "broken.fits"
+    broken.write_bytes(good.read_bytes()[:1000])
+    result = hippo_cli("surveys", good, broken)
+    assert result.returncode == 3 and f"unusable: {broken}: " in result.stdout
+    assert hippo_cli("surveys", broken, tmp_path / "missing.fits").returncode == 2
+    result = hippo_cli("surveys", good, broken, "-o", tmp_path / "surveys.csv")
+    assert result.returncode == 3 and result.stderr.startswith(f"error: {broken}: ")
+    assert result.stderr.count("\n") == 1
+    assert hippo_cli("surveys", good).returncode == 0

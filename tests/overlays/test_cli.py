@@ -12,6 +12,8 @@ from hippo.overlays import draw, overlay
 from hippo.overlays.beams import beam_of
 from hippo.io import read_image
 
+from tests.overlays.conftest import make_wcs, write_image
+
 W1 = "first_wise/2279p454_ac51-w1-int-3_ra228.11333333333332_dec45.67388888888889_asec480.000.fits"
 FIRST_8 = "first_wise/FIRSTJ151227.2+454026_8.fits"
 
@@ -174,3 +176,20 @@ def test_contours_from_an_image_elsewhere_on_the_sky_are_reported(shared_data, h
     result = hippo_cli("overlay", "--image", shared_data / W1, "--contours", elsewhere, "-o", "o.png", cwd=tmp_path)
     assert result.returncode == 0  # the figure itself is fine: the background is drawn
     assert f"warning: {elsewhere} does not cover the field shown: no contours from it" in result.stderr
+
+
+def test_a_blank_contour_image_is_one_line_naming_it_without_numpy_warnings(hippo_cli, tmp_path, radio_image,
+                                                                           optical_image):
+    """A blank (all-zero, NaN-padded as a cutout at a survey edge is) contour image gave numpy's
+    "Mean of empty slice" warnings and an error that did not say which image was blank."""
+    blank = np.zeros((101, 101))
+    blank[:, :30] = np.nan
+    blank_path = write_image(tmp_path / "blank.fits", blank, make_wcs(150.0, 2.0, 101, 4.0), BUNIT="JY/BEAM")
+    tiny_path = write_image(tmp_path / "tiny.fits", np.ones((3, 3)), make_wcs(150.0, 2.0, 3, 4.0), BUNIT="JY/BEAM")
+    for contours, reason in ((blank_path, "the noise estimate is 0.0 (is the image blank?)"),
+                             (tiny_path, "the noise cannot be estimated (fewer than 10 usable pixels)")):
+        result = hippo_cli("overlay", "--image", optical_image, "--contours", radio_image, "--contours", contours,
+                           "-o", tmp_path / "x.png")
+        assert result.returncode == 2
+        assert result.stderr == f"error: {contours}: cannot draw contours: {reason}\n"
+        assert not list(tmp_path.glob("*x.png*"))
