@@ -43,7 +43,8 @@ def run(args):
 
     path = args.store or default_store_path()
     try:
-        return _run_action(args, Store.open(path, must_exist=args.store_action != "init"))
+        # info, cone and export only read: they never create, initialise or upgrade a store
+        return _run_action(args, Store.open(path, readonly=args.store_action != "init"))
     except sqlite3.DatabaseError as exc:  # a page damaged after the header: SQLite finds it on reading
         raise InputError(path, f"the store is damaged ({exc}); restore it from a backup") from None
 
@@ -64,7 +65,7 @@ def _run_action(args, store):
                 for name, count in info["tables"].items():
                     print(f"  {name:16s} {count:>10d} rows")
                 for r in info["recent_runs"]:
-                    status = "running" if r["exit_status"] is None else f"exit {r['exit_status']}"
+                    status = f"exit {r['exit_status']}" if r["status"] == "finished" else r["status"]
                     print(f"  run {r['id']}: {r['command']} at {r['started']} {status}")
         elif args.store_action == "cone":
             centre = parse_coordinate(args.ra, args.dec, source="--ra/--dec")

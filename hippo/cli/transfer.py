@@ -79,10 +79,12 @@ def _recorded_backup(args, bwlimit, common):
 
     parameters = {"src": args.src, "dest": args.dest, "exclude": args.exclude, "bwlimit": bwlimit,
                   "dry_run": args.dry_run, "workers": args.workers}
-    with Store.open(args.store) as store, store.run("backup", parameters) as recorded:
+    # run_at: no connection to the store is open while the backup reads its file (it is often in SRC)
+    with Store.run_at(args.store, "backup", parameters) as recorded:
         recorded.exit_status, result = _backup(args, bwlimit, common)
         if not args.dry_run:
-            store.insert("backups", [backups_row(args.src, args.dest, result)], run_id=recorded.id)
+            with Store.open(args.store) as store:
+                store.insert("backups", [backups_row(args.src, args.dest, result)], run_id=recorded.id)
     return recorded.exit_status
 
 

@@ -64,7 +64,28 @@ class InspectionServer(ThreadingHTTPServer):
         self.cache_dir = self.store_path.parent / (self.store_path.name + ".inspect-cache")
         self.image_lock = threading.Lock()
         self.layouts = {}  # source -> (its cutout files' identities, overlay layout): headers read once
+        self.session = None  # this session's run (command "inspect"), begun at its first decision
+        self.session_lock = threading.Lock()
         super().__init__((host, port), InspectionHandler)
+
+    def server_close(self):
+        super().server_close()
+        session, self.session = self.session, None
+        if session is not None:  # the session's end; a killed server's run is marked interrupted later
+            from hippo.errors import HippoError
+
+            try:
+                with self.open_store() as store:
+                    store.end_run(session, 0)
+            except HippoError as exc:
+                log.error("inspect: %s", exc)
+
+    def session_run(self, store):
+        """The id of this session's run, whose provenance the decisions it records carry."""
+        with self.session_lock:
+            if self.session is None:
+                self.session = store.begin_run("inspect", {"queue": self.default_queue, "user": self.default_user})
+            return self.session.id
 
     @property
     def url(self):
@@ -91,7 +112,7 @@ class InspectionServer(ThreadingHTTPServer):
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with self.open_store() as store:
-                    store.insert("annotations", [row])
+                    store.insert("annotations", [row], run_id=self.session_run(store))
                 break
             except (sqlite3.Error, HippoError) as exc:
                 if ("locked" in str(exc) or "busy" in str(exc)) and attempt < WRITE_ATTEMPTS:

@@ -1,7 +1,8 @@
 """Tables of the catalogue store. A table with ``ra``/``dec`` gets a HEALPix column for cone search.
 
 To add a table (or a column) add it here; ``Store.open`` creates missing tables and adds missing
-columns to existing stores, so older store files keep working.
+columns to existing stores when it opens them to write, so older store files keep working (a
+read-only open changes nothing: readers cope with a column an older store lacks).
 """
 
 # Each table: list of (column, SQL type). An INTEGER PRIMARY KEY ``id`` is added to every table.
@@ -10,6 +11,9 @@ TABLES = {
         ("command", "TEXT"), ("parameters", "TEXT"), ("inputs", "TEXT"), ("versions", "TEXT"),
         ("environment", "TEXT"), ("started", "TEXT"), ("finished", "TEXT"), ("seconds", "REAL"),
         ("exit_status", "INTEGER"), ("log", "TEXT"),
+        # running, finished, or interrupted (its process ended before the end was recorded: Store.open
+        # marks those of its own host); the host and pid tell whether that process is still there
+        ("status", "TEXT"), ("host", "TEXT"), ("pid", "INTEGER"),
     ],
     "sources": [
         ("source", "TEXT UNIQUE"), ("ra", "REAL"), ("dec", "REAL"), ("origin", "TEXT"), ("run_id", "INTEGER"),
@@ -31,9 +35,9 @@ TABLES = {
         ("lr", "REAL"), ("reliability", "REAL"), ("method", "TEXT"), ("ra", "REAL"), ("dec", "REAL"),
         ("flag", "TEXT"), ("run_id", "INTEGER"),
     ],
-    "annotations": [
+    "annotations": [  # run_id: the inspection session (run ``inspect``) that recorded the decision
         ("source", "TEXT"), ("label", "TEXT"), ("host", "TEXT"), ("comment", "TEXT"), ("user", "TEXT"),
-        ("time", "TEXT"),
+        ("time", "TEXT"), ("run_id", "INTEGER"),
     ],
     "batch_jobs": [
         ("batch", "TEXT"), ("job_id", "TEXT"), ("shard", "INTEGER"), ("state", "TEXT"), ("log", "TEXT"),

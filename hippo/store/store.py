@@ -5,9 +5,13 @@ import io
 import json
 import logging
 import os
+import shutil
+import socket
 import sqlite3
+import stat
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 from astropy.table import MaskedColumn, Table
@@ -29,7 +33,8 @@ def default_store_path():
 class Store:
     """A HIPPO catalogue store.
 
-    Open with ``Store.open(path)`` (created on first use). Rows go in with :meth:`insert`,
+    Open with ``Store.open(path)`` (created on first use), or ``Store.open(path, readonly=True)`` to
+    look without writing anything. Rows go in with :meth:`insert`,
     come out with :meth:`query`, :meth:`cone` and :meth:`export`; each producing call is wrapped
     in :meth:`run`, which records its provenance.
 
@@ -45,34 +50,87 @@ class Store:
         self.path = Path(path)
 
     @classmethod
-    def open(cls, path=None, must_exist=False):
-        """Open (or create) the store at ``path``; ``must_exist`` for readers: a mistyped path is an
-        error, not a new empty store that answers every question with nothing."""
+    def open(cls, path=None, must_exist=False, readonly=False):
+        """Open (or create) the store at ``path``; ``must_exist`` for readers: a mistyped path (or an
+        empty file) is an error, not a new empty store that answers every question with nothing.
+        ``readonly`` (info, cone, export) never writes: no new file, no schema change, no side files."""
         path = Path(path or default_store_path())
-        if path.is_dir():
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            info = None
+        except OSError as exc:  # a symlink loop, a folder we may not enter: not "no such store"
+            raise InputError(path, f"cannot open the store ({(exc.strerror or str(exc)).lower()})") from None
+        if info is not None and stat.S_ISDIR(info.st_mode):
             raise InputError(path, "is a directory, not a store file")
-        if must_exist and not path.exists():
+        size = None if info is None else info.st_size
+        if (must_exist or readonly) and size is None:
             raise InputError(path, "no such store (hippo store init creates one)")
+        # A 0-byte store whose pages are all still in its WAL is a store; without one it holds nothing
+        # (a truncated store, say), and a reader must not turn it into an empty store.
+        wal_size = _size(f"{path}-wal")
+        if (must_exist or readonly) and size == 0 and not wal_size:
+            raise InputError(path, "is not a HIPPO store (empty file)")
         # SQLite checks the header itself (and leaves a file that is not a database untouched). Never
         # open the file beside it: closing any descriptor of it drops the POSIX locks that this
         # process's other connections hold, so another process takes the WAL for unused and deletes
         # it under them ("disk I/O error", acknowledged writes lost). SQLite can only mistake a file
         # smaller than its smallest page (512 bytes) for an empty database and overwrite it.
-        if path.exists() and 0 < path.stat().st_size < 512:
+        if size and size < 512:
             raise InputError(path, "is not a HIPPO store (not an SQLite database)")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(path, timeout=cls.timeout, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA foreign_keys=ON")
+            if readonly:
+                connection = cls._connect_readonly(path, wal_size)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(path, timeout=cls.timeout, isolation_level=None)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute("PRAGMA foreign_keys=ON")
         except (sqlite3.Error, OSError) as exc:
             if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
                 raise InputError(path, "is not a HIPPO store (not an SQLite database)") from None
-            raise InputError(path, f"cannot open the store ({exc})") from None
+            if _error_code(exc) == sqlite3.SQLITE_CANTOPEN and size is not None and not os.access(path, os.R_OK):
+                raise InputError(path, "cannot open the store (permission denied)") from None
+            full = "disk full, " if _disk_full(exc, path) else ""
+            raise InputError(path, f"{full}cannot open the store ({exc})") from None
         store = cls(connection, path)
-        store._ensure_schema()
+        if not readonly:
+            store._ensure_schema()
+            store._close_interrupted_runs()
         return store
+
+    @classmethod
+    def _connect_readonly(cls, path, wal_size):
+        """A read-only connection that creates nothing beside the file.
+
+        ``mode=ro`` on a WAL database without its -wal file creates -wal and -shm (with the store's
+        own mode: 0444 files that later block its writers), and fails in a read-only folder. With no
+        -wal no process has the store open and the main file is the whole database: it is read as
+        it is (``immutable``). With one, ``mode=ro`` reads it and its WAL under SQLite's locks.
+        """
+        def connect(mode):
+            connection = sqlite3.connect(f"file:{quote(os.fspath(path))}?{mode}", uri=True, timeout=cls.timeout,
+                                         isolation_level=None)
+            try:  # reading opens it: errors show now
+                hippo = connection.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='runs'").fetchone()
+            except BaseException:
+                connection.close()
+                raise
+            if not hippo:
+                connection.close()
+                raise InputError(path, "is not a HIPPO store (an SQLite database without HIPPO's tables)")
+            return connection
+
+        if wal_size is None:
+            return connect("immutable=1")
+        try:
+            return connect("mode=ro")
+        except sqlite3.OperationalError as exc:
+            # an empty WAL whose -shm cannot be made (read-only folder): nothing in it to miss
+            if wal_size == 0 and _error_code(exc) in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):
+                return connect("immutable=1")
+            raise
 
     def close(self):
         self.connection.close()
@@ -126,14 +184,25 @@ class Store:
 
     @contextlib.contextmanager
     def transaction(self):
-        """One SQLite transaction (BEGIN IMMEDIATE: writers queue instead of failing mid-way)."""
-        self.connection.execute("BEGIN IMMEDIATE")
+        """One SQLite transaction (BEGIN IMMEDIATE: writers queue instead of failing mid-way).
+
+        A write that meets a full disk is an InputError naming the store, not SQLite's bare message.
+        """
         try:
-            yield self.connection
-        except BaseException:
-            self.connection.execute("ROLLBACK")
+            self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.connection
+                self.connection.execute("COMMIT")
+            except BaseException:
+                if self.connection.in_transaction:  # SQLite ends some failed transactions itself
+                    with contextlib.suppress(sqlite3.Error):
+                        self.connection.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if _error_code(exc) in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY):
+                raise InputError(self.path, f"disk full ({exc})" if _disk_full(exc, self.path)
+                                 else f"cannot write to the store ({exc})") from None
             raise
-        self.connection.execute("COMMIT")
 
     def tables(self):
         return [row[0] for row in self.connection.execute(
@@ -179,8 +248,11 @@ class Store:
         used = [c for c in columns if any(c in r for r in records)]
         verb = "INSERT OR REPLACE" if replace_on else "INSERT"
         sql = f'{verb} INTO "{table}" ({", ".join(repr_name(c) for c in used)}) VALUES ({", ".join("?" * len(used))})'
-        with self.transaction() as connection:
-            connection.executemany(sql, ([_sql_value(r.get(c)) for c in used] for r in records))
+        try:
+            with self.transaction() as connection:
+                connection.executemany(sql, ([_sql_value(r.get(c)) for c in used] for r in records))
+        except InputError as exc:  # a full disk: none of these rows is in the store
+            raise InputError(self.path, f"{exc.reason}, nothing stored in {table}") from None
         return len(records)
 
     @contextlib.contextmanager
@@ -192,36 +264,91 @@ class Store:
         is when the work began, for a run recorded once its work is done (classify records its
         inputs, each with its checksum, after it has found them all).
         """
+        record = self.begin_run(command, parameters, inputs, started)
+        with _logged_until_end(record, self.end_run):
+            yield record
+
+    @classmethod
+    @contextlib.contextmanager
+    def run_at(cls, path, command, parameters=None):
+        """:meth:`run` for work that reads the store's own file (a backup of the folder holding it):
+        the store is open only while the start and the end are written. Reading the file through
+        another descriptor while a connection is open would drop that connection's POSIX locks
+        (see :meth:`open`), so none is open while the work runs. Rows the work adds go in through
+        a store opened for them."""
+        with cls.open(path) as store:
+            record = store.begin_run(command, parameters)
+
+        def end_run(record, status, log_text):
+            with cls.open(path) as store:
+                store.end_run(record, status, log_text)
+
+        with _logged_until_end(record, end_run):
+            yield record
+
+    def begin_run(self, command, parameters=None, inputs=None, started=None):
+        """The row of a run that starts (status ``running``, with this process's host and pid); its RunRecord.
+
+        :meth:`run` is the usual way; this and :meth:`end_run` serve a run that spans many
+        connections (an inspection session).
+        """
         from datetime import datetime, timezone
 
         from hippo.provenance import describe_inputs
 
         started = time.time() if started is None else started
-        with self.transaction() as connection:
-            cursor = connection.execute(
-                'INSERT INTO runs (command, parameters, inputs, versions, environment, started) VALUES (?,?,?,?,?,?)',
-                (command, json.dumps(parameters or {}, default=str), json.dumps(describe_inputs(inputs or [])),
-                 json.dumps(software_versions()), json.dumps(environment_summary()),
-                 datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="milliseconds")))
-        record = RunRecord(cursor.lastrowid)
-        buffer = io.StringIO()
-        handler = logging.StreamHandler(buffer)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(handler)
-        status = 1
+        values = (command, json.dumps(parameters or {}, default=str), json.dumps(describe_inputs(inputs or [])),
+                  json.dumps(software_versions()), json.dumps(environment_summary()),
+                  datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="milliseconds"),
+                  socket.gethostname(), os.getpid())  # inputs hashed before the write lock is taken
         try:
-            yield record
-            status = record.exit_status
-        except BaseException as exc:
-            status = getattr(exc, "exit_code", 1)
-            record.note(f"run failed: {exc}")  # stored with the run; the command line prints it itself, once
-            raise
-        finally:
-            log.removeHandler(handler)
             with self.transaction() as connection:
-                connection.execute("UPDATE runs SET finished=?, seconds=?, exit_status=?, log=? WHERE id=?",
-                                   (utc_now(), time.time() - started, status, buffer.getvalue() + record.notes,
-                                    record.id))
+                cursor = connection.execute(
+                    "INSERT INTO runs (command, parameters, inputs, versions, environment, started, status, host, pid) "
+                    "VALUES (?,?,?,?,?,?,'running',?,?)", values)
+        except InputError as exc:
+            raise InputError(self.path, f"{exc.reason}, run not recorded") from None
+        return RunRecord(cursor.lastrowid, started)
+
+    def end_run(self, record, status, log_text=""):
+        """Record the end of a run begun with :meth:`begin_run`: end time, exit status, log.
+
+        If that cannot be written (a full disk), InputError; the row stays ``running`` until a later
+        open finds its process gone and marks it ``interrupted``.
+        """
+        try:
+            with self.transaction() as connection:
+                connection.execute("UPDATE runs SET finished=?, seconds=?, exit_status=?, log=?, status='finished' "
+                                   "WHERE id=?", (utc_now(), time.time() - record.started, status,
+                                                  log_text + record.notes, record.id))
+        except (InputError, sqlite3.Error) as exc:
+            reason = exc.reason if isinstance(exc, InputError) else f"cannot write to the store ({exc})"
+            raise InputError(self.path, f"{reason}, run {record.id} not recorded as finished") from None
+
+    def _close_interrupted_runs(self):
+        """Mark ``interrupted`` this host's runs whose process has ended while they still say ``running``
+        (killed, or their end could not be written): no run stays ``running`` for ever.
+
+        Best effort: a store that is busy or full now is repaired by a later open.
+        """
+        try:
+            rows = self.connection.execute("SELECT id, pid FROM runs WHERE status='running' AND host=?",
+                                           (socket.gethostname(),)).fetchall()
+            gone = [(run_id, pid) for run_id, pid in rows if not _process_alive(pid)]
+            if not gone:
+                return
+            self.connection.execute("PRAGMA busy_timeout=0")  # never wait for another writer for this
+            try:
+                with self.transaction() as connection:
+                    connection.executemany(
+                        "UPDATE runs SET status='interrupted', log=COALESCE(log, '') || ? "
+                        "WHERE id=? AND status='running'",
+                        [(f"{utc_now()} interrupted: process {pid} ended before the run's end was recorded\n", run_id)
+                         for run_id, pid in gone])
+            finally:
+                self.connection.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        except (sqlite3.Error, InputError) as exc:
+            log.debug("%s: runs left running not marked interrupted now (%s)", self.path, exc)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -284,28 +411,113 @@ class Store:
         write_table(data, path)
         return len(data)
 
+    def check(self):
+        """InputError unless SQLite's quick check finds the store intact (it reads every page)."""
+        try:
+            problems = [row[0] for row in self.connection.execute("PRAGMA quick_check(1)")]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            problem = problems[0].splitlines()[-1]  # without the "*** in database main ***" heading
+            raise InputError(self.path, f"the store is damaged ({problem}); restore it from a backup")
+
     def info(self):
-        """Rows per table and the most recent runs, as a dict."""
+        """Rows per table and the most recent runs (with their ``status``: running, interrupted or
+        finished), as a dict; InputError for a damaged store."""
+        self.check()
         counts = {name: self.count(name) for name in self.tables()}
         # typed by the schema, NULL as None: a run still going has no seconds or exit status yet
         # (guessed from values, None beside ints made them NaN and every exit status a float)
-        recent = self.query("SELECT id, command, started, seconds, exit_status FROM runs ORDER BY id DESC LIMIT 5",
+        shown = ["id", "command", "started", "seconds", "exit_status"]
+        extra = [c for c in ("status", "host", "pid") if c in self.columns("runs")]  # older stores lack them
+        recent = self.query(f"SELECT {', '.join(shown + extra)} FROM runs ORDER BY id DESC LIMIT 5",
                             schema_of="runs", masked=True)
-        runs = [{name: _sql_value(row[name]) for name in recent.colnames} for row in recent]  # plain, JSON-safe
+        runs = []
+        for row in recent:
+            run = {name: _sql_value(row[name]) for name in shown}  # plain, JSON-safe
+            values = {name: _sql_value(row[name]) for name in extra}
+            status = values.get("status") or ("running" if run["exit_status"] is None else "finished")
+            if (status == "running" and values.get("host") == socket.gethostname()
+                    and not _process_alive(values.get("pid"))):
+                status = "interrupted"  # as the next writer will mark it
+            runs.append(dict(run, status=status))
         return {"path": str(self.path), "tables": counts, "recent_runs": runs}
+
+
+@contextlib.contextmanager
+def _logged_until_end(record, end_run):
+    """Collect the ``hippo`` log records of a run's block, then ``end_run(record, status, log)``:
+    the block's exit status, or its exception's exit code (the exception still propagates)."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    status, failed = 1, False
+    try:
+        yield record
+        status = record.exit_status
+    except BaseException as exc:
+        status, failed = getattr(exc, "exit_code", 1), True
+        record.note(f"run failed: {exc}")  # stored with the run; the command line prints it itself, once
+        raise
+    finally:
+        log.removeHandler(handler)
+        try:
+            end_run(record, status, buffer.getvalue())
+        except InputError:
+            if not failed:  # else the run's own error is the one to tell; the row is closed on a later open
+                raise
 
 
 class RunRecord:
     """The handle of a recorded run; set ``exit_status`` before leaving the block if not 0."""
 
-    def __init__(self, run_id):
+    def __init__(self, run_id, started=None):
         self.id = run_id
+        self.started = time.time() if started is None else started
         self.exit_status = 0
         self.notes = ""
 
     def note(self, message):
         """Add a line to the run's log without logging it (already shown to the user another way)."""
         self.notes += f"{utc_now()} {message}\n"
+
+
+def _error_code(exc):
+    """SQLite's primary result code of an sqlite3 exception (SQLITE_FULL, ...), 0 if unknown."""
+    return (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+
+
+def _disk_full(exc, path):
+    """Whether SQLite failed for want of space beside ``path`` (it says "disk I/O error" when it cannot
+    grow the -shm file)."""
+    code = _error_code(exc)
+    try:
+        return code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and
+                                               shutil.disk_usage(Path(path).absolute().parent).free < 1 << 20)
+    except OSError:
+        return False
+
+
+def _size(path):
+    """Size of the file at ``path``, None if there is none."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _process_alive(pid):
+    """False only for a pid no process has now (None, unknown: True)."""
+    if pid is None or int(pid) <= 0:
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
 
 
 def repr_name(name):

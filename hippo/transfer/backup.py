@@ -9,19 +9,21 @@ import json
 import logging
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from hippo.errors import UsageError
 from hippo.progress import progress
 from hippo.provenance import environment_summary, sha256_file, software_versions, utc_now
 from hippo.transfer.backends import SourceReadError, TransferError, open_backend
 from hippo.transfer.lock import WriterLock
-from hippo.transfer.manifest import (DAMAGED, DATA, MANIFESTS, SQLITE_HEADER, BackupState, encode, is_sqlite,
-                                     journal_key, journal_record, new_run_id, scan)
+from hippo.transfer.manifest import (DAMAGED, DATA, MANIFESTS, SQLITE_HEADER, SQLITE_SIDE_FILES, BackupState, encode,
+                                     is_sqlite, journal_key, journal_record, new_run_id, scan)
 from hippo.transfer.ziparchive import MAX_BYTES, MAX_MEMBERS, build_zip
 
 SMALL_FILE_LIMIT = 4 << 20  # bytes: smaller files go into zips
@@ -56,7 +58,8 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
     below ``small_file_limit`` bytes are collated into uncompressed zips of about
     ``zip_target`` bytes built in memory (at most ``memory_cap`` bytes in flight); larger
     files go up in multipart uploads with per-part MD5 checks. SQLite databases (by header or
-    ``.db`` name) are copied from a consistent snapshot taken with SQLite's backup API.
+    ``.db`` name) are copied from a consistent snapshot taken with SQLite's backup API, without
+    creating any file in ``src``; one SQLite cannot read is sent as its raw bytes, with a warning.
 
     Every finished object is journalled on the store at once and the manifest is written
     last, so a run killed at any moment resumes without re-sending finished objects, and an
@@ -84,7 +87,8 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
     -------
     dict
         ``files``, ``links``, ``dirs``, ``send_files``, ``send_bytes``, ``objects_sent``,
-        ``objects_reused``, ``manifest`` (key or None), ``failures`` (list of (path, reason)).
+        ``objects_reused``, ``manifest`` (key or None), ``failures`` (list of (path, reason)),
+        ``unreadable_sqlite`` (list of (path, reason): damaged databases held as their raw bytes).
     """
     if workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -127,7 +131,8 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         summary = {"files": kinds["file"], "links": kinds["link"], "dirs": kinds["dir"],
                    "send_files": len(to_send), "send_bytes": sum(e["size"] for e in to_send),
                    "zips": len(batches), "large_files": len(large), "objects_sent": 0, "objects_reused": 0,
-                   "manifest": None, "failures": failures, "dry_run": dry_run, "destination": backend.url}
+                   "manifest": None, "failures": failures, "unreadable_sqlite": [], "dry_run": dry_run,
+                   "destination": backend.url}
         if dry_run:
             return summary
 
@@ -182,7 +187,7 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
             try:
                 with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
                     send_version(entry, Path(scratch))
-            except (OSError, SourceReadError, sqlite3.DatabaseError) as exc:
+            except (OSError, SourceReadError, sqlite3.DatabaseError, _FileChanged) as exc:
                 # Reading the file failed (the store's failures are TransferErrors): that file is
                 # listed and keeps its previous copy, and the rest of the run goes on.
                 with lock:
@@ -269,6 +274,11 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
                     previous["type"] != "file" or _previous_version(state, intact, path)):
                 final.append(previous)
         final.sort(key=lambda e: e["path"])
+        summary["unreadable_sqlite"] = [(e["path"], e["unreadable_sqlite"]) for e in final
+                                        if e.get("unreadable_sqlite")]
+        for path, reason in summary["unreadable_sqlite"]:
+            log.warning("warning: %s: an SQLite database that cannot be read (%s); backed up as its raw bytes",
+                        path, reason)
         referenced = {e["key"] for e in final if e.get("key")}
         all_objects = {**state.objects, **objects}
         # A damaged newer manifest passed over is superseded by a new one, or it would stay "latest".
@@ -380,11 +390,10 @@ def _read_small(root, entry):
             break
     entry = dict(entry, size=after.st_size, mtime_ns=after.st_mtime_ns)
     with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
-        snapshot = _snapshot_if_sqlite(path, data[:16], entry, Path(scratch))
-        if snapshot is not None:
-            path, entry = snapshot
-            data = path.read_bytes()
-    if not steady and snapshot is None:
+        sent, entry = _snapshot_if_sqlite(path, data[:20], entry, Path(scratch))
+        if entry.get("snapshot"):
+            data = sent.read_bytes()
+    if not steady and not entry.get("snapshot"):
         raise _FileChanged(path)
     entry["sha256"] = hashlib.sha256(data).hexdigest()
     return data, entry
@@ -395,41 +404,106 @@ def _stable_copy(src, entry, scratch):
     path = src / entry["path"]
     before = os.stat(path)
     entry = {**entry, "size": before.st_size, "mtime_ns": before.st_mtime_ns}
-    return _snapshot_if_sqlite(path, None, entry, scratch) or (path, entry)
+    return _snapshot_if_sqlite(path, None, entry, scratch)
 
 
 def _snapshot_if_sqlite(path, head, entry, scratch):
-    """For a live SQLite database, a consistent snapshot's path and the entry describing it; else None.
+    """What to send for the file at ``path`` and its manifest entry: for a SQLite database, a
+    consistent snapshot (``live_size`` keeps the database's own size, so that the next run's scan
+    recognises it unchanged); anything else, the file itself.
 
-    The snapshot is what is sent; ``live_size`` keeps the database's own size so that the next
-    run's scan recognises it unchanged.
+    A database SQLite cannot read (damaged) is sent as its own bytes, flagged ``unreadable_sqlite``
+    in the manifest: a raw copy keeps what is recoverable, where leaving it out kept nothing. One
+    that is busy or cannot be opened now raises, and is left for the next run.
     """
+    head = _head(path) if head is None else head
     if not is_sqlite(path, head):
-        return None
-    snapshot = _sqlite_snapshot(path, scratch)
+        return path, entry
+    try:
+        snapshot = _sqlite_snapshot(path, scratch, head)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):  # locked, busy, cannot be opened: not damage
+            raise
+        return path, dict(entry, unreadable_sqlite=str(exc))
     if snapshot is None:
-        return None
+        return path, entry
     return snapshot, dict(entry, size=snapshot.stat().st_size, live_size=entry["size"], snapshot=True)
 
 
-def _sqlite_snapshot(path, scratch):
-    """A consistent copy of a live SQLite database via its backup API (None if not a database)."""
+def _sqlite_snapshot(path, scratch, head=None):
+    """A consistent copy of the SQLite database at ``path``, made with its backup API, or None for a
+    file that holds none (empty, or a ``.db`` of something else: sent as its bytes). Nothing is
+    ever created beside ``path``.
+
+    A database some process has open (its -wal and -shm exist), or one in rollback-journal mode,
+    is read with ``mode=ro`` under SQLite's locks. Otherwise (no process has it open), or when
+    ``mode=ro`` cannot work (a read-only folder), ``mode=ro`` would create -wal and -shm beside it or
+    fail: the file is read as it is (``immutable``), or with its left-over WAL or journal copied
+    beside it into ``scratch``, and must be unchanged afterwards, as any file the backup reads.
+    """
+    head = _head(path) if head is None else head
+    logs = {side: _size(f"{path}{side}") for side in SQLITE_SIDE_FILES}  # None: no such file
+    pending = [side for side in ("-wal", "-journal") if logs[side]]  # changes not yet in the main file
+    if head[:16] != SQLITE_HEADER and (head or not pending):
+        return None
     copy = scratch / "snapshot.db"
-    try:
-        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    live = logs["-wal"] is not None and logs["-shm"] is not None
+    if live or (head[18:19] == b"\x01" and "-journal" not in pending):
         try:
-            target = sqlite3.connect(copy)
-            with target:
-                source.backup(target)
-            target.close()
-        finally:
-            source.close()
-    except sqlite3.DatabaseError:
-        with open(path, "rb") as stream:
-            if stream.read(16) == SQLITE_HEADER:
+            return _backup_to(f"file:{quote(os.fspath(path))}?mode=ro", copy)
+        except sqlite3.OperationalError as exc:
+            code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+            if code not in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):
                 raise
-        return None  # a .db file that is not SQLite: sent as plain bytes
+    before = _identity(path, pending)
+    if pending:
+        for name in ["", *pending]:
+            shutil.copyfile(f"{path}{name}", scratch / f"live.db{name}")
+        source = os.fspath(scratch / "live.db")  # opened read-write there: SQLite applies the log to the copy
+    else:
+        source = f"file:{quote(os.fspath(path))}?immutable=1"
+    _backup_to(source, copy)
+    if _identity(path, pending) != before:
+        raise _FileChanged(path)
     return copy
+
+
+def _backup_to(source, copy):
+    """Copy database ``source`` (a path or a ``file:`` URI) to ``copy`` with SQLite's backup API."""
+    connection = sqlite3.connect(source, uri=source.startswith("file:"), timeout=30)
+    try:
+        target = sqlite3.connect(copy)
+        with target:
+            connection.backup(target)
+        target.close()
+    finally:
+        connection.close()
+    return copy
+
+
+def _head(path):
+    """The first bytes of a file: SQLite's header and its journal-mode bytes."""
+    with open(path, "rb") as stream:
+        return stream.read(20)
+
+
+def _size(path):
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _identity(path, sides):
+    """What shows that a file (and its ``sides``) changed: size, mtime and inode of each (None: gone)."""
+    identity = []
+    for name in [path, *(f"{path}{side}" for side in sides)]:
+        try:
+            info = os.stat(name)
+            identity.append((info.st_size, info.st_mtime_ns, info.st_ino))
+        except FileNotFoundError:
+            identity.append(None)
+    return identity
 
 
 def _reason(exc):

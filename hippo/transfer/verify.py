@@ -14,7 +14,7 @@ from hippo.errors import HippoError, InputError
 from hippo.progress import progress
 from hippo.provenance import sha256_file
 from hippo.transfer.backends import TransferError, open_backend
-from hippo.transfer.backup import _sqlite_snapshot
+from hippo.transfer.backup import _FileChanged, _sqlite_snapshot
 from hippo.transfer.manifest import DATA, ZIP_DAMAGE, BackupState, damaged_key, damaged_record, scan
 
 
@@ -119,6 +119,8 @@ def _compare(src, entry, recorded, size_only=False):
         return f"cannot be read ({exc.strerror or exc})"
     except sqlite3.DatabaseError as exc:  # a damaged database: its snapshot cannot be taken
         return f"an SQLite database that cannot be read ({exc})"
+    except _FileChanged:
+        return "changed while being read; check again"
     return None if digest == recorded["sha256"] else "content differs from the backup (sha256)"
 
 

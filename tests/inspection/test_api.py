@@ -162,3 +162,39 @@ def test_annotation_labels_are_the_classifiers_in_any_case_or_spelling(server, f
     assert request(server, "/api/annotations", decision)[0] == 201
     assert store_labels(filled_store) == [stored]
     assert request(server, "/api/annotations", dict(decision, label="spiral"))[0] == 400
+
+
+def test_decisions_carry_the_run_id_of_their_inspection_session(filled_store):
+    import sqlite3
+
+    from tests.inspection.conftest import serving
+
+    database = sqlite3.connect(filled_store)
+    database.execute("ALTER TABLE annotations DROP COLUMN run_id")  # a store from before the column
+    database.commit()
+    database.close()
+    decision = {"source": "J100000+020000", "label": "FRII", "user": "ana"}
+    with serving(filled_store) as server:
+        assert request(server, "/api/annotations", decision)[0] == 201
+        assert request(server, "/api/annotations", dict(decision, label="BENT"))[0] == 201
+        with Store.open(filled_store) as store:
+            assert store.table("runs")[-1]["status"] == "running"  # the session goes on
+    with serving(filled_store) as server:
+        assert request(server, "/api/annotations", dict(decision, user="ben"))[0] == 201
+    with Store.open(filled_store) as store:
+        runs = {run["id"]: run for run in store.table("runs")}
+        run_ids = list(store.table("annotations")["run_id"])
+    assert run_ids[0] == run_ids[1] != run_ids[2]
+    assert [runs[i]["command"] for i in run_ids] == ["inspect"] * 3
+    assert all(runs[i]["status"] == "finished" and runs[i]["exit_status"] == 0 for i in run_ids)
+
+
+def test_inspecting_an_empty_file_is_refused_and_leaves_it_empty(tmp_path):
+    from hippo.errors import InputError
+    from hippo.inspection import make_server
+
+    path = tmp_path / "hippo.db"
+    path.write_bytes(b"")  # a truncated store, say: not to be turned into an empty one
+    with pytest.raises(InputError, match="is not a HIPPO store \\(empty file\\)"):
+        make_server(path, token=TOKEN, port=0)
+    assert path.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["hippo.db"]

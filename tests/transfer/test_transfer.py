@@ -535,10 +535,11 @@ def test_a_file_that_fails_this_time_keeps_its_last_backed_up_copy(tmp_path, mon
     result = backup(src, store, quiet=True)
     reasons = dict(result["failures"])
     assert reasons["cutouts/s1/f001.fits"] == "changed while being read; left for the next run"
-    assert reasons["broken.sqlite"].startswith("an SQLite database that cannot be read")
+    # a database SQLite cannot read is kept as its raw bytes, flagged, rather than left out
+    assert "broken.sqlite" not in reasons and result["unreadable_sqlite"][0][0] == "broken.sqlite"
     restore(store, tmp_path / "out", quiet=True)
     assert (tmp_path / "out/cutouts/s1/f001.fits").read_bytes() == first  # not gone from the latest backup
-    assert (tmp_path / "out/script.sh").exists() and not (tmp_path / "out/broken.sqlite").exists()
+    assert (tmp_path / "out/broken.sqlite").read_bytes() == (src / "broken.sqlite").read_bytes()
 
 
 def test_include_that_matches_nothing_is_an_error(tmp_path, hippo_cli):
