@@ -11,15 +11,24 @@ from pathlib import Path
 
 from hippo.batch.plan import plan_classify, plan_cutout
 from hippo.batch.runner import BatchResult, BatchSettings, check_runner, default_scratch, run_batch
+from hippo.io.atomic import check_writable
 from hippo.batch.slurm import SlurmOptions
 from hippo.io.fitsfiles import as_path_list
+from hippo.io.tables import table_format
 
 __all__ = ["BatchResult", "batch_classify", "batch_cutout"]
 
 
 def _settings(output, products, store, keep_intermediates, wait, timeout, slurm, dask, workers, interface,
-              partition, time, memory, cpus_per_task, account, max_running, parameters, quiet):
+              partition, time, memory, cpus_per_task, account, max_running, parameters, quiet, folder=False):
     check_runner(slurm, dask)
+    # What the merge writes is checked now: found at the merge, after every shard ran, it was too late.
+    check_writable(output, folder=folder)
+    check_writable(products, folder=True)
+    if store:
+        from hippo.store import Store
+
+        Store.open(store).close()  # a file that is not a store is refused here, not by the merge
     return BatchSettings(
         output=Path(output).resolve(), output_as_given=str(output), products=Path(products).resolve(),
         store=str(Path(store).resolve()) if store else None, keep_intermediates=keep_intermediates, wait=wait,
@@ -82,6 +91,7 @@ def batch_classify(inputs, output, *, model=None, slurm=False, dask=None, array_
     """
     inputs = as_path_list(inputs)
     output = Path(output)
+    table_format(output)  # a name of no table format is refused now, not by the merge
     products = Path(products) if products else output.resolve().parent
     tool_arguments = ["--model", str(Path(model).resolve())] if model else []
     if model is None:  # recorded as the model the tasks will load, not as "the default"
@@ -144,7 +154,8 @@ def batch_cutout(catalogue, survey, output, *, size=None, pixel_scale=None, repr
                   "size": size, "pixel_scale": pixel_scale, "reproject_to": reproject_to, "overlay": overlay,
                   "array_size": array_size, "runner": "slurm" if slurm else f"dask-{dask}"}
     settings = _settings(output, products, store, keep_intermediates, wait, timeout, slurm, dask, workers, interface,
-                         partition, time, memory, cpus_per_task, account, max_running, parameters, quiet)
+                         partition, time, memory, cpus_per_task, account, max_running, parameters, quiet,
+                         folder=True)
     plan = plan_cutout(catalogue, scratch or default_scratch(products), array_size, tool_arguments,
                        (ra_col, dec_col, id_col), output=settings.output, store=settings.store)
     return run_batch(plan, settings)

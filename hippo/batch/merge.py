@@ -66,14 +66,23 @@ def merge_batch(plan_directory):
     partial = sorted(i for i, status in statuses.items() if status != EXIT_OK)
 
     if plan.kind == "classify":
+        from hippo.morphology import failures as failed_rows
+
         rows = _merge_classify(plan, output)
-        failures = [(str(row["source"]), str(row["message"])) for row in rows if row["flag"] == "error"]
+        failures = failed_rows(rows)
+        failed = len(failures)
     else:
         rows = _merge_cutout(plan, output, settings["output_as_given"])
-        failures = [(f"{row['name']} ({row['survey']})", str(row["message"]))
-                    for row in rows if row["status"] == "error"]
+        # A catalogue row without a usable position is listed once, not once for each survey, as a
+        # local run lists it.
+        rejected = [(str(name), f"row {number}: {reason}") for number, name, reason in
+                    plan.description.get("rejected", [])]
+        failures = [(f"{row['name']} ({row['survey']})", str(row["message"])) for row in rows
+                    if row["status"] == "error" and (str(row["name"]), str(row["message"])) not in rejected]
+        failures += rejected
+        failed = int(sum(row["status"] == "error" for row in rows))
     # SPEC's exit status as a local run gives it: 3 when some inputs failed, 2 when every one did.
-    exit_status = EXIT_OK if not failures else EXIT_USAGE if len(failures) == len(rows) else EXIT_PARTIAL
+    exit_status = EXIT_OK if not failed else EXIT_USAGE if failed == len(rows) else EXIT_PARTIAL
 
     for path in plan.log_directory.iterdir():  # task logs, and dask-jobqueue's worker logs
         if path.is_file():
@@ -110,19 +119,19 @@ def merge_batch(plan_directory):
 def _merge_classify(plan, output):
     """The shard tables in order, after the error rows of inputs that did not exist (where a local
     run puts them); their provenance (one per shard) replaced by the batch's own."""
+    from hippo.io.fitsfiles import fits_stem
     from hippo.morphology.classifier import error_row, rows_to_table
     from hippo.provenance import add_provenance
 
     tables = [read_table(plan.shard_output(i)) for i in range(plan.shard_count)]
     missing = plan.description.get("missing", [])
     if missing:
-        tables.insert(0, rows_to_table([error_row(item, reason) for item, reason in missing]))
+        tables.insert(0, rows_to_table([error_row(fits_stem(item), reason, item) for item, reason in missing]))
     merged = vstack(tables, metadata_conflicts="silent") if len(tables) > 1 else tables[0]
     renamed = plan.description.get("renamed", {})
     if renamed and len(merged):
-        # An error row is named by the path the job read; a local run names it as the user did.
-        merged["source"] = [renamed.get(str(source), str(source)) if flag == "error" else str(source)
-                            for source, flag in zip(merged["source"], merged["flag"])]
+        # The jobs read (and name in ``input``) absolute paths; a local run gives the paths as the user did.
+        merged["input"] = [renamed.get(str(given), str(given)) for given in merged["input"]]
     model = tables[-1].meta.get("model", "")
     merged.meta.clear()
     merged.meta["model"] = model

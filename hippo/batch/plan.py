@@ -195,7 +195,11 @@ def _ensure_plan(plan, write_shard):
     """Write the plan and its shard inputs unless this plan is already in scratch (same id, same content)."""
     if (plan.directory / "plan.json").exists():
         return BatchPlan.load(plan.directory)
-    plan.log_directory.mkdir(parents=True, exist_ok=True)
+    try:
+        plan.log_directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(plan.directory.parent,
+                         f"cannot write here ({exc.strerror or exc}); give another --scratch") from None
     for index in range(plan.shard_count):
         write_shard(index)
     # Written last: a plan.json present means every shard's inputs are there.

@@ -83,12 +83,12 @@ def _add_runtime_options(parser):
 
 def run_classify(args):
     from hippo.io import write_table
-    from hippo.morphology import classify
+    from hippo.morphology import classify, failures as failed_rows
 
     table = classify(args.inputs, output=args.output, model=args.model, survey=args.survey, catalogue=args.catalogue,
                      size=args.size, batch_size=args.batch_size, threads=args.threads, store=args.store,
                      quiet=args.quiet, ra_col=args.ra_col, dec_col=args.dec_col, id_col=args.id_col)
-    failures = [(row["source"], row["message"]) for row in table if row["flag"] == "error"]
+    failures = failed_rows(table, positions=args.survey is not None)
     if args.json:
         rows = [{name: _json_value(row[name]) for name in table.colnames} for row in table]
         print(json.dumps(rows))

@@ -9,6 +9,7 @@ radio contours on the optical image, a backup of the products to a local directo
 verification. The summary says where everything is.
 """
 
+import contextlib
 import shutil
 import sys
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hippo.errors import EXIT_OK, EXIT_PARTIAL, UsageError
+from hippo.errors import EXIT_OK, EXIT_PARTIAL, InputError, UsageError
 
 MARKER = ".hippo-demo"          # marks a directory written by the demo (its own entries are replaced)
 DEMO_ENTRIES = (MARKER, "data", "products", "backup")  # all the demo writes at the top of its directory
@@ -59,7 +60,7 @@ class _Steps:
             step.status = "skipped"
             step.lines = [str(skip)]
         except Exception as exc:  # one step failing must not hide what the others show
-            if name == "inputs":
+            if name == "inputs" or out_of_space(exc):  # a full disk fails every later step too
                 raise
             step.status = "failed"
             step.lines = [f"FAILED: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"]
@@ -100,17 +101,23 @@ def demo(output="hippo-demo", quiet=False):
     from hippo.store import Store
 
     firstgalaxydata_zip()  # before writing anything: without the images there is no demo
-    root = _prepare_output(Path(output))
+    root, created = _prepare_output(Path(output))
     started = time.perf_counter()
     steps = _Steps(quiet)
     steps.say(f"HIPPO demo into {root}/ (offline; inputs: real FIRST images from firstgalaxydata, "
               f"a SIMULATED optical sky)")
     context = {"root": root, "data": root / "data", "products": root / "products", "backup": root / "backup"}
-    with Store.open(context["products"] / "hippo.db") as store:
-        context["store"] = store
-        for name, function in _STEPS:
-            steps.run(name, function, context)
-        tables = {name: store.count(name) for name in store.tables()}
+    try:
+        with Store.open(context["products"] / "hippo.db") as store:
+            context["store"] = store
+            for name, function in _STEPS:
+                steps.run(name, function, context)
+            tables = {name: store.count(name) for name in store.tables()}
+    except BaseException as exc:
+        _remove_what_was_written(root, created)  # no half-built demo: it would pass for a finished one
+        if out_of_space(exc):
+            raise InputError(root, "no space left on device") from exc
+        raise
     total = time.perf_counter() - started
     summary = {"output": root, "store": context["products"] / "hippo.db", "steps": steps.done,
                "tables": tables, "seconds": total}
@@ -120,11 +127,17 @@ def demo(output="hippo-demo", quiet=False):
 
 
 def _prepare_output(root):
-    """The output directory, emptied of an earlier demo's own folders (and only those).
+    """The output directory, emptied of an earlier demo's own folders (and only those), and the
+    topmost directory made for it (None when it existed).
 
     Anything else in it is the user's: the demo refuses to run rather than delete it, even in a
     directory an earlier demo wrote (``-o .`` once, then files of one's own beside it).
     """
+    created = None
+    for ancestor in (root, *root.parents):
+        if ancestor.exists():
+            break
+        created = ancestor
     if root.exists():
         if not root.is_dir():
             raise UsageError(f"-o {root}: exists and is not a directory")
@@ -136,12 +149,41 @@ def _prepare_output(root):
             if foreign:
                 raise UsageError(f"-o {root}: holds files the demo did not write ({', '.join(foreign[:3])}"
                                  f"{', ...' if len(foreign) > 3 else ''}); give a new directory or move them")
+    try:
+        if root.exists():
             for name in present:
-                entry = root / name
-                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-    root.mkdir(parents=True, exist_ok=True)
-    (root / MARKER).write_text("written by hippo demo; the next demo into this directory replaces it\n")
-    return root.resolve()
+                _remove(root / name)
+        root.mkdir(parents=True, exist_ok=True)
+        (root / MARKER).write_text("written by hippo demo; the next demo into this directory replaces it\n")
+    except OSError as exc:
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
+        raise InputError(root, "no space left on device" if out_of_space(exc)
+                         else f"cannot write here ({exc.strerror or exc})") from None
+    return root.resolve(), created
+
+
+def _remove(entry):
+    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+def _remove_what_was_written(root, created):
+    """Remove what this demo wrote: the directories made for it, or, in a directory that was
+    there before (empty, or an earlier demo's, emptied), only the demo's own entries."""
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+        return
+    for name in DEMO_ENTRIES:
+        with contextlib.suppress(OSError):
+            _remove(root / name)
+
+
+def out_of_space(exc):
+    """A full disk (or quota), as an OSError, an SQLite error or an InputError that says so."""
+    from hippo.io.atomic import disk_full
+
+    text = str(exc).lower()
+    return disk_full(exc) or "no space left on device" in text or "database or disk is full" in text
 
 
 # -- the steps, in order --------------------------------------------------------------------------

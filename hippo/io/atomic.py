@@ -1,6 +1,7 @@
 """Atomic writes: every output goes to a temporary name in the same directory and is renamed."""
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -27,21 +28,78 @@ def atomic_path(path, suffix=None):
         directory.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=ending, dir=directory)
     except OSError as exc:
-        raise InputError(path, f"cannot write here ({exc.strerror or exc})") from None
+        raise _unwritable(path, exc) from None
     # mkstemp creates the file 0600; give the output the mode any new file gets (0666 less the umask)
     os.fchmod(fd, 0o666 & ~_current_umask())
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as exc:
+            # A full disk is the output's problem, whichever writer hit it: name the output, not
+            # the temporary file (other errors may be the caller's reading an input: kept as they are).
+            if disk_full(exc, directory):
+                raise InputError(path, "no space left on device") from exc
+            raise
         try:
             os.replace(tmp, path)
         except OSError as exc:
-            raise InputError(path, f"cannot write here ({exc.strerror or exc})") from None
+            raise _unwritable(path, exc) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _unwritable(path, exc):
+    if disk_full(exc):
+        return InputError(path, "no space left on device")
+    return InputError(path, f"cannot write here ({exc.strerror or exc})")
+
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+
+
+def disk_full(exc, directory=None):
+    """Whether ``exc`` (or an error it was raised from) is a full disk or an exceeded quota.
+
+    Writers do not all keep the errno: astropy re-raises it as a message, numpy's ``tofile`` says
+    only "N requested and M written". Such an errno-less OSError counts when ``directory``'s file
+    system has no free block left.
+    """
+    chain, link = [], exc
+    while link is not None and link not in chain:
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    if any(isinstance(link, OSError) and link.errno in _DISK_FULL for link in chain):
+        return True
+    if directory is None or not isinstance(exc, OSError) or exc.errno is not None:
+        return False
+    try:
+        return os.statvfs(directory).f_bavail == 0
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
+
+
+def check_writable(path, folder=False):
+    """Refuse, before any work, an output that could not be written: an InputError naming it.
+
+    ``path`` is a file to be written with :func:`atomic_path` (which makes missing folders), or
+    with ``folder`` a folder to be made or written into.
+    """
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise InputError(path, "is a file, not a folder")
+    if not folder and path.is_dir():
+        raise InputError(path, "is a directory; give a file name for the output")
+    ancestor = path if folder else path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:  # made when written; checked now
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(path, f"cannot write here ({ancestor} is a file, not a folder)")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(path, "cannot write here (Permission denied)")
 
 
 def is_temporary_of(name, path, suffix=None):

@@ -6,6 +6,7 @@
 Torch is imported only when a model is loaded or trained.
 """
 
+import contextlib
 import logging
 import os
 import time
@@ -16,7 +17,8 @@ import numpy as np
 from hippo.errors import InputError, UsageError
 from hippo.morphology import ood
 from hippo.provenance import add_provenance, software_versions
-from hippo.io.fitsfiles import as_path_list, find_fits_files
+from hippo.io.atomic import check_writable
+from hippo.io.fitsfiles import as_path_list, find_fits_files, fits_stem
 from hippo.morphology.classifier import (CLASSES, Classifier, default_threads, error_row,
                                          load_classifier, prepare_or_reason, rows_to_table)
 
@@ -58,12 +60,17 @@ def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, si
     -------
     astropy.table.Table
         One row per input: source, ra, dec, label, p_fri, p_frii, p_bent, p_comp, confidence,
-        flag (``ok``, ``uncertain``, ``ood`` or ``error``), message.
+        flag (``ok``, ``uncertain``, ``ood`` or ``error``), message, input. ``source`` is the
+        source's name (the file name without its FITS suffix, a ``hippo cutout`` product's OBJECT,
+        or the catalogue's name), in error rows too; ``input`` is where the row came from: the file
+        as given (a file found in a directory: the directory as given joined with its path
+        inside), or ``<survey> at <catalogue> row <n>`` for positions cut from a survey.
 
     Raises
     ------
     InputError
-        When no input could be used at all (each failure is a row otherwise).
+        When no input could be used at all (each failure is a row otherwise), or when ``store``
+        or ``output`` cannot be used (found before any work).
     """
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
@@ -76,42 +83,67 @@ def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, si
         raise UsageError("give FITS files or directories, or --survey S --catalogue FILE, not both")
     threads = threads or default_threads()
     started, started_at = time.perf_counter(), time.time()
-    classifier = classifier or load_classifier(model, threads=threads)
-    if survey is not None:
-        table, row_inputs = _classify_positions(classifier, survey, catalogue, size, ra_col, dec_col, id_col,
-                                                 batch_size)
-    else:
-        table, row_inputs = _classify_files(classifier, inputs, batch_size, workers or threads, quiet)
-    table.meta.update({"model": classifier.name, "seconds": round(time.perf_counter() - started, 3)})
-    if np.all(np.asarray(table["flag"]) == "error") and len(table):
-        first = table[0]
-        raise InputError(first["source"] if len(table) == 1 else f"all {len(table)} inputs",
-                         first["message"] if len(table) == 1 else f"none could be classified (first: "
-                         f"{first['source']}: {first['message']})")
-    if output is not None:
-        from hippo.io import write_table
+    if output is not None:  # found now, not once every image is classified
+        from hippo.io.tables import table_format
 
-        positions = {} if survey is None else {"survey": str(survey), "catalogue": str(catalogue), "size": str(size)}
-        add_provenance(table, "classify", {"model": classifier.name, "model_dir": str(classifier.model_dir),
-                                           "inputs": len(table), **positions})
-        write_table(table, output)
-    if store is not None:
-        _record(store, table, classifier, row_inputs, started_at,
-                {"model": str(classifier.model_dir), "batch_size": batch_size, "threads": threads,
-                 "workers": workers or threads, "survey": None if survey is None else str(survey),
-                 "catalogue": None if catalogue is None else str(catalogue),
-                 "size": None if survey is None else str(size)})
+        table_format(output)
+        check_writable(output)
+    from hippo.store import store_session
+
+    # The store is opened before any work, as every command does: one that cannot be used must not
+    # be found out after the output has been written.
+    with contextlib.nullcontext() if store is None else store_session(store) as database:
+        classifier = classifier or load_classifier(model, threads=threads)
+        if survey is not None:
+            table, stored_inputs, run_inputs = _classify_positions(classifier, survey, catalogue, size, ra_col,
+                                                                   dec_col, id_col, batch_size)
+        else:
+            table, stored_inputs, run_inputs = _classify_files(classifier, inputs, batch_size, workers or threads,
+                                                               quiet)
+        table.meta.update({"model": classifier.name, "seconds": round(time.perf_counter() - started, 3)})
+        failed = failures(table, positions=survey is not None)
+        if failed and len(failed) == len(table):
+            raise InputError(*failed[0]) if len(table) == 1 else InputError(
+                f"all {len(table)} inputs", f"none could be classified (first: {failed[0][0]}: {failed[0][1]})")
+        if output is not None:
+            from hippo.io import write_table
+
+            positions = {} if survey is None else {"survey": str(survey), "catalogue": str(catalogue),
+                                                   "size": str(size)}
+            add_provenance(table, "classify", {"model": classifier.name, "model_dir": str(classifier.model_dir),
+                                               "inputs": len(table), **positions})
+            write_table(table, output)
+        if database is not None:
+            _record(database, table, classifier, stored_inputs, run_inputs, failed, started_at,
+                    {"model": str(classifier.model_dir), "batch_size": batch_size, "threads": threads,
+                     "workers": workers or threads, "survey": None if survey is None else str(survey),
+                     "catalogue": None if catalogue is None else str(catalogue),
+                     "size": None if survey is None else str(size)})
     return table
 
 
+def failures(table, positions=False):
+    """(input, reason) of each error row, as the command line lists them: the file as given, or
+    the source's name for positions cut from a survey (the reason names the catalogue row)."""
+    return [(str(row["source"] if positions else row["input"]), str(row["message"]))
+            for row in table if row["flag"] == "error"]
+
+
+def _absolute(item):
+    """A path that exists as an absolute path (a store outlives the directory a command ran in)."""
+    return str(Path(item).absolute()) if Path(item).exists() else str(item)
+
+
 def _classify_files(classifier, inputs, batch_size, workers, quiet):
+    """The rows of FITS files, the inputs the store records for them, and the files the run read."""
     from hippo.progress import progress
 
     files, missing = find_fits_files(inputs)
-    rows = [error_row(str(item), reason) for item, reason in missing]
+    rows = [error_row(fits_stem(item), reason, str(item)) for item, reason in missing]
     with progress(total=len(files), desc="classify", quiet=quiet, unit="image") as bar:
         rows.extend(classifier.classify_files(files, batch_size=batch_size, workers=workers, progress=bar.update))
-    return rows_to_table(rows), [str(item) for item, _ in missing] + [str(p) for p in files]
+    table = rows_to_table(rows)
+    return table, [_absolute(item) for item in table["input"]], [str(p) for p in files]
 
 
 def _classify_positions(classifier, survey, catalogue, size, ra_col, dec_col, id_col, batch_size):
@@ -138,7 +170,13 @@ def _classify_positions(classifier, survey, catalogue, size, ra_col, dec_col, id
         # One row per catalogue row (SPEC): a row without a usable position is an error row in its place.
         for number, name, reason in positions.rejected:
             table.insert_row(number - 1, error_row(name, f"{catalogue} row {number}: {reason}"))
-    return table, [str(survey)] * len(table)
+    # Each row's input: the survey at a catalogue row (numbered from 1, as the messages number them).
+    survey_name = str(survey) if isinstance(survey, (str, os.PathLike)) else chosen.name
+    catalogue_name = str(catalogue) if isinstance(catalogue, (str, os.PathLike)) else "table"
+    table["input"] = [f"{survey_name} at {catalogue_name} row {number}" for number in range(1, len(table) + 1)]
+    stored = [f"{_absolute(survey_name)} at {_absolute(catalogue_name)} row {number}"
+              for number in range(1, len(table) + 1)]
+    return table, stored, [survey_name, catalogue_name]
 
 
 def _prepared_cut(cut, ra_deg, dec_deg, reason_no_data):
@@ -161,16 +199,12 @@ def _image_of(cut):
     return Image(data=cut.data, wcs=cut.wcs, header=cut.header, path=str(cut.origin))
 
 
-def _record(store, table, classifier, row_inputs, started_at, parameters):
-    from hippo.store import store_session
-
-    files = sorted({item for item in row_inputs if Path(item).is_file()})
-    with store_session(store) as database, \
-            database.run("classify", parameters, inputs=files, started=started_at) as recorded:
-        store_classification_rows(database, table, recorded.id, classifier.name, row_inputs)
-        failed = [row for row in table if row["flag"] == "error"]
-        for row in failed:  # into the run's log: what the user saw on stderr
-            recorded.note(f"error: {row['source']}: {row['message']}")
+def _record(database, table, classifier, stored_inputs, run_inputs, failed, started_at, parameters):
+    files = sorted({item for item in run_inputs if Path(item).is_file()})
+    with database.run("classify", parameters, inputs=files, started=started_at) as recorded:
+        store_classification_rows(database, table, recorded.id, classifier.name, stored_inputs)
+        for name, reason in failed:  # into the run's log: what the user saw on stderr
+            recorded.note(f"error: {name}: {reason}")
         recorded.exit_status = 3 if failed else 0
 
 
@@ -179,12 +213,13 @@ def store_classification_rows(database, table, run_id, model_name, row_inputs):
     input, into ``classifications``, and each classified source with its position into ``sources``
     (what ``hippo store cone`` searches). Returns the number of classifications.
 
-    An input that is a file or directory is stored by its absolute path: a store outlives the
-    directory a command was run from (a batch's jobs read absolute paths too).
+    ``row_inputs`` replace the table's ``input`` column in the store: a file or directory is stored
+    by its absolute path, as a store outlives the directory a command was run from (a batch's jobs
+    read absolute paths too).
     """
     rows = table.copy()
     rows["model"] = model_name
-    rows["input"] = [str(Path(item).absolute()) if Path(item).exists() else str(item) for item in row_inputs]
+    rows["input"] = [_absolute(item) for item in row_inputs]
     located = [row for row in table if row["flag"] != "error" and np.isfinite(row["ra"]) and np.isfinite(row["dec"])]
     sources = {row["source"]: {"source": row["source"], "ra": float(row["ra"]), "dec": float(row["dec"]),
                                "origin": "classify"} for row in located}
@@ -390,11 +425,12 @@ def _train(output, epochs, seed, width, batch_size, learning_rate, per_class, th
     from hippo.morphology.calibration import (choose_uncertain_threshold, classification_metrics, fit_temperature,
                                               probabilities, reaches_target, reliability)
     from hippo.morphology.card import preprocessing_description, save_model
-    from hippo.morphology.data import load_splits
+    from hippo.morphology.data import data_identity, load_splits
     from hippo.morphology.training import DEFAULTS, fit, predict_logits
+    from hippo.provenance import environment_summary, utc_now
 
     torch.set_num_threads(threads or default_threads())
-    started = time.perf_counter()
+    started, started_at, environment = time.perf_counter(), utc_now(), environment_summary()
     train_set, valid_set = load_splits("train", "valid")
     if per_class:
         rng = np.random.default_rng(seed)
@@ -427,6 +463,8 @@ def _train(output, epochs, seed, width, batch_size, learning_rate, per_class, th
             "data": "firstgalaxydata (Griese et al. 2023; FIRST images labelled FRI/FRII/Compact/Bent from "
                     "Gendre 2008/2010, MiraBest, Capetti 2017a/b, Baldi 2018, Proctor 2011), published "
                     "train/valid/test split (galaxy_data_h5.h5, Split_literature)",
+            "data_identity": data_identity(),
+            "run": {"started": started_at, **{key: environment[key] for key in ("host", "user", "argv")}},
             "n_train": len(train_set), "n_valid": len(valid_set), "per_class": per_class, "seed": seed,
             "hyperparameters": hyper, "history": history,
             "chosen_epoch": next(h["epoch"] for h in reversed(history) if h.get("chosen")),

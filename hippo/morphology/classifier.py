@@ -27,8 +27,11 @@ from hippo.provenance import sha256_file
 CLASSES = ("FRI", "FRII", "BENT", "COMP")
 WEIGHTS_FILE = "model.pt"
 CARD_FILE = "model.json"
-OUTPUT_COLUMNS = ("source", "ra", "dec", "label", "p_fri", "p_frii", "p_bent", "p_comp", "confidence", "flag",
-                  "message")
+SPEC_COLUMNS = ("source", "ra", "dec", "label", "p_fri", "p_frii", "p_bent", "p_comp", "confidence", "flag",
+                "message")
+# SPEC's columns, then where the row came from: files of one name in two folders, or a.fits and
+# a.fits.gz, are one ``source`` and two inputs.
+OUTPUT_COLUMNS = SPEC_COLUMNS + ("input",)
 
 
 def default_model_dir():
@@ -115,14 +118,16 @@ class Classifier:
         logits, features = self.network.logits_and_features(batch)
         return probabilities(logits.numpy(), self.temperature), features.numpy()
 
-    def rows_for(self, prepared_list, names):
-        """Output rows (dicts) for already prepared inputs, one network pass."""
+    def rows_for(self, prepared_list, names, inputs=None):
+        """Output rows (dicts) for already prepared inputs, one network pass; ``inputs`` fills the
+        ``input`` column (default empty)."""
         if not prepared_list:
             return []
         probs, features = self.predict_arrays(np.stack([p.array for p in prepared_list]))
         distances = ood.feature_distance(self.ood_state, features)
         rows = []
-        for name, prepared, p, distance in zip(names, prepared_list, probs, distances):
+        inputs = inputs or [""] * len(names)
+        for name, given, prepared, p, distance in zip(names, inputs, prepared_list, probs, distances):
             best = int(np.argmax(p))
             confidence = float(p[best])
             reason = ood.input_reason(self.ood_state, prepared) or ood.feature_reason(self.ood_state, distance)
@@ -145,7 +150,7 @@ class Classifier:
                     f"image covers {100 * prepared.coverage:.0f}% of the model's field")
             rows.append({"source": name, "ra": prepared.ra, "dec": prepared.dec, "label": CLASSES[best],
                          "p_fri": float(p[0]), "p_frii": float(p[1]), "p_bent": float(p[2]), "p_comp": float(p[3]),
-                         "confidence": confidence, "flag": flag, "message": message})
+                         "confidence": confidence, "flag": flag, "message": message, "input": given})
         return rows
 
     def classify_images(self, images, names=None, positions=None):
@@ -160,21 +165,25 @@ class Classifier:
         positions : list of (ra, dec) in degrees or None, optional
             Where the source is in each image (default: the position a ``hippo cutout`` product
             was cut at, else the image centre).
+
+        The ``input`` column holds each image's ``path`` (empty for an image without one).
         """
         names = names or [source_name(image.path, image.header) for image in images]
         positions = positions or [requested_position(image.header) for image in images]
         return rows_to_table(self.rows_or_errors([prepare_or_reason(image, position)
-                                                  for image, position in zip(images, positions)], names))
+                                                  for image, position in zip(images, positions)], names,
+                                                 [str(image.path or "") for image in images]))
 
-    def rows_or_errors(self, results, names, error_names=None):
+    def rows_or_errors(self, results, names, inputs=None):
         """Output rows for ``results`` (each a Prepared, or the reason (str) its input failed), in
-        order: one network pass over the prepared ones, an error row (named by ``error_names``,
-        default ``names``) for each failure."""
-        error_names = error_names or names
+        order: one network pass over the prepared ones, an error row for each failure; ``inputs``
+        fills the ``input`` column (default empty)."""
+        inputs = inputs or [""] * len(names)
         ready = [index for index, item in enumerate(results) if not isinstance(item, str)]
-        classified = iter(self.rows_for([results[i] for i in ready], [names[i] for i in ready]))
-        return [error_row(error_name, item) if isinstance(item, str) else next(classified)
-                for error_name, item in zip(error_names, results)]
+        classified = iter(self.rows_for([results[i] for i in ready], [names[i] for i in ready],
+                                        [inputs[i] for i in ready]))
+        return [error_row(name, item, given) if isinstance(item, str) else next(classified)
+                for name, given, item in zip(names, inputs, results)]
 
     def classify_files(self, paths, batch_size=64, workers=2, progress=None):
         """Classify FITS files; yields one output row (dict) per path, in order.
@@ -209,10 +218,10 @@ class Classifier:
             _FORKED_CLASSIFIER = None
 
     def _classify_batch(self, paths):
-        """Output rows of one batch of FITS files: each read and preprocessed, one network pass."""
-        # A failed input is named by its path: that is what the user has to go and fix.
+        """Output rows of one batch of FITS files: each read and preprocessed, one network pass.
+        Every row, failed or not, is named as its source and holds its path in ``input``."""
         results, names = zip(*(_prepare_path(path) for path in paths))
-        return self.rows_or_errors(list(results), list(names), error_names=paths)
+        return self.rows_or_errors(list(results), list(names), list(paths))
 
 
 _FORKED_CLASSIFIER = None
@@ -307,15 +316,16 @@ def _is_cutout_product(header):
     return str(header.get("HIPPOCMD", "")).strip() == "cutout"
 
 
-def error_row(name, reason):
-    """The output row of an input that could not be classified."""
+def error_row(name, reason, given=""):
+    """The output row of an input that could not be classified (``given``: its ``input``)."""
     return {"source": name, "ra": np.nan, "dec": np.nan, "label": "", "p_fri": np.nan, "p_frii": np.nan,
-            "p_bent": np.nan, "p_comp": np.nan, "confidence": np.nan, "flag": "error", "message": reason}
+            "p_bent": np.nan, "p_comp": np.nan, "confidence": np.nan, "flag": "error", "message": reason,
+            "input": given}
 
 
 def rows_to_table(rows):
-    """SPEC's output table from row dicts (typed columns even when empty)."""
-    types = {"source": str, "label": str, "flag": str, "message": str}
+    """The output table from row dicts: SPEC's columns, then ``input`` (typed even when empty)."""
+    types = {"source": str, "label": str, "flag": str, "message": str, "input": str}
     return Table({name: np.array([row[name] for row in rows], dtype=types.get(name, float))
                   if rows else np.array([], dtype=types.get(name, float)) for name in OUTPUT_COLUMNS})
 

@@ -164,6 +164,16 @@ class LocalBackend(Backend):
     def _path(self, key):
         return self.root / key
 
+    def call(self, what, function, *args, **kwargs):
+        try:
+            return super().call(what, function, *args, **kwargs)
+        except InputError as exc:
+            if isinstance(exc, SourceReadError):
+                raise
+            # atomic_path's error (a full disk, say) names the object's file: to the caller it is
+            # the store failing, as any other write to it
+            raise TransferError(f"{self.url}: {what} failed: {exc.reason}") from None
+
     def list(self, prefix=""):
         base = self._path(prefix) if prefix.endswith("/") else self._path(prefix).parent
         if not base.is_dir():
@@ -565,7 +575,8 @@ def open_backend(destination, endpoint_url=None, retries=4, bwlimit=None, create
     bwlimit : float, optional
         Upload limit in bytes per second shared by all workers.
     create : bool
-        Create the bucket or directory when missing (backup does; verify and restore do not).
+        Create the bucket or directory when missing (backup does; verify and restore do not). A
+        local directory that cannot be made or written is an :class:`InputError` then.
     missing_ok : bool
         Open a bucket or directory that does not exist yet as an empty store, creating nothing
         (a dry run before the first backup); otherwise a missing one is an :class:`InputError`.
@@ -579,9 +590,26 @@ def open_backend(destination, endpoint_url=None, retries=4, bwlimit=None, create
         return S3Backend(bucket, prefix, endpoint_url=endpoint_url, create_bucket=create, missing_ok=missing_ok,
                          retries=retries, throttle=throttle)
     root = Path(destination)
+    if root.exists() and not root.is_dir():
+        raise InputError(destination, "is a file, not a folder")
     if not root.is_dir():
         if create:
-            root.mkdir(parents=True, exist_ok=True)
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _unwritable(destination, exc) from None
         elif not missing_ok:
             raise InputError(destination, "no such backup directory")
+    if create:
+        # Found now, not at the first object (named by its temporary file, as a store failure).
+        try:
+            tempfile.TemporaryFile(dir=root).close()
+        except OSError as exc:
+            raise _unwritable(destination, exc) from None
     return LocalBackend(root, retries=retries, throttle=throttle)
+
+
+def _unwritable(destination, exc):
+    if isinstance(exc, FileExistsError):
+        return InputError(destination, "is a file, not a folder")
+    return InputError(destination, f"cannot write here ({exc.strerror or exc})")

@@ -47,10 +47,10 @@ def test_failed_and_off_survey_rows_in_separate_shards_merge_as_in_a_local_run(f
     batch_index = (directory / "batch" / "cutouts.csv").read_text()
     assert batch_index.replace(",batch/", ",mixed/") == (directory / "mixed" / "cutouts.csv").read_text()
     assert "no_coverage" in batch_index
-    # Each failed cutout named on its own line, as a local run does.
+    # Each failed row named on its own line, as a local run does.
     assert error_lines(batch.stderr) == error_lines(local.stderr) == [
-        "error: bad_dec (first): row 2: Dec outside -90..+90 deg",
-        "error: worse_dec (first): row 10: Dec outside -90..+90 deg"]
+        "error: bad_dec: row 2: Dec outside -90..+90 deg",
+        "error: worse_dec: row 10: Dec outside -90..+90 deg"]
 
 
 class MergeKilled(Exception):
@@ -143,6 +143,15 @@ def test_unreadable_and_missing_inputs_are_error_rows_and_repaired_files_run_aga
     assert error_lines(batch.stderr) == error_lines(local.stderr)
     assert [line.split(": ")[1] for line in error_lines(batch.stderr)] == [
         "nope.fits", "images/z_broken1.fits", "images/z_broken2.fits"]
+    # Each row names its input as given, not as the shard read it; error rows their source as any row.
+    merged = Table.read(tmp_path / "batch.csv", format="ascii.csv")
+    assert list(merged["input"]) == ["nope.fits", *(f"images/{image.name}" for image in good),
+                                     "images/z_broken1.fits", "images/z_broken2.fits"]
+    assert list(merged["source"]) == ["nope", *(image.name.removesuffix(".fits.fz") for image in good),
+                                      "z_broken1", "z_broken2"]
+    with Store.open(tmp_path / "hippo.db") as store:  # files absolute in the store: it outlives the directory
+        assert list(store.table("classifications")["input"]) == ["nope.fits", *(str(tmp_path / given)
+                                                                               for given in merged["input"][1:])]
 
     for name in ("z_broken1.fits", "z_broken2.fits"):
         shutil.copyfile(good[0], images / name)
@@ -153,6 +162,16 @@ def test_unreadable_and_missing_inputs_are_error_rows_and_repaired_files_run_aga
     with Store.open(tmp_path / "hippo.db") as store:
         latest = store.query("SELECT flag FROM classifications WHERE source='z_broken2' ORDER BY id DESC LIMIT 1")
     assert list(latest["flag"]) != ["error"] and len(latest) == 1
+
+
+def test_a_file_that_is_not_a_store_is_refused_before_any_shard_runs(shared_data, hippo_cli, tmp_path):
+    (tmp_path / "bad.db").write_text("junk")
+    image = next((shared_data / "first_mirabest").glob("*.fits.fz"))
+    result = hippo_cli("batch", "classify", image, "-o", "l.csv", "--dask", "local", "--workers", "1",
+                       "--store", "bad.db", cwd=tmp_path)
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == ["error: bad.db: is not a HIPPO store (not an SQLite database)"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.db"]  # no output, scratch or record
 
 
 def test_a_finished_batch_run_again_with_a_store_fills_it_with_absolute_paths(field, hippo_cli):

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ from hippo.errors import UsageError
 from hippo.io import Image, read_image
 from hippo.morphology import CLASSES, load_classifier
 
-COLUMNS = ["source", "ra", "dec", "label", "p_fri", "p_frii", "p_bent", "p_comp", "confidence", "flag", "message"]
+COLUMNS = ["source", "ra", "dec", "label", "p_fri", "p_frii", "p_bent", "p_comp", "confidence", "flag", "message",
+           "input"]  # SPEC's columns, then the input each row came from
 WISE = "first_wise/2279p454_ac51-w1-int-3_ra228.11333333333332_dec45.67388888888889_asec480.000.fits"
 
 
@@ -251,13 +253,54 @@ def test_partial_failure_reports_each_bad_input_and_exits_3(labelled_raw_files, 
     result = hippo_cli("classify", good, tmp_path / "missing.fits", not_fits, "--json", "--threads", "1")
     assert result.returncode == 3
     rows = json.loads(result.stdout)
-    flags = {row["source"]: row["flag"] for row in rows}
+    flags = {row["input"]: row["flag"] for row in rows}
     assert flags[str(not_fits)] == "error" and flags[str(tmp_path / "missing.fits")] == "error"
+    # an error row is named as any other: the source's name, and the file as given in input
+    assert {row["source"] for row in rows if row["flag"] == "error"} == {"notes", "missing"}
     assert sum(flag in ("ok", "uncertain") for flag in flags.values()) == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors[0] == f"error: {tmp_path / 'missing.fits'}: no such file or directory"
-    assert errors[1].startswith(f"error: {not_fits}: not a readable FITS file")
+    assert errors[1].startswith(f"error: {not_fits}: not a") and "FITS file" in errors[1]
     assert len(errors) == 2 and "Traceback" not in result.stderr
+
+
+def test_each_row_names_its_input_as_given_also_in_the_store(labelled_raw_files, hippo_cli, tmp_path):
+    """Files of one name in two folders are one source and two inputs; the store keeps them apart."""
+    image = labelled_raw_files[0][0]
+    for folder in ("dirA", "dirB"):
+        (tmp_path / folder).mkdir()
+        shutil.copyfile(image, tmp_path / folder / "x.fits.fz")
+    shutil.copyfile(image, tmp_path / "x.fits.fz")
+    result = hippo_cli("classify", "dirA", "dirB/", "x.fits.fz", "missing.fits", "-o", "out.csv", "--store", "h.db",
+                       "--threads", "1", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    table = Table.read(tmp_path / "out.csv", format="ascii.csv")
+    assert table.colnames == COLUMNS
+    assert list(table["input"]) == ["missing.fits", "dirA/x.fits.fz", "dirB/x.fits.fz", "x.fits.fz"]
+    assert list(table["source"]) == ["missing", "x", "x", "x"]  # an error row is named as any other
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        "error: missing.fits: no such file or directory"]
+    from hippo.store import Store
+
+    with Store.open(tmp_path / "h.db") as database:
+        stored = database.table("classifications")
+    assert list(stored["input"]) == ["missing.fits"] + [str(tmp_path / given) for given in table["input"][1:]]
+
+
+def test_a_store_or_output_that_cannot_be_used_is_refused_before_any_work(labelled_raw_files, hippo_cli, tmp_path):
+    (tmp_path / "text.db").write_text("not a store, but a note of more than five hundred and twelve bytes " * 10)
+    (tmp_path / "afile").write_text("")
+    image = labelled_raw_files[0][0]
+    for options, message in ((["-o", "x.csv", "--store", "text.db"],
+                              "text.db: is not a HIPPO store (not an SQLite database)"),
+                             (["-o", "afile/x.csv", "--store", "h.db"], "afile/x.csv: cannot write here (afile is "
+                                                                        "a file, not a folder)"),
+                             (["-o", "labels", "--store", "h.db"], "labels: unknown table format (use .csv, .ecsv, "
+                                                                   ".fits, .vot/.xml or .parquet)")):
+        result = hippo_cli("classify", image, *options, cwd=tmp_path)
+        assert result.returncode == 2
+        assert result.stderr.strip() == f"error: {message}"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["afile", "text.db"]  # no output, no store
 
 
 def test_no_usable_input_is_a_one_line_error_with_exit_2(hippo_cli, tmp_path):
@@ -310,7 +353,7 @@ def test_the_store_records_the_run_from_its_start_with_its_errors(labelled_raw_f
         run = database.table("runs")[0]
     # The whole classification, not only the moment its rows were written.
     assert run["seconds"] >= 0.5 * took and run["exit_status"] == 3
-    assert f"error: {junk}: not a readable FITS file" in run["log"]
+    assert f"error: {junk}: not a" in run["log"]  # what the user saw, naming the file
     assert json.loads(run["parameters"])["threads"] == 1
 
 
@@ -324,6 +367,9 @@ def test_positions_cut_from_a_local_survey(shared_data, hippo_cli, tmp_path):
     assert rows["J1512+4540"]["label"] in CLASSES and rows["J1512+4540"]["flag"] != "error"
     assert rows["J1512+4540"]["ra"] == pytest.approx(228.1133)
     assert rows["far_away"]["flag"] == "error" and rows["far_away"]["ra"] == pytest.approx(10.0)
+    # the input of a position: the survey at the catalogue's row
+    assert [rows[name]["input"] for name in ("J1512+4540", "far_away")] == [
+        f"{survey} at {catalogue} row 1", f"{survey} at {catalogue} row 2"]
 
 
 def test_catalogue_rows_without_a_usable_position_are_error_rows_in_place(shared_data, hippo_cli, tmp_path):
@@ -350,7 +396,7 @@ def test_worker_processes_give_the_rows_of_one_process_in_input_order(classifier
     alone = list(classifier.classify_files(paths, batch_size=4, workers=1))
     forked = list(classifier.classify_files(paths, batch_size=4, workers=2))
     assert [row["source"] for row in forked] == [row["source"] for row in alone]
-    assert forked[9]["flag"] == "error" and forked[9]["source"] == str(bad)
+    assert forked[9]["flag"] == "error" and forked[9]["source"] == "truncated" and forked[9]["input"] == str(bad)
     for one, other in zip(alone, forked):
         assert one["label"] == other["label"] and one["flag"] == other["flag"]
         assert one["p_fri"] == pytest.approx(other["p_fri"], abs=1e-6, nan_ok=True)
