@@ -7,7 +7,8 @@ shipped, evaluates the shipped model and every seed's model on valid and test wi
 regenerates ``README.md``):
 
 - ``metrics.valid`` and ``metrics.test``: the shipped model's metrics (recomputed, so that a card
-  gains whatever ``hippo evaluate`` reports now), and ``preprocessing`` as the code does it now;
+  gains whatever ``hippo evaluate`` reports now), ``preprocessing`` as the code does it now and
+  ``data_checked``, the package version and SHA-256 of the labelled data they were computed on;
 - ``seeds``: accuracy, macro F1 and ECE on valid and test for each seed, mean and std (kept as
   recorded when ``--seed-models`` is not given: the seeds' directories are not shipped);
 - ``notes``: Markdown sections from ``--notes`` files (how the model was chosen, goals) and the
@@ -41,6 +42,8 @@ def main():
 
     import hippo
     from hippo.morphology.card import preprocessing_description, write_card
+    from hippo.morphology.data import data_identity
+    from hippo.provenance import utc_now
 
     shipped = Path(args.shipped)
     card = json.loads((shipped / "model.json").read_text())
@@ -54,6 +57,8 @@ def main():
             for split, m in scores.items()))
     # the preprocessing the code applies now (the metrics below are recomputed with it)
     card["preprocessing"] = preprocessing_description()
+    # the exact data the metrics below are computed on (the training run records its own)
+    card["data_checked"] = dict(data_identity(), checked=utc_now()[:10])
     card["metrics"]["valid"] = hippo.evaluate("valid", model=shipped)
     card["metrics"]["test"] = hippo.evaluate("test", model=shipped)
     if per_seed:

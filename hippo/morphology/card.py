@@ -82,6 +82,7 @@ def render_readme(card):
         f"the uncertain threshold and the OOD thresholds chosen on `valid` ({training['n_valid']}); `test` "
         f"({training.get('n_test', 200)}, 50 per class) is used only by `hippo evaluate --split test`.",
         "",
+        *_provenance_lines(card),
         "## Input",
         "",
         card["preprocessing"]["steps"] + ".",
@@ -117,6 +118,23 @@ def render_readme(card):
         parts += ["", extra]
     parts += ["", "## Software", "", ", ".join(f"{k} {v}" for k, v in sorted(card["software"].items())), ""]
     return "\n".join(parts)
+
+
+def _provenance_lines(card):
+    """Where, when and on exactly which data the model was trained (cards of ``hippo train`` since
+    2026-11-25 record it), and the data checksum ``models/make_card.py`` saw when it scored the model."""
+    lines = []
+    run = card["training"].get("run")
+    if run:
+        lines.append(f"Trained on {run['host']} by {run['user']}, started {run['started']} (UTC), "
+                     f"with `{' '.join(run['argv'])}`.")
+    for data, when in ((card["training"].get("data_identity"), "trained on"),
+                       (card.get("data_checked"), "scored with")):
+        if data:
+            checked = f" (checked {data['checked']})" if data.get("checked") else ""
+            lines.append(f"Data {when}: {data['package']} {data['version']}, {data['file']} "
+                         f"SHA-256 {data['sha256']}{checked}.")
+    return [" ".join(lines), ""] if lines else []
 
 
 def _ece_reference_text(metrics):

@@ -63,6 +63,19 @@ def package_file(name=ARCHIVE):
     return path
 
 
+def data_identity():
+    """Which labelled data a model was trained or scored on: the package version and the
+    SHA-256 of its archive, so that a card names its data exactly (a reinstalled or updated
+    package with other images or labels shows up as another checksum)."""
+    import importlib.metadata
+
+    from hippo.provenance import sha256_file
+
+    archive = package_file()
+    return {"package": PACKAGE, "version": importlib.metadata.version(PACKAGE), "file": ARCHIVE,
+            "sha256": sha256_file(archive)}
+
+
 def load_split(split):
     """The preprocessed images of one split (``train``, ``valid`` or ``test``)."""
     return load_splits(split)[0]

@@ -29,6 +29,12 @@ def test_smoke_training_writes_a_model_that_classifies(hippo_cli, tmp_path, shar
     assert card["training"]["n_train"] == 32 and card["training"]["seed"] == 3
     assert card["network"]["width"] == 4 and card["temperature"] > 0
     assert card["software"]["torch"] and "Metrics on valid" in (model / "README.md").read_text()
+    # the card says where, when and on exactly which data it was trained: the archive's checksum
+    # is the one the store's run recorded for its input
+    data, run_record = card["training"]["data_identity"], card["training"]["run"]
+    assert data["sha256"] == json.loads(run["inputs"])[0]["sha256"] and data["package"] == "firstgalaxydata"
+    assert run_record["host"] == json.loads(run["environment"])["host"] and "train" in run_record["argv"]
+    assert f"SHA-256 {data['sha256']}" in (model / "README.md").read_text()
     classified = hippo_cli("classify", shared_data / "first_nvss_pairs" / "FIRST_1408+0050_II.fits.fz",
                            "--model", model, "--json", "--threads", "1")
     assert classified.returncode == 0, classified.stderr
