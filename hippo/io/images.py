@@ -1,7 +1,9 @@
 """Read survey images: .fits/.fits.gz/.fits.fz, first image HDU, degenerate axes dropped, WCS checked."""
 
+import gzip
 import re
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 
 from hippo.errors import InputError
+from hippo.io.fitsfiles import path_kind
 
 # Above this many pixels an all-NaN check would read a whole (memory-mapped) mosaic: skip it there.
 _FULL_NAN_CHECK_MAX_PIXELS = 50_000_000
@@ -19,6 +22,7 @@ _NONPRINTABLE = re.compile(r"[^\x20-\x7e]")
 # Exact zeros in a run this long along a row are blank (zero-filled survey edges, as SkyView pads them);
 # scattered zeros, as in quantised data, are too rarely this many in a row to be taken for blank.
 _BLANK_ZERO_RUN = 5
+SINGULAR_WCS = "the WCS's pixel matrix (CD or CDELT/PC) is singular: pixels have no size on the sky"
 
 
 def printable(text):
@@ -111,21 +115,58 @@ def read_image(path, *, require_wcs=True, memmap=True, check_finite=True):
     Image
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(path, "no such file")
-    if path.is_dir():
-        raise InputError(path, "is a directory, not a FITS file")
+    kind, why = path_kind(path)  # opening a FIFO would wait for a writer for ever
+    if kind != "file":
+        raise InputError(path, "is a directory, not a FITS file" if kind == "dir" else why)
+    stream = None
     try:
+        with open(path, "rb") as file:
+            if file.read(2) == b"\x1f\x8b":
+                stream = gzip.open(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # memmap=None maps when it can and reads scaled integers instead; True would refuse them
-            hdul = fits.open(path, memmap=None if memmap else False, lazy_load_hdus=False,
+            hdul = fits.open(stream or path, memmap=None if memmap else False, lazy_load_hdus=False,
                              output_verify="silentfix")
-    except OSError as exc:
-        raise InputError(path, f"not a readable FITS file ({short_reason(exc)})") from None
     except Exception as exc:  # astropy raises assorted errors on garbage
-        raise InputError(path, f"not a readable FITS file ({short_reason(exc)})") from None
-    return image_from_hdul(hdul, path, require_wcs=require_wcs, check_finite=check_finite)
+        if stream is not None:
+            stream.close()
+        raise InputError(path, _unreadable_reason(exc)) from None
+    try:
+        try:
+            return image_from_hdul(hdul, path, require_wcs=require_wcs, check_finite=check_finite)
+        finally:
+            # astropy reads a gzip stream only as far as the image, so gzip never checks its CRC:
+            # reading on to the end does (a corrupt stream also explains any other fault found)
+            fault = stream is not None and _gzip_fault(stream)
+            if fault:
+                raise InputError(path, fault) from None
+    except InputError:
+        hdul.close()  # no image is returned: let go of the file now, not at garbage collection
+        raise
+    finally:
+        if stream is not None:
+            stream.close()
+
+
+def _unreadable_reason(exc):
+    """Why astropy cannot open a file, without its advice to callers of its API."""
+    reason = short_reason(exc)
+    if reason.startswith("No SIMPLE card found"):
+        return "not a FITS file (it does not start with a SIMPLE card)"
+    return f"not a readable FITS file ({reason})"
+
+
+def _gzip_fault(stream):
+    """Why the rest of an open gzip stream fails gzip's checks (CRC, length, end of data), or None."""
+    try:
+        while stream.read(1 << 20):
+            pass
+    except EOFError:
+        return "compressed data ends early: the file is truncated"
+    except (OSError, zlib.error) as exc:  # BadGzipFile is an OSError; the checksums themselves say nothing
+        return f"compressed data is corrupt ({str(exc).split(' 0x')[0]})"
+    return None
 
 
 def as_image(value, **read_options):
@@ -163,7 +204,7 @@ def image_from_hdul(hdul, path, *, require_wcs=True, check_finite=True):
     if not np.issubdtype(data.dtype, np.floating):
         data = data.astype(np.float32)
 
-    wcs = _celestial_wcs(path, header, hdul)
+    wcs = _celestial_wcs(path, header, hdul, data.shape)
     if require_wcs and wcs is None:
         raise InputError(path, "no celestial WCS in the header (need CTYPE1/2 RA---/DEC-- with CRVAL/CRPIX/CDELT or CD)")
     if check_finite and data.size <= _FULL_NAN_CHECK_MAX_PIXELS and not np.isfinite(data).any():
@@ -278,7 +319,21 @@ def _drop_degenerate_axes(path, data, header):
     return data, header
 
 
-def _celestial_wcs(path, header, hdul):
+def unprojected_reason(wcs):
+    """Why an image with ``wcs`` whose centre pixel has no position on the sky cannot be used."""
+    reason = "the image does not project onto the sky: its centre pixel has no sky position"
+    degrees = pixel_scale_arcsec(wcs) / 3600
+    return f"{reason} (pixels of {degrees:.3g} deg: CDELT or CD far too large?)" if degrees >= 1 else reason
+
+
+def is_singular(wcs):
+    """True when the pixel matrix of a celestial WCS is singular (to rounding): a pixel covers no area."""
+    matrix = wcs.pixel_scale_matrix
+    with np.errstate(invalid="ignore"):  # a NaN matrix is singular too, without numpy's warning
+        return not abs(np.linalg.det(matrix)) > 1e-10 * np.max(np.abs(matrix)) ** 2
+
+
+def _celestial_wcs(path, header, hdul, shape):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FITSFixedWarning)
@@ -290,4 +345,9 @@ def _celestial_wcs(path, header, hdul):
     celestial = wcs.celestial
     if not np.all(np.isfinite(celestial.wcs.crval)) or not np.all(np.isfinite(proj_plane_pixel_scales(celestial))):
         return None
+    if is_singular(celestial):
+        raise InputError(path, SINGULAR_WCS)
+    ny, nx = shape
+    if not np.all(np.isfinite(celestial.pixel_to_world_values((nx - 1) / 2.0, (ny - 1) / 2.0))):
+        raise InputError(path, unprojected_reason(celestial))
     return celestial

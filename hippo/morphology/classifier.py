@@ -15,7 +15,7 @@ from astropy.table import Table
 
 from hippo.errors import HippoError, InputError
 from hippo.io.fitsfiles import fits_stem
-from hippo.io.images import NOT_TOTAL_INTENSITY, short_reason
+from hippo.io.images import NOT_TOTAL_INTENSITY, SINGULAR_WCS, is_singular, short_reason
 from hippo.morphology import ood
 from hippo.morphology.calibration import probabilities
 # Imported here, not where it is used: a forked worker would import it afresh (~0.16 s) on every
@@ -260,8 +260,8 @@ def _classify_batch_in_worker(paths):
 def _prepare_image(image, position):
     if image.wcs is None:
         raise InputError(image.path, "no celestial WCS: the classifier needs to know the pixel scale")
-    if not abs(np.linalg.det(image.wcs.pixel_scale_matrix)) > 0:
-        raise InputError(image.path, "the WCS's pixel matrix (CD or CDELT/PC) is singular: pixels have no size on the sky")
+    if is_singular(image.wcs):
+        raise InputError(image.path, SINGULAR_WCS)
     stokes = str(image.header.get("STOKES", "I")).strip().upper()
     if stokes in NOT_TOTAL_INTENSITY:
         raise InputError(image.path, f"a Stokes {stokes} image: the classifier needs total intensity (Stokes I)")

@@ -14,6 +14,7 @@ sky positions.
 """
 
 import gzip
+import math
 import re
 from pathlib import Path
 
@@ -125,7 +126,10 @@ def _card_value(text):
     try:
         return int(token)
     except ValueError:
-        return float(token.replace("D", "E"))
+        value = float(token.replace("D", "E"))
+    if not math.isfinite(value):  # NaN/Inf is no FITS number: read_image refuses the card with the reason
+        raise ValueError(f"{token} is not a FITS number")
+    return value
 
 
 def _data_bytes(cards):

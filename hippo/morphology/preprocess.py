@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from hippo.errors import InputError
 from hippo.io.frames import icrs_to_native, native_to_icrs
-from hippo.io.images import pixel_scale_arcsec, zero_filled_blank
+from hippo.io.images import pixel_scale_arcsec, unprojected_reason, zero_filled_blank
 
 GRID_ARCSEC = 1.8
 GRID_PIXELS = 160
@@ -390,6 +391,8 @@ def prepare(image, ra=None, dec=None):
     """
     if ra is None or dec is None:
         ra, dec = image_centre(image)
+        if not np.isfinite(ra + dec):  # a header wcslib accepts, e.g. 90 deg pixels in a SIN projection
+            raise InputError(image.path, unprojected_reason(image.wcs))
     scale = image.pixel_scale_arcsec
     data, wcs = image.data, image.wcs
     y0, y1, x0, x1 = _noise_box(data.shape, wcs, ra, dec, scale)
@@ -468,10 +471,12 @@ def _noise_box(shape, wcs, ra, dec, scale):
     half = NOISE_FIELD_PIXELS / 2.0 * GRID_ARCSEC / scale
     cx, cy = _world_to_pixel(wcs, ra, dec)
     ny, nx = shape
+    if not np.isfinite(cx + cy + half):  # the source does not project onto the image: no noise to measure
+        return 0, 0, 0, 0
     # the pixels whose centres lie within half a field of the source: symmetric about it
     x0, x1 = max(int(np.ceil(cx - half - 1e-6)), 0), min(int(np.floor(cx + half + 1e-6)) + 1, nx)
     y0, y1 = max(int(np.ceil(cy - half - 1e-6)), 0), min(int(np.floor(cy + half + 1e-6)) + 1, ny)
-    if not (x0 < x1 and y0 < y1) or not np.isfinite(cx + cy):  # the source is off the image: no noise to measure
+    if not (x0 < x1 and y0 < y1):  # the source is off the image: no noise to measure
         return 0, 0, 0, 0
     return y0, y1, x0, x1
 

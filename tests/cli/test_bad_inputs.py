@@ -1,6 +1,7 @@
 """Bad inputs found by a sweep of every command: each is one line naming the input and why, and
 the rest of the work goes on."""
 
+import gzip
 import os
 
 import numpy as np
@@ -94,3 +95,75 @@ def test_an_input_that_cannot_be_read_is_described_without_a_checksum(tmp_path, 
     (entry,) = provenance.describe_inputs([tmp_path / "locked.fits"])
     assert entry["sha256"] is None and entry["unreadable"] == "Permission denied" and entry["size"] == 2880
     assert os.path.exists(tmp_path / "locked.fits")
+
+
+def _sky_fits(path, text_cards=(), **cards):
+    """A 100 x 100 noise image, SIN at 1.8"/px centred on (228, 45.6), with ``cards`` set, and
+    ``text_cards`` ((key, value) pairs) patched in as text where astropy would not write them (NaN)."""
+    header = fits.Header({"CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN", "CRVAL1": 228.0, "CRVAL2": 45.6,
+                          "CRPIX1": 50.5, "CRPIX2": 50.5, "CDELT1": -5e-4, "CDELT2": 5e-4, "CROTA2": 0.0,
+                          "BUNIT": "JY/BEAM", **cards})
+    noise = np.random.default_rng(7).normal(0.0, 1e-4, size=(100, 100)).astype(np.float32)
+    fits.PrimaryHDU(noise, header=header).writeto(path)
+    raw = bytearray(path.read_bytes())
+    for key, value in text_cards:
+        card = raw.index(key.ljust(8).encode() + b"= ")
+        raw[card:card + 80] = f"{key:<8}= {value:>20}".ljust(80).encode()
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def _commands(image, tmp_path):
+    return {"cutout": ("cutout", "--ra", "228.0", "--dec", "45.6", "--survey", image, "-o", tmp_path / "out"),
+            "overlay": ("overlay", "--image", image, "-o", tmp_path / "overlay.png"),
+            "classify": ("classify", image, "-o", tmp_path / "labels.csv", "--threads", "1")}
+
+
+@pytest.mark.parametrize("command", ["cutout", "overlay", "classify"])
+def test_a_gzip_file_whose_crc_check_fails_is_an_error_not_an_image(hippo_cli, tmp_path, command):
+    # astropy never reads gzip's trailer: the pixels of a corrupt stream were used as if they were fine
+    plain = _sky_fits(tmp_path / "sky.fits")
+    packed = gzip.compress(plain.read_bytes())
+    plain.unlink()
+    bad = tmp_path / "bad.fits.gz"
+    bad.write_bytes(packed[:-8] + bytes([packed[-8] ^ 0xFF]) + packed[-7:])  # the CRC no longer matches
+    result = hippo_cli(*_commands(bad, tmp_path)[command])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line.endswith(f"{bad}: compressed data is corrupt (CRC check failed)")
+    written = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert written == (["bad.fits.gz", "cutouts.csv"] if command == "cutout" else ["bad.fits.gz"])
+
+
+@pytest.mark.parametrize("command", ["cutout", "overlay"])
+def test_a_singular_cd_matrix_is_refused_as_classify_refuses_it(hippo_cli, tmp_path, command):
+    # all four CD entries equal: overlay drew meaningless axes, cutout said no_coverage
+    image = _sky_fits(tmp_path / "singular.fits", CD1_1=1e-4, CD1_2=1e-4, CD2_1=1e-4, CD2_2=1e-4)
+    result = hippo_cli(*_commands(image, tmp_path)[command])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line.endswith(f"{image}: the WCS's pixel matrix (CD or CDELT/PC) is singular: pixels have no size on the sky")
+    written = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert written == (["cutouts.csv", "singular.fits"] if command == "cutout" else ["singular.fits"])
+
+
+def test_classify_says_what_is_wrong_with_each_bad_file_in_one_line_and_goes_on(hippo_cli, tmp_path):
+    garbage = tmp_path / "notes.fits"
+    garbage.write_text("ra,dec\n228.0,45.6\n")
+    huge = _sky_fits(tmp_path / "huge.fits", CDELT1=-90.0, CDELT2=90.0, CRPIX2=-127.0)
+    nan_cdelt = _sky_fits(tmp_path / "nan_cdelt.fits", text_cards=[("CDELT1", "NaN")])
+    nan_crota = _sky_fits(tmp_path / "nan_crota.fits", text_cards=[("CROTA2", "NaN")])
+    good = _sky_fits(tmp_path / "good.fits")
+    result = hippo_cli("classify", garbage, huge, nan_cdelt, nan_crota, good, "-o", tmp_path / "labels.csv",
+                       "--threads", "1")
+    assert result.returncode == 3
+    # one line per bad file and nothing else: no numpy RuntimeWarning, no astropy advice
+    assert [line for line in result.stderr.splitlines() if not line.startswith("5 images classified")] == [
+        f"error: {garbage}: not a FITS file (it does not start with a SIMPLE card)",
+        f"error: {huge}: the image does not project onto the sky: its centre pixel has no sky position "
+        "(pixels of 90 deg: CDELT or CD far too large?)",
+        f"error: {nan_cdelt}: header card CDELT1 cannot be read: the image cannot be placed on the sky",
+        f"error: {nan_crota}: header card CROTA2 cannot be read: the image cannot be placed on the sky",
+    ]
+    rows = (tmp_path / "labels.csv").read_text().splitlines()
+    assert len(rows) == 6 and rows[-1].startswith("good,228.0")

@@ -94,7 +94,7 @@ def test_real_first_mirabest_tile_compressed_image(shared_data):
 
 @pytest.mark.parametrize("name,content,reason", [
     ("missing.fits", None, "no such file"),
-    ("notfits.fits", b"this is a CSV file,really\n1,2\n", "not a readable FITS file"),
+    ("notfits.fits", b"this is a CSV file,really\n1,2\n", "not a FITS file"),
     ("empty.fits", b"", "not a readable FITS file"),
 ])
 def test_unusable_files_name_the_file_and_the_reason(tmp_path, name, content, reason):
@@ -159,3 +159,42 @@ def test_cube_with_real_third_axis_is_refused(tmp_path):
     path = _write(tmp_path / "cube.fits", np.ones((3, 20, 20), np.float32))
     with pytest.raises(InputError, match="non-degenerate extra axes"):
         read_image(path, require_wcs=False)
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (lambda gz: gz[:-8] + bytes([gz[-8] ^ 0xFF]) + gz[-7:], "compressed data is corrupt (CRC check failed)"),
+    (lambda gz: gz[:-4], "compressed data ends early: the file is truncated"),
+])
+def test_a_gzip_file_that_fails_its_checks_is_refused_not_read(tmp_path, damage, reason):
+    # astropy stops reading at the image's end and never reaches gzip's trailer, which holds the checks
+    path = _write(tmp_path / "a.fits", np.ones((51, 51), np.float32), _wcs_header())
+    (tmp_path / "a.fits.gz").write_bytes(damage(gzip.compress(path.read_bytes())))
+    with pytest.raises(InputError) as raised:
+        read_image(tmp_path / "a.fits.gz")
+    assert str(raised.value) == f"{tmp_path / 'a.fits.gz'}: {reason}"
+
+
+def test_a_singular_cd_matrix_is_refused_not_read_as_an_image_nowhere(tmp_path):
+    header = _wcs_header()
+    del header["CDELT1"], header["CDELT2"]
+    header["CD1_1"] = header["CD1_2"] = header["CD2_1"] = header["CD2_2"] = 1e-4
+    path = _write(tmp_path / "singular.fits", np.ones((51, 51), np.float32), header)
+    with pytest.raises(InputError, match="singular.fits: the WCS's pixel matrix .* is singular: pixels have no size"):
+        read_image(path)
+
+
+def test_pixels_too_large_to_project_are_refused_with_the_pixel_size(tmp_path):
+    header = _wcs_header()
+    header["CTYPE1"], header["CTYPE2"] = "RA---SIN", "DEC--SIN"
+    header["CDELT1"], header["CDELT2"] = -90.0, 90.0
+    header["CRPIX2"] = -127.0  # the centre pixel lands off the sphere
+    path = _write(tmp_path / "huge.fits", np.ones((51, 51), np.float32), header)
+    with pytest.raises(InputError, match="huge.fits: the image does not project onto the sky: .*pixels of 90 deg"):
+        read_image(path)
+
+
+def test_a_file_that_is_not_fits_says_so_without_astropys_advice(tmp_path):
+    (tmp_path / "notes.fits").write_text("ra,dec\n150.0,2.0\n")
+    with pytest.raises(InputError) as raised:
+        read_image(tmp_path / "notes.fits")
+    assert str(raised.value) == f"{tmp_path / 'notes.fits'}: not a FITS file (it does not start with a SIMPLE card)"

@@ -2,6 +2,7 @@
 source give the model the same input; any WCS is resampled to 1.8"/px; the fast reader equals read_image."""
 
 import csv
+import warnings
 
 import numpy as np
 import pytest
@@ -216,3 +217,38 @@ def test_pixels_under_one_grey_level_of_the_peak_are_zeroed_but_count_as_emissio
     np.testing.assert_allclose(array[20, 10:20], (2e-3 - (median + 3 * std)) / (0.255 - (median + 3 * std)), rtol=1e-4)
     assert np.count_nonzero(array) == 11
     assert occupied >= 21 / GRID_PIXELS**2  # the OOD measure still sees the 5-sigma pixels
+
+
+def _first_like(path, **cards):
+    """A 1.8"/px SIN image at (228, 45.6) with ``cards`` set, written as text where astropy would refuse (NaN)."""
+    header = fits.Header({"CTYPE1": "RA---SIN", "CTYPE2": "DEC--SIN", "CRVAL1": 228.0, "CRVAL2": 45.6,
+                          "CRPIX1": 50.5, "CRPIX2": 50.5, "CDELT1": -5e-4, "CDELT2": 5e-4, "CROTA2": 0.0})
+    noise = np.random.default_rng(5).normal(size=(100, 100)).astype(np.float32)
+    fits.PrimaryHDU(noise, header=header).writeto(path)
+    raw = bytearray(path.read_bytes())
+    for key, value in cards.items():
+        card = raw.index(key.ljust(8).encode() + b"= ")
+        raw[card:card + 80] = f"{key:<8}= {value:>20}".ljust(80).encode()
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_pixels_too_large_to_project_are_named_as_the_fault_not_a_resampling_failure(tmp_path):
+    from hippo.errors import InputError
+
+    path = _first_like(tmp_path / "huge.fits", CDELT1="-90.0", CDELT2="90.0", CRPIX2="-127.0")
+    with pytest.raises(InputError) as raised:
+        prepare(read_for_classification(path))
+    assert str(raised.value) == (f"{path}: the image does not project onto the sky: its centre pixel has no sky "
+                                 "position (pixels of 90 deg: CDELT or CD far too large?)")
+
+
+def test_the_fast_reader_leaves_a_nan_wcs_card_to_read_image_to_refuse(tmp_path):
+    # wcslib took CROTA2 = NaN without a word and the file was classified 10' from where it is
+    from hippo.errors import InputError
+
+    path = _first_like(tmp_path / "nan_crota.fits", CROTA2="NaN")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and nothing on the way warns (numpy on NaN)
+        with pytest.raises(InputError, match="nan_crota.fits: header card CROTA2 cannot be read"):
+            read_for_classification(path)
