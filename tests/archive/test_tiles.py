@@ -422,30 +422,6 @@ def test_a_directory_of_unusable_tiles_fails_its_rows_and_the_other_surveys_are_
     assert table["message"][0].startswith(f"{broken}: no usable FITS tile: 1 cannot be used (empty.fits: ")
 
 
-@pytest.fixture
-def hippo_as_user(hippo_cli, tmp_path):
-    """The command line run as an ordinary user, to whom a file's mode applies (root drops its
-    power to read anything with setpriv)."""
-    import subprocess
-    import sys
-
-    if os.geteuid() != 0:
-        return hippo_cli
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: file modes cannot be made to apply")
-    without_override = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-    probe = tmp_path / "probe"
-    probe.write_text("x")
-    probe.chmod(0)
-    try:
-        if subprocess.run([*without_override, "cat", probe], capture_output=True).returncode == 0:
-            pytest.skip("setpriv could not take root's power to read any file")
-    finally:
-        probe.unlink()
-    return lambda *args: subprocess.run([*without_override, sys.executable, "-m", "hippo", *map(str, args)],
-                                        capture_output=True, text=True, timeout=600)
-
-
 def test_cli_a_tile_that_cannot_be_read_is_an_error_row_and_is_used_once_readable(tmp_path, hippo_as_user):
     wcs, _ = split_into_tiles(tmp_path / "tiles")
     tiles = tmp_path / "tiles"

@@ -3,7 +3,6 @@ never left "running" for ever (a full disk, a killed process)."""
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -15,29 +14,6 @@ from hippo.errors import InputError
 from hippo.store import Store
 
 READERS = (["info"], ["export", "--table", "sources"], ["cone", "--ra", "150", "--dec", "2", "--radius", "1deg"])
-
-
-@pytest.fixture
-def as_user(hippo_cli, tmp_path):
-    """The command line run as an ordinary user, to whom a file's mode applies (root drops its
-    power to read and write anything with setpriv)."""
-    if os.geteuid() != 0:
-        return hippo_cli
-    without_override = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-    probe = tmp_path / "probe"
-    probe.write_text("x")
-    probe.chmod(0)
-    try:
-        if shutil.which("setpriv") is None or subprocess.run([*without_override, "cat", probe],
-                                                             capture_output=True).returncode == 0:
-            pytest.skip("root can still write read-only files here")
-    finally:
-        probe.unlink()
-
-    def run(*args):
-        return subprocess.run([*without_override, sys.executable, "-m", "hippo", *map(str, args)],
-                              capture_output=True, text=True, timeout=600)
-    return run
 
 
 def closed_store(path):
@@ -70,13 +46,13 @@ def test_reading_an_empty_file_neither_initialises_it_nor_says_it_is_a_store(tmp
     assert path.stat().st_size == 0 and sorted(os.listdir(tmp_path)) == ["x.db"]
 
 
-def test_a_store_in_a_read_only_folder_can_be_read(tmp_path, as_user):
+def test_a_store_in_a_read_only_folder_can_be_read(tmp_path, hippo_as_user):
     folder = tmp_path / "rodir"
     folder.mkdir()
     path = closed_store(folder / "s.db")
     folder.chmod(0o555)
     try:
-        results = [as_user("store", *action, "--store", path) for action in READERS]
+        results = [hippo_as_user("store", *action, "--store", path) for action in READERS]
     finally:
         folder.chmod(0o755)
     for result in results:
@@ -85,11 +61,11 @@ def test_a_store_in_a_read_only_folder_can_be_read(tmp_path, as_user):
     assert sorted(os.listdir(folder)) == ["s.db"]
 
 
-def test_reading_a_read_only_store_leaves_no_files_beside_it(tmp_path, as_user):
+def test_reading_a_read_only_store_leaves_no_files_beside_it(tmp_path, hippo_as_user):
     path = closed_store(tmp_path / "s.db")
     path.chmod(0o444)
     for action in READERS:
-        result = as_user("store", *action, "--store", path)
+        result = hippo_as_user("store", *action, "--store", path)
         assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(tmp_path)) == ["s.db"]  # no s.db-wal, s.db-shm (0444: a later writer's trap)
 

@@ -4,9 +4,6 @@ is behind, a directory cannot be listed, a file cannot be read or has a date a z
 import contextlib
 import gzip
 import os
-import shutil
-import subprocess
-import sys
 import time
 import zipfile
 
@@ -18,31 +15,6 @@ from hippo.transfer.manifest import DAMAGED, DATA, MANIFESTS
 
 SMALL = 64 << 10  # files below this go into zips in these tests (keeps trees tiny)
 LARGE = 5 << 20   # above the command line's 4 MiB: sent as an object of its own
-
-
-@pytest.fixture
-def hippo_as_user(hippo_cli, tmp_path):
-    """The command line run as an ordinary user, to whom a file's mode applies (root drops its
-    power to read and list anything with setpriv)."""
-    if os.geteuid() != 0:
-        return hippo_cli
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: file modes cannot be made to apply")
-    without_override = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-    probe = tmp_path / "probe"
-    probe.write_text("x")
-    probe.chmod(0)
-    try:
-        if subprocess.run([*without_override, "cat", probe], capture_output=True).returncode == 0:
-            pytest.skip("setpriv could not take root's power to read any file")
-    finally:
-        probe.unlink()
-
-    def run(*args):
-        return subprocess.run([*without_override, sys.executable, "-m", "hippo", *map(str, args)],
-                              capture_output=True, text=True, timeout=600)
-    return run
-
 
 
 @contextlib.contextmanager

@@ -3,32 +3,8 @@ refused before any work with one line naming them: backup, demo and batch classi
 xmatch, overlay and cutout already were."""
 
 import os
-import shutil
-import subprocess
-import sys
 
 import pytest
-
-
-@pytest.fixture
-def as_user(tmp_path):
-    """The command line run as an ordinary user, to whom a folder's mode applies (root gives up its
-    power to write anywhere with setpriv)."""
-    without_override = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv: folder modes cannot be made to apply")
-        without_override = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
-        probe = tmp_path / "probe"
-        probe.mkdir(mode=0o555)
-        if subprocess.run([*without_override, "touch", probe / "x"], capture_output=True).returncode == 0:
-            pytest.skip("setpriv could not take root's power to write anywhere")
-        probe.rmdir()
-
-    def run(*args, cwd=None):
-        return subprocess.run([*without_override, sys.executable, "-m", "hippo", *map(str, args)], cwd=cwd,
-                              capture_output=True, text=True, timeout=600)
-    return run
 
 
 @pytest.fixture
@@ -53,8 +29,8 @@ def one_error(result):
     ("ro/x", "cannot write here (Permission denied)"),
     ("ro", "cannot write here (Permission denied)"),  # the lock's temporary file not named
 ])
-def test_backup_to_an_unwritable_destination_names_it(as_user, places, destination, reason):
-    result = as_user("backup", places / "src", places / destination)
+def test_backup_to_an_unwritable_destination_names_it(hippo_as_user, places, destination, reason):
+    result = hippo_as_user("backup", places / "src", places / destination)
     assert result.returncode == 2
     assert one_error(result) == f"error: {places / destination}: {reason}"
     assert os.listdir(places / "ro") == [] and (places / "afile").read_text() == "not a folder"
@@ -65,17 +41,17 @@ def test_backup_dry_run_into_a_file_is_refused_too(hippo_cli, places):
     assert result.returncode == 2 and one_error(result) == f"error: {places / 'afile'}: is a file, not a folder"
 
 
-def test_demo_into_a_read_only_folder_names_it(as_user, places):
-    result = as_user("demo", "-o", places / "ro" / "demo")
+def test_demo_into_a_read_only_folder_names_it(hippo_as_user, places):
+    result = hippo_as_user("demo", "-o", places / "ro" / "demo")
     assert result.returncode == 2
     assert one_error(result) == f"error: {places / 'ro' / 'demo'}: cannot write here (Permission denied)"
     assert os.listdir(places / "ro") == []
 
 
 @pytest.mark.parametrize("output", ["ro/l.csv", "ro/new/l.csv", "afile/l.csv"])
-def test_batch_classify_into_a_read_only_folder_is_refused_before_any_shard(as_user, places, shared_data, output):
+def test_batch_classify_into_a_read_only_folder_is_refused_before_any_shard(hippo_as_user, places, shared_data, output):
     image = next((shared_data / "first_mirabest").glob("*.fits.fz"))
-    result = as_user("batch", "classify", image, "-o", output, "--dask", "local", "--workers", "1", cwd=places)
+    result = hippo_as_user("batch", "classify", image, "-o", output, "--dask", "local", "--workers", "1", cwd=places)
     assert result.returncode == 2
     why = "afile is a file, not a folder" if output.startswith("afile") else "Permission denied"
     assert one_error(result) == f"error: {output}: cannot write here ({why})"
