@@ -11,6 +11,15 @@ _LATEST_XMATCHES = ("SELECT x.* FROM xmatches x JOIN (SELECT radio_id, MAX(run_i
                     "GROUP BY radio_id) latest ON x.radio_id = latest.radio_id AND x.run_id IS latest.run_id")
 
 
+def decisions_sql(store):
+    """SQL for the decisions that count: neither retractions nor retracted (undo appends a row that
+    ``retracts`` a decision, deleting nothing). A store from before undo has no retractions."""
+    if "retracts" not in store.columns("annotations"):
+        return "SELECT * FROM annotations"
+    return ("SELECT * FROM annotations a WHERE retracts IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM annotations r WHERE r.retracts = a.id)")
+
+
 def _records(store, sql, parameters=()):
     cursor = store.connection.execute(sql, parameters)
     names = [d[0] for d in cursor.description]
@@ -41,8 +50,8 @@ def source_queue(store, queue="uncertain", label=None, order="store", seed=None,
     else:
         names = list(dict.fromkeys(list(classified) + list(xmatch_flags)))
     if undecided_by is not None:
-        decided = {r[0] for r in store.connection.execute("SELECT DISTINCT source FROM annotations WHERE user=?",
-                                                          (undecided_by,))}
+        decided = {r[0] for r in store.connection.execute(f"SELECT DISTINCT source FROM ({decisions_sql(store)}) "
+                                                          "WHERE user=?", (undecided_by,))}
         names = [name for name in names if name not in decided]
     rows = []
     for name in names:
@@ -59,7 +68,8 @@ def source_queue(store, queue="uncertain", label=None, order="store", seed=None,
 
 
 def source_details(store, source, user=None):
-    """Everything the page shows for one source: probabilities, candidates, cutouts, decisions."""
+    """Everything the page shows for one source: probabilities, candidates, cutouts, the decisions
+    that count (not retracted) and ``mine``, the latest of them by ``user``."""
     classification = _records(store, "SELECT * FROM classifications WHERE source=? ORDER BY id DESC LIMIT 1",
                               (source,))
     candidates = _records(store, "SELECT optical_id, separation_arcsec, rank, lr, reliability, ra, dec, flag "
@@ -68,8 +78,8 @@ def source_details(store, source, user=None):
                                  "ORDER BY rank, separation_arcsec", (source, source))
     cutouts = _records(store, "SELECT id, survey, status, path FROM cutouts WHERE source=? AND path IS NOT NULL "
                               "ORDER BY id", (source,))
-    decisions = _records(store, "SELECT label, host, comment, user, time FROM annotations WHERE source=? "
-                                "ORDER BY id", (source,))
+    decisions = _records(store, f"SELECT id, label, host, comment, user, time FROM ({decisions_sql(store)}) "
+                                "WHERE source=? ORDER BY id", (source,))
     if not (classification or candidates or cutouts or decisions):
         return None
     c = classification[0] if classification else {}
@@ -85,13 +95,13 @@ def source_details(store, source, user=None):
 
 
 def agreement(store):
-    """Agreement between annotators: the latest decision per (source, user), compared per source.
+    """Agreement between annotators: the latest decision (not retracted) per (source, user), compared per source.
 
     Returns counts of sources annotated, by more than one user, and those where every user's
     latest label (and host) agree, with the fraction.
     """
     latest = _records(store, "SELECT source, user, label, host FROM annotations WHERE id IN "
-                             "(SELECT MAX(id) FROM annotations GROUP BY source, user)")
+                             f"(SELECT MAX(id) FROM ({decisions_sql(store)}) GROUP BY source, user)")
     by_source = {}
     for r in latest:
         by_source.setdefault(r["source"], []).append(r)

@@ -14,6 +14,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from hippo.inspection.queue import QUEUES, agreement, source_details, source_queue
+from hippo.morphology.classifier import CLASSES
+from hippo.morphology.labels import class_name
 
 log = logging.getLogger("hippo")
 
@@ -24,13 +26,19 @@ ZOOMS = (1, 2)
 MAX_BODY_BYTES = 64 * 1024
 REQUEST_TIMEOUT = 10.0  # seconds a request may take to arrive: a body shorter than it says does not hold a thread
 WRITE_ATTEMPTS = 3  # a decision that meets a busy store is tried this many times before the page is told
-# What an annotator can call a source (the page's buttons): the classifier's four classes, so
-# that decisions and classifications compare directly, and two more; the host choice "none of these".
-LABELS = ["FRI", "FRII", "BENT", "COMP", "other", "artefact"]
-# Any case, and the spellings of catalogues and of the page's first version, mean the same label.
-_LABEL_ALIASES = {**{label.lower(): label for label in LABELS}, "compact": "COMP", "artifact": "artefact",
-                  "fr1": "FRI", "fr2": "FRII", "fr-i": "FRI", "fr-ii": "FRII"}
+# What an annotator can call a source (the page's buttons, keys 1-6): the classifier's classes
+# themselves, so that decisions and classifications compare directly, and two more; spelt as
+# label_name() says. The host choice "none of these" is NO_HOST.
+LABELS = [*CLASSES, "other", "artefact"]
+_OTHER_LABELS = {"other": "other", "artefact": "artefact", "artifact": "artefact"}
 NO_HOST = "none"
+_RETRACT = re.compile(r"/api/annotations/([0-9]+)/retract")
+
+
+def label_name(text):
+    """The label of LABELS that ``text`` spells, or None: a class in any spelling that label tables
+    may use (hippo.morphology.labels: any case, fr-ii, compact, WAT, ...), or other / artefact (artifact)."""
+    return class_name(text) or _OTHER_LABELS.get(re.sub(r"[\s_\-]", "", text).lower())
 
 
 class RequestError(Exception):
@@ -66,6 +74,7 @@ class InspectionServer(ThreadingHTTPServer):
         self.layouts = {}  # source -> (its cutout files' identities, overlay layout): headers read once
         self.session = None  # this session's run (command "inspect"), begun at its first decision
         self.session_lock = threading.Lock()
+        self.retract_lock = threading.Lock()  # a retraction's checks and its row, one at a time
         super().__init__((host, port), InspectionHandler)
 
     def server_close(self):
@@ -102,7 +111,8 @@ class InspectionServer(ThreadingHTTPServer):
         return Store.open(self.store_path)
 
     def record_decision(self, row):
-        """Store one decision, committed and then seen through a new connection, before it is acknowledged.
+        """Store one decision (or retraction), committed and then seen through a new connection, before
+        it is acknowledged; returns its id.
 
         A busy store is tried again; anything else that keeps the row out of the store raises
         RequestError(503), so the page says "not saved" and keeps the decision to send again.
@@ -122,13 +132,15 @@ class InspectionServer(ThreadingHTTPServer):
                 raise RequestError(503, f"not stored ({exc}); send it again") from None
         try:
             with self.open_store() as store:  # what every later reader will see
-                stored = store.connection.execute("SELECT COUNT(*) FROM annotations WHERE source=? AND user=? "
-                                                  "AND time=?", (row["source"], row["user"], row["time"])).fetchone()[0]
+                stored = store.connection.execute(
+                    "SELECT MAX(id) FROM annotations WHERE source=? AND user=? AND time=? AND retracts IS ?",
+                    (row["source"], row["user"], row["time"], row.get("retracts"))).fetchone()[0]
         except (sqlite3.Error, HippoError) as exc:
-            stored = 0
+            stored = None
             log.error("inspect: decision on %s could not be read back: %s", row["source"], exc)
-        if not stored:  # sending it again at worst repeats a decision; the latest per user counts
+        if stored is None:  # sending it again at worst repeats a decision; the latest per user counts
             raise RequestError(503, "not stored (the store did not keep it); send it again")
+        return stored
 
     def overlay_layout(self, source):
         """(background, contours, surveys) of a source's overlay from its cutouts in the store, or None."""
@@ -208,12 +220,14 @@ class InspectionHandler(BaseHTTPRequestHandler):
         try:
             if not self._authorised(query, path):
                 raise RequestError(403, "missing or wrong token (open the URL printed by hippo inspect)")
-            handler = ROUTES.get((method, path))
+            handler, arguments = ROUTES.get((method, path)), ()
+            if handler is None and method == "POST" and (match := _RETRACT.fullmatch(path)):
+                handler, arguments = InspectionHandler.retract, (int(match[1]),)
             if handler is None:
                 if method == "GET" and path.startswith("/static/"):
                     return self._static(path[len("/static/"):])
                 raise RequestError(404, f"no such resource: {url.path}")
-            handler(self, query)
+            handler(self, query, *arguments)
         except RequestError as exc:
             try:
                 self._json(exc.status, {"error": str(exc)})
@@ -296,11 +310,10 @@ class InspectionHandler(BaseHTTPRequestHandler):
         with self.server.open_store() as store:
             self._json(200, agreement(store))
 
-    def annotate(self, query):
-        from hippo.provenance import utc_now
-
+    def _json_object(self):
+        """The request's body: one JSON object, sent as application/json (a form cannot send that)."""
         if self.headers.get("Content-Type", "").split(";")[0].strip().lower() != "application/json":
-            raise RequestError(415, "send the decision as application/json")
+            raise RequestError(415, "send the body as application/json")
         declared = (self.headers.get("Content-Length") or "").strip()
         if not re.fullmatch(r"[0-9]+", declared) or int(declared) == 0:
             raise RequestError(400, "send one JSON object, with its size in Content-Length")
@@ -312,19 +325,35 @@ class InspectionHandler(BaseHTTPRequestHandler):
             body = json.loads(self.rfile.read(length))
         except (ValueError, UnicodeDecodeError):
             raise RequestError(400, "body is not JSON") from None
-        if not isinstance(body, dict) or not isinstance(body.get("source"), str) or not body["source"]:
+        if not isinstance(body, dict):
+            raise RequestError(400, "body must be a JSON object")
+        return body
+
+    def _user(self, body):
+        """Who sends the request: 'user' in the body, or hippo inspect --user."""
+        user = body.get("user")
+        if user is not None and not isinstance(user, (str, int, float)):
+            raise RequestError(400, "'user' must be a string")
+        user = str(user or "").strip() or self.server.default_user
+        if not user:
+            raise RequestError(400, "say who is annotating: 'user' in the body (or hippo inspect --user)")
+        return user
+
+    def annotate(self, query):
+        from hippo.provenance import utc_now
+
+        body = self._json_object()
+        if not isinstance(body.get("source"), str) or not body["source"]:
             raise RequestError(400, "body must be a JSON object with a non-empty 'source'")
         row = {"source": body["source"], "time": utc_now()}
-        for key in ("label", "host", "comment", "user"):
+        for key in ("label", "host", "comment"):
             value = body.get(key)
             if value is not None and not isinstance(value, (str, int, float)):
                 raise RequestError(400, f"{key!r} must be a string")
             row[key] = None if value in (None, "") else str(value)
-        row["user"] = (row["user"] or "").strip() or self.server.default_user
-        if not row["user"]:
-            raise RequestError(400, "say who is annotating: 'user' in the body (or hippo inspect --user)")
+        row["user"] = self._user(body)
         if row["label"] is not None:
-            label = _LABEL_ALIASES.get(row["label"].strip().lower())
+            label = label_name(row["label"])
             if label is None:
                 raise RequestError(400, f"label must be one of {', '.join(LABELS)}, not {row['label']!r}")
             row["label"] = label
@@ -338,7 +367,34 @@ class InspectionHandler(BaseHTTPRequestHandler):
             if row["host"] not in (None, NO_HOST) and row["host"] not in hosts:
                 raise RequestError(400, f"host {row['host']!r} is not a candidate of {row['source']} "
                                         f"(candidates: {', '.join(sorted(hosts)) or 'none'}; or {NO_HOST!r})")
-        self.server.record_decision(row)
+        row["id"] = self.server.record_decision(row)
+        self._json(201, row)
+
+    def retract(self, query, decision):
+        """Undo: take back one's own latest decision on a source by appending a row that ``retracts``
+        it (who and when), so nothing is deleted and the decision no longer counts anywhere."""
+        from hippo.provenance import utc_now
+
+        user = self._user(self._json_object())
+        with self.server.retract_lock:  # checked and recorded as one step: a double click retracts once
+            with self.server.open_store() as store:
+                found = store.connection.execute("SELECT source, user, retracts FROM annotations WHERE id=?",
+                                                 (decision,)).fetchone()
+                if found is None:
+                    raise RequestError(404, f"no decision {decision} in the store")
+                source, owner, retracts = found
+                if retracts is not None:
+                    raise RequestError(400, f"{decision} is a retraction, not a decision; make the decision again")
+                if owner != user:  # names are not logins: this keeps annotators from undoing each other by mistake
+                    raise RequestError(403, f"decision {decision} is {owner}'s, not {user}'s")
+                if store.connection.execute("SELECT 1 FROM annotations WHERE retracts=?", (decision,)).fetchone():
+                    raise RequestError(409, f"decision {decision} is already retracted")
+                latest = (source_details(store, source, user=user) or {}).get("mine") or {}
+                if latest.get("id") != decision:
+                    raise RequestError(409, f"decision {decision} is not {user}'s latest on {source} "
+                                            f"(that is {latest.get('id')})")
+            row = {"source": source, "user": user, "time": utc_now(), "retracts": decision}
+            row["id"] = self.server.record_decision(row)
         self._json(201, row)
 
     def image(self, query):

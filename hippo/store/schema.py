@@ -38,6 +38,9 @@ TABLES = {
     "annotations": [  # run_id: the inspection session (run ``inspect``) that recorded the decision
         ("source", "TEXT"), ("label", "TEXT"), ("host", "TEXT"), ("comment", "TEXT"), ("user", "TEXT"),
         ("time", "TEXT"), ("run_id", "INTEGER"),
+        # a retraction (undo): the id of the decision it takes back, by its ``user`` at its ``time``;
+        # the store stays append-only, and the retracted decision no longer counts
+        ("retracts", "INTEGER"),
     ],
     "batch_jobs": [
         ("batch", "TEXT"), ("job_id", "TEXT"), ("shard", "INTEGER"), ("state", "TEXT"), ("log", "TEXT"),
@@ -51,5 +54,5 @@ TABLES = {
 
 INDEXES = [
     ("cutouts", "source"), ("classifications", "source"), ("xmatches", "radio_id"),
-    ("annotations", "source"), ("batch_jobs", "batch"),
+    ("annotations", "source"), ("annotations", "retracts"), ("batch_jobs", "batch"),
 ]

@@ -156,7 +156,8 @@ def store_labels(path):
         return [row["label"] for row in store.table("annotations")]
 
 
-@pytest.mark.parametrize("given, stored", [("COMP", "COMP"), ("compact", "COMP"), ("fri", "FRI"), ("Artifact", "artefact")])
+@pytest.mark.parametrize("given, stored", [("COMP", "COMP"), ("compact", "COMP"), ("fri", "FRI"), ("FR-II", "FRII"),
+                                           ("head tail", "BENT"), ("Artifact", "artefact"), ("Other", "other")])
 def test_annotation_labels_are_the_classifiers_in_any_case_or_spelling(server, filled_store, given, stored):
     decision = {"source": "J100000+020000", "label": given, "user": "ana"}
     assert request(server, "/api/annotations", decision)[0] == 201
@@ -198,3 +199,13 @@ def test_inspecting_an_empty_file_is_refused_and_leaves_it_empty(tmp_path):
     with pytest.raises(InputError, match="is not a HIPPO store \\(empty file\\)"):
         make_server(path, token=TOKEN, port=0)
     assert path.read_bytes() == b"" and sorted(p.name for p in tmp_path.iterdir()) == ["hippo.db"]
+
+
+def test_the_labels_are_the_classifiers_classes_and_two_more_in_one_place(server):
+    from hippo.inspection.server import LABELS, label_name
+    from hippo.morphology.classifier import CLASSES
+    from hippo.morphology.labels import class_name
+
+    assert json.loads(request(server, "/api/config")[2])["labels"] == LABELS == [*CLASSES, "other", "artefact"]
+    for spelling in ("fr1", "Fr II", "WAT", "compact"):  # what a label table may say, the page accepts
+        assert label_name(spelling) == class_name(spelling) is not None

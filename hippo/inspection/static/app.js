@@ -4,7 +4,8 @@
 "use strict";
 let LABELS = [];  // the server's (/api/config), so the page and the API agree
 const HOST_KEYS = "abcdefghi";
-const state = { queue: [], index: 0, current: null, label: null, host: null };
+// undo: this tab's decisions ({id, source, user, label, host}), the latest last, for "u" to take back
+const state = { queue: [], index: 0, current: null, label: null, host: null, undo: [] };
 const $ = (id) => document.getElementById(id);
 
 // An element with properties (className, onclick, ...) and children: nodes, or strings as text nodes.
@@ -22,7 +23,7 @@ async function api(path, options) {
   const headers = Object.assign({ "Authorization": "token " + token() }, (options || {}).headers || {});
   const response = await fetch(path, Object.assign({}, options, { headers, credentials: "same-origin" }));
   const body = await response.json();
-  if (!response.ok) throw new Error(body.error || response.statusText);
+  if (!response.ok) throw Object.assign(new Error(body.error || response.statusText), { status: response.status });
   return body;
 }
 
@@ -33,6 +34,8 @@ function token() {
 }
 
 function setStatus(text, error) { $("status").textContent = text; $("status").className = error ? "error" : ""; }
+
+const labelKeys = () => `1–${LABELS.length}`;
 
 function randomSeed() {
   // one seed per tab: a reload keeps the random order, and with it the annotator's place
@@ -133,16 +136,41 @@ function pickHost(host) { state.host = host; renderCandidates(state.current); }
 async function saveAndNext() {
   if (!state.current) return;
   if (!$("user").value.trim()) { setStatus("enter your name first", true); $("user").focus(); return; }
-  if (!state.label && !state.host) { setStatus("choose a morphology (1–6) or a host first", true); return; }
+  if (!state.label && !state.host) { setStatus(`choose a morphology (${labelKeys()}) or a host first`, true); return; }
   try {
-    await api("api/annotations", { method: "POST", headers: { "Content-Type": "application/json" },
+    const saved = await api("api/annotations", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ source: state.current.source, label: state.label, host: state.host,
                              comment: $("comment").value, user: $("user").value.trim() }) });
+    state.undo.push(saved);
+    $("undo").disabled = false;
     localStorage.setItem("hippo_user", $("user").value.trim());
     state.index += 1;
     await show();
-    setStatus(`saved ${state.queue[state.index - 1].source}`);
+    setStatus(`saved ${saved.source} (u undoes)`);
   } catch (e) { setStatus("not saved: " + e.message, true); }
+}
+
+// Take back the latest decision of this tab (the store keeps it, marked retracted) and return to its source.
+async function undo() {
+  const last = state.undo[state.undo.length - 1];
+  if (!last) { setStatus("nothing to undo: no decision saved from this page yet", true); return; }
+  try {
+    await api(`api/annotations/${encodeURIComponent(last.id)}/retract`, { method: "POST",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ user: last.user }) });
+  } catch (e) {
+    // 4xx: undone already, or decided again since (another tab); nothing left to undo. Else try again later.
+    if (e.status >= 400 && e.status < 500) state.undo.pop();
+    $("undo").disabled = !state.undo.length;
+    setStatus("not undone: " + e.message, true);
+    return;
+  }
+  state.undo.pop();
+  $("undo").disabled = !state.undo.length;
+  let at = state.queue.findIndex((entry) => entry.source === last.source);
+  if (at < 0) { at = Math.min(state.index, state.queue.length); state.queue.splice(at, 0, { source: last.source }); }
+  state.index = at;
+  await show();
+  setStatus(`undone: ${last.label || "–"} / host ${last.host || "none"} on ${last.source}`);
 }
 
 async function move(step) { state.index = Math.max(0, Math.min(state.queue.length, state.index + step)); await show(); }
@@ -166,6 +194,7 @@ document.addEventListener("keydown", (event) => {
   else if (k === "Enter" || k === "n") saveAndNext();
   else if (k === "s" || k === "ArrowRight") move(1);
   else if (k === "p" || k === "ArrowLeft") move(-1);
+  else if (k === "u") undo();
   else return;
   event.preventDefault();
 });
@@ -173,6 +202,7 @@ document.addEventListener("keydown", (event) => {
 $("next").onclick = saveAndNext;
 $("skip").onclick = () => move(1);
 $("back").onclick = () => move(-1);
+$("undo").onclick = undo;
 $("queue").onchange = loadQueue;
 $("random").onchange = loadQueue;
 $("undecided").onchange = loadQueue;
@@ -183,6 +213,7 @@ $("user").onchange = () => { if ($("undecided").checked) loadQueue(); };
     token();
     const config = await api("api/config");
     LABELS = config.labels;
+    for (const node of document.querySelectorAll(".label-keys")) node.textContent = labelKeys();
     const params = new URLSearchParams(location.search);
     $("user").value = params.get("user") || localStorage.getItem("hippo_user") || config.user || "";
     $("queue").value = params.get("queue") || config.queue;
