@@ -18,6 +18,9 @@ def register(subparsers):
     backup.add_argument("--bwlimit", default=None, metavar="RATE",
                         help="upload limit in bytes/s, with k/M/G suffixes (e.g. 50M)")
     backup.add_argument("--dry-run", action="store_true", help="show what would be sent, send nothing")
+    backup.add_argument("--checksum", action="store_true",
+                        help="decide what changed by SHA-256 (reads every file) instead of size and mtime: "
+                             "catches content rewritten with its size and mtime put back")
     backup.add_argument("--store", metavar="PATH", default=None,
                         help="record this backup (run provenance and a 'backups' row) in the catalogue store")
     backup.set_defaults(func=run)
@@ -61,7 +64,7 @@ def _backup(args, bwlimit, common):
     import hippo.transfer as transfer
 
     result = transfer.backup(args.src, args.dest, exclude=args.exclude, bwlimit=bwlimit,
-                             dry_run=args.dry_run, **common)
+                             dry_run=args.dry_run, checksum=args.checksum, **common)
     verb = "would send" if result["dry_run"] else "sent"
     if not args.quiet:
         print(f"{result['files']} files, {result['links']} links, {result['dirs']} directories; {verb} "
@@ -69,7 +72,8 @@ def _backup(args, bwlimit, common):
               f"{result['large_files']} large objects"
               + ("" if result["dry_run"] else f"; manifest {result['manifest']}"), file=sys.stderr)
     print_failures(result["failures"])
-    return (EXIT_PARTIAL if result["failures"] else EXIT_OK), result
+    # A database kept as raw bytes (warned of by the backup) is not a consistent snapshot: partial.
+    return (EXIT_PARTIAL if result["failures"] or result["unreadable_sqlite"] else EXIT_OK), result
 
 
 def _recorded_backup(args, bwlimit, common):
@@ -78,7 +82,7 @@ def _recorded_backup(args, bwlimit, common):
     from hippo.transfer.backup import backups_row
 
     parameters = {"src": args.src, "dest": args.dest, "exclude": args.exclude, "bwlimit": bwlimit,
-                  "dry_run": args.dry_run, "workers": args.workers}
+                  "dry_run": args.dry_run, "workers": args.workers, "checksum": args.checksum}
     # run_at: no connection to the store is open while the backup reads its file (it is often in SRC)
     with Store.run_at(args.store, "backup", parameters) as recorded:
         recorded.exit_status, result = _backup(args, bwlimit, common)

@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 
 from hippo.errors import HippoError, InputError
-from hippo.io.atomic import atomic_path
+from hippo.io.atomic import atomic_path, disk_full
 
 PART_SIZE = 8 << 20  # bytes per multipart part (S3 needs >= 5 MiB except the last)
 MAX_PARTS = 10_000   # parts one multipart upload may have (S3's limit)
@@ -189,17 +189,20 @@ class LocalBackend(Backend):
         self.throttle.consume(len(data))
 
         def write():
+            final = self._path(key)
+            _make_dirs(final.parent)
             if not if_absent:
-                with atomic_path(self._path(key)) as tmp:
-                    tmp.write_bytes(data)
+                with atomic_path(final) as tmp, open(tmp, "wb") as stream:
+                    stream.write(data)
+                    _sync(stream)
+                _sync_dir(final.parent)
                 return
             # Written aside, then hard-linked: unlike a rename, a link refuses to replace a file.
-            final = self._path(key)
-            final.parent.mkdir(parents=True, exist_ok=True)
             descriptor, aside = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
             try:
                 with os.fdopen(descriptor, "wb") as stream:
                     stream.write(data)
+                    _sync(stream)
                 try:
                     os.link(aside, final)
                 except OSError as exc:
@@ -210,19 +213,23 @@ class LocalBackend(Backend):
                 raise AlreadyExists(f"{self.url}: {key} already exists") from None
             finally:
                 os.unlink(aside)
+            _sync_dir(final.parent)
         self.call(f"put {key}", write)
         return ObjectInfo(key, len(data), None)
 
     def put_file(self, key, path, on_bytes=None):
         def copy():
-            sha256 = hashlib.sha256()
-            with atomic_path(self._path(key)) as tmp, open(tmp, "wb") as sink:
+            sha256, final = hashlib.sha256(), self._path(key)
+            _make_dirs(final.parent)
+            with atomic_path(final) as tmp, open(tmp, "wb") as sink:
                 for chunk in _source_chunks(path, PART_SIZE):
                     self.throttle.consume(len(chunk))
                     sha256.update(chunk)
                     sink.write(chunk)
                     if on_bytes:
                         on_bytes(len(chunk))
+                _sync(sink)
+            _sync_dir(final.parent)
             return sha256.hexdigest()
         sha256 = self.call(f"put {key}", copy)
         return ObjectInfo(key, self._path(key).stat().st_size, None), sha256
@@ -278,6 +285,46 @@ def _is_partial(name):
     return name.startswith(".") and ".part" in name
 
 
+def _sync(stream):
+    """Flush ``stream`` to the disk before it is renamed into place: without it a power loss soon
+    after a finished backup can leave its objects and manifest empty or partial."""
+    stream.flush()
+    os.fsync(stream.fileno())
+
+
+def _sync_dir(directory):
+    """Make a rename (or link, or new entry) in ``directory`` survive a power loss."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):  # a folder that cannot be opened for reading
+            return
+        raise
+    try:
+        os.fsync(descriptor)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):  # a disk that cannot sync folders
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def _make_dirs(directory):
+    """Make ``directory`` and its missing parents, each new entry synced in its parent (an object
+    in a folder whose own entry was lost is lost with it)."""
+    if directory.is_dir():
+        return
+    _make_dirs(directory.parent)
+    try:
+        directory.mkdir()
+    except FileExistsError:
+        pass  # made by another worker meanwhile
+    except OSError as exc:  # named as atomic_path names what it cannot make
+        raise InputError(directory, "no space left on device" if disk_full(exc)
+                         else f"cannot write here ({exc.strerror or exc})") from None
+    _sync_dir(directory.parent)
+
+
 def _create_exclusively(path, data):
     """Create ``path`` holding ``data``, failing (FileExistsError) if it exists: an if-absent put
     where hard links are missing. Not atomic, unlike the link: a reader may see the file empty
@@ -285,8 +332,7 @@ def _create_exclusively(path, data):
     with open(path, "xb") as stream:  # O_CREAT | O_EXCL
         try:
             stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
+            _sync(stream)
         except BaseException:
             os.unlink(path)  # ours alone (created exclusively): a half-written record must not hold
             raise

@@ -50,14 +50,14 @@ class _FileChanged(Exception):
 
 def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None, retries=4,
            dry_run=False, small_file_limit=SMALL_FILE_LIMIT, zip_target=ZIP_TARGET,
-           memory_cap=MEMORY_CAP, quiet=False):
+           memory_cap=MEMORY_CAP, checksum=False, quiet=False):
     """Back up the tree ``src`` to ``dest`` (``s3://bucket/prefix`` or a local directory).
 
     Only files that are new or changed since the last manifest are sent (size and mtime,
-    then SHA-256 when those differ). Symlinks are recorded as links, never followed. Files
-    below ``small_file_limit`` bytes are collated into uncompressed zips of about
-    ``zip_target`` bytes built in memory (at most ``memory_cap`` bytes in flight); larger
-    files go up in multipart uploads with per-part MD5 checks. SQLite databases (by header or
+    then SHA-256 when those differ; with ``checksum``, SHA-256 always). Symlinks are recorded
+    as links, never followed. Files below ``small_file_limit`` bytes are collated into
+    uncompressed zips of about ``zip_target`` bytes built in memory (at most ``memory_cap``
+    bytes in flight); larger files go up in multipart uploads with per-part MD5 checks. SQLite databases (by header or
     ``.db`` name) are copied from a consistent snapshot taken with SQLite's backup API, without
     creating any file in ``src``; one SQLite cannot read is sent as its raw bytes, with a warning.
 
@@ -82,6 +82,11 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
         Retries of a failed request, with exponential back-off.
     dry_run : bool
         Plan and report, send nothing.
+    checksum : bool
+        Judge every file of unchanged size by its SHA-256, as ``rclone --checksum``: content
+        rewritten with its size and mtime put back is sent, and a file whose mtime alone changed
+        is not (its entry takes the new mtime). Every such file is read. SQLite databases copied
+        from a snapshot are still judged by size and mtime (theirs and their WAL's).
 
     Returns
     -------
@@ -123,7 +128,7 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
                   if key in existing and key not in damaged and existing[key].size == record.get("size")
                   and (not existing[key].etag or not record.get("etag") or existing[key].etag == record["etag"])}
         untrusted = damaged | (state.objects.keys() - intact)
-        reused, to_send = _plan(src, entries, state, intact)
+        reused, to_send = _plan(src, entries, state, intact, checksum, workers)
         small = [e for e in to_send if e["size"] < small_file_limit]
         large = [e for e in to_send if e["size"] >= small_file_limit]
         batches = _batches(small, zip_target)
@@ -202,10 +207,15 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
             key = f"{DATA}blob/{hashlib.sha256(version.encode()).hexdigest()[:40]}"
             already = existing.get(key)
             if already and already.size == entry["size"] and key in intact:
-                entry.update(key=key, sha256=sha256_file(path))
-                bar.update(entry["size"])
-                stored(key, already, [entry], False)
-                return
+                # The object is this file only if its bytes are the same: one rewritten with its size
+                # and mtime put back (sent by --checksum) has this name too.
+                sha256 = sha256_file(path)
+                held = state.entries.get(entry["path"], {})
+                if held.get("key") == key and held.get("sha256") == sha256:
+                    entry.update(key=key, sha256=sha256)
+                    bar.update(entry["size"])
+                    stored(key, already, [entry], False)
+                    return
             if already:
                 # An object of this name that the latest backup does not vouch for: an older
                 # backup's file of the same path, size and mtime but maybe other bytes, a damaged
@@ -321,10 +331,11 @@ def backups_row(source, destination, result):
             "files": result["files"], "bytes": result["send_bytes"]}
 
 
-def _plan(src, entries, state, intact):
+def _plan(src, entries, state, intact, checksum=False, workers=8):
     """Split the tree's files into those the last backup already holds (in an object still
-    ``intact`` at the destination) and those to send."""
-    reused, to_send = {}, []
+    ``intact`` at the destination) and those to send. A file of the same size is hashed when its
+    mtime changed, or always with ``checksum``; the same SHA-256 means it is held."""
+    reused, to_send, to_hash = {}, [], []
     for entry in entries:
         if entry["type"] != "file":
             continue
@@ -332,18 +343,31 @@ def _plan(src, entries, state, intact):
         if previous:
             same_size = previous.get("live_size", previous["size"]) == entry["size"]
             same_log = previous.get("log_mtime_ns") == entry.get("log_mtime_ns")  # SQLite WAL/journal
-            if same_size and same_log and previous["mtime_ns"] == entry["mtime_ns"]:
+            same_mtime = previous["mtime_ns"] == entry["mtime_ns"]
+            # A snapshot's SHA-256 is not the live database's: size and mtimes are all there is.
+            if same_size and same_log and same_mtime and (not checksum or previous.get("snapshot")):
                 reused[entry["path"]] = {**previous, "mode": entry["mode"]}
                 continue
             if same_size and not previous.get("snapshot"):
-                try:
-                    digest = sha256_file(src / entry["path"])
-                except OSError:
-                    digest = None
-                if digest == previous["sha256"]:
-                    reused[entry["path"]] = {**previous, "mode": entry["mode"], "mtime_ns": entry["mtime_ns"]}
-                    continue
+                to_hash.append((entry, previous))
+                continue
         to_send.append(dict(entry))
+
+    def digest(path):
+        try:
+            return sha256_file(src / path)
+        except OSError:
+            return None  # sent, and its read failure reported then
+
+    # Hashing releases the interpreter: files are read in parallel (--checksum reads them all).
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        digests = pool.map(digest, [entry["path"] for entry, _ in to_hash])
+        for (entry, previous), sha256 in zip(to_hash, digests):
+            if sha256 == previous["sha256"]:
+                reused[entry["path"]] = {**previous, "mode": entry["mode"], "mtime_ns": entry["mtime_ns"]}
+            else:
+                to_send.append(dict(entry))
+    to_send.sort(key=lambda e: e["path"])  # consecutive paths share zips
     return reused, to_send
 
 
@@ -389,10 +413,11 @@ def _read_small(root, entry):
         if steady:
             break
     entry = dict(entry, size=after.st_size, mtime_ns=after.st_mtime_ns)
-    with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
-        sent, entry = _snapshot_if_sqlite(path, data[:20], entry, Path(scratch))
-        if entry.get("snapshot"):
-            data = sent.read_bytes()
+    if is_sqlite(path, data[:20]):  # a scratch folder for databases only: it costs milliseconds a file
+        with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
+            sent, entry = _snapshot_if_sqlite(path, data[:20], entry, Path(scratch))
+            if entry.get("snapshot"):
+                data = sent.read_bytes()
     if not steady and not entry.get("snapshot"):
         raise _FileChanged(path)
     entry["sha256"] = hashlib.sha256(data).hexdigest()

@@ -6,6 +6,7 @@ import datetime
 import fnmatch
 import hashlib
 import io
+import logging
 import os
 import zipfile
 from collections import defaultdict
@@ -18,6 +19,9 @@ from hippo.provenance import sha256_file
 from hippo.transfer.backends import TransferError, open_backend
 from hippo.transfer.manifest import (MANIFESTS, SQLITE_SIDE_FILES, ZIP_DAMAGE, BackupState, DamagedManifest,
                                      choose_manifest, is_sqlite, manifest_keys, read_header, run_started)
+
+log = logging.getLogger("hippo.transfer")
+RAW_SQLITE_WARNING = "restored from raw bytes of a database SQLite could not read when it was backed up"
 
 
 def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url=None, workers=8, retries=4,
@@ -44,7 +48,8 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
     -------
     dict
         ``files``, ``links``, ``dirs``, ``bytes`` restored, ``manifest`` (the key restored
-        from) and ``failures`` (path, reason).
+        from), ``failures`` (path, reason) and ``unreadable_sqlite`` (paths restored from the raw
+        bytes of a database the backup could not read: not a consistent snapshot; each warned of).
     """
     if as_of is not None and manifest is not None:
         raise UsageError("give --as-of or --manifest, not both")
@@ -153,10 +158,14 @@ def restore(dest, target, *, include=(), as_of=None, manifest=None, endpoint_url
         except OSError as exc:
             failures.append((entry["path"], f"cannot set its mode and time ({exc.strerror or exc})"))
             dirs_failed += 1
+    not_restored = {path for path, _ in corrupt}
+    raw = [e["path"] for e in chosen if e.get("unreadable_sqlite") and e["path"] not in not_restored]
+    for path in raw:  # the user must know these databases may not open, or hold a torn state
+        log.warning("warning: %s: %s", path, RAW_SQLITE_WARNING)
     return {"files": sum(len(v) for v in by_object.values()) - len(corrupt),
             "links": sum(e["type"] == "link" for e in chosen) - links_failed,
             "dirs": sum(e["type"] == "dir" for e in chosen) - dirs_failed,
-            "bytes": total, "manifest": state.manifest_key, "failures": failures}
+            "bytes": total, "manifest": state.manifest_key, "failures": failures, "unreadable_sqlite": raw}
 
 
 def list_backups(dest, *, endpoint_url=None, retries=4):

@@ -4,6 +4,7 @@
 import concurrent.futures
 import hashlib
 import io
+import logging
 import sqlite3
 import tempfile
 import zipfile
@@ -16,6 +17,8 @@ from hippo.provenance import sha256_file
 from hippo.transfer.backends import TransferError, open_backend
 from hippo.transfer.backup import _FileChanged, _sqlite_snapshot
 from hippo.transfer.manifest import DATA, ZIP_DAMAGE, BackupState, damaged_key, damaged_record, scan
+
+log = logging.getLogger("hippo.transfer")
 
 
 def verify(src, dest, *, deep=False, size_only=False, endpoint_url=None, workers=8, exclude=(), retries=4,
@@ -36,8 +39,10 @@ def verify(src, dest, *, deep=False, size_only=False, endpoint_url=None, workers
     Returns
     -------
     dict
-        ``ok`` (bool), ``checked`` (entries compared), ``objects`` (objects checked) and
-        ``problems``, a list of ``(path or object key, reason)``.
+        ``ok`` (bool), ``checked`` (entries compared), ``objects`` (objects checked),
+        ``problems``, a list of ``(path or object key, reason)``, and ``unreadable_sqlite``, the
+        paths the backup holds as the raw bytes of a database it could not read (each warned of
+        once; they still match, so they are not problems).
     """
     backend = open_backend(dest, endpoint_url=endpoint_url, retries=retries)
     # The latest complete backup, what restore would bring back (not a killed run's journals).
@@ -51,6 +56,10 @@ def verify(src, dest, *, deep=False, size_only=False, endpoint_url=None, workers
     problems = [(damaged.source, f"{damaged.reason}; checked against {state.manifest_key} instead (the next "
                  "backup writes a new manifest)") for damaged in state.damaged] + problems
     src = Path(src)
+    raw = sorted(path for path, entry in state.entries.items() if entry.get("unreadable_sqlite"))
+    for path in raw:  # a match, but of bytes that are not a consistent database
+        log.warning("warning: %s: the backup holds the raw bytes of a database SQLite could not read "
+                    "when it was backed up (%s)", path, state.entries[path]["unreadable_sqlite"])
     bar = progress(total=len(entries), desc="verify", unit="file", quiet=quiet)
 
     def compare(entry):
@@ -89,7 +98,8 @@ def verify(src, dest, *, deep=False, size_only=False, endpoint_url=None, workers
                 problems.extend(found)
                 bar.update()
         bar.close()
-    return {"ok": not problems, "checked": len(entries), "objects": len(by_object), "problems": problems}
+    return {"ok": not problems, "checked": len(entries), "objects": len(by_object), "problems": problems,
+            "unreadable_sqlite": raw}
 
 
 def _compare(src, entry, recorded, size_only=False):
