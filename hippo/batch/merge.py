@@ -9,9 +9,12 @@ complete.
 """
 
 import csv
+import getpass
 import json
+import logging
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +22,13 @@ from astropy.io import fits
 from astropy.table import Table, vstack
 
 from hippo.batch.plan import BatchPlan
-from hippo.cutouts.driver import INDEX_COLUMNS, INDEX_NAME
+from hippo.batch.slurm import queued_batches
+from hippo.cutouts.driver import INDEX_COLUMNS, INDEX_NAME, exit_status as cutout_exit_status
 from hippo.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, HippoError
 from hippo.io import atomic_path, atomic_write_text, read_table, write_table
 from hippo.provenance import environment_summary, software_versions, utc_now
+
+log = logging.getLogger(__name__)
 
 
 def read_json(path, default=None):
@@ -70,19 +76,20 @@ def merge_batch(plan_directory):
 
         rows = _merge_classify(plan, output)
         failures = failed_rows(rows)
-        failed = len(failures)
+        # SPEC's exit status as a local run gives it: 3 when some inputs failed, 2 when every one did.
+        exit_status = EXIT_OK if not failures else EXIT_USAGE if len(failures) == len(rows) else EXIT_PARTIAL
     else:
         rows = _merge_cutout(plan, output, settings["output_as_given"])
         # A catalogue row without a usable position is listed once, not once for each survey, as a
-        # local run lists it.
+        # local run lists it; so is a source's overlay that could not be drawn, listed first.
         rejected = [(str(name), f"row {number}: {reason}") for number, name, reason in
                     plan.description.get("rejected", [])]
-        failures = [(f"{row['name']} ({row['survey']})", str(row["message"])) for row in rows
-                    if row["status"] == "error" and (str(row["name"]), str(row["message"])) not in rejected]
+        overlays = _overlay_failures(rows)
+        rows.meta["overlays_failed"] = len(overlays)
+        failures = overlays + [(f"{row['name']} ({row['survey']})", str(row["message"])) for row in rows
+                               if row["status"] == "error" and (str(row["name"]), str(row["message"])) not in rejected]
         failures += rejected
-        failed = int(sum(row["status"] == "error" for row in rows))
-    # SPEC's exit status as a local run gives it: 3 when some inputs failed, 2 when every one did.
-    exit_status = EXIT_OK if not failed else EXIT_USAGE if failed == len(rows) else EXIT_PARTIAL
+        exit_status = cutout_exit_status(rows)  # as the local run's: an overlay not drawn makes it 3 too
 
     for path in plan.log_directory.iterdir():  # task logs, and dask-jobqueue's worker logs
         if path.is_file():
@@ -106,7 +113,7 @@ def merge_batch(plan_directory):
     summary = {
         "batch": plan.name, "state": "merged", "kind": plan.kind, "inputs": plan.input_count,
         "shards": plan.shard_count, "rows": len(rows), "partial_shards": partial,
-        "exit_status": exit_status, "failures": failures,
+        "exit_status": exit_status, "failures": failures, "overlays_failed": rows.meta.get("overlays_failed", 0),
         "output": str(output), "products": str(record), "store": store_note, "intermediates": scratch_note,
         "jobs": [s.get("array_job") for s in jobs if s.get("array_job")], "merged": utc_now(),
     }
@@ -118,7 +125,8 @@ def merge_batch(plan_directory):
 
 def _merge_classify(plan, output):
     """The shard tables in order, after the error rows of inputs that did not exist (where a local
-    run puts them); their provenance (one per shard) replaced by the batch's own."""
+    run puts them), each input named as given; their provenance (one per shard) replaced by the
+    batch's own."""
     from hippo.io.fitsfiles import fits_stem
     from hippo.morphology.classifier import error_row, rows_to_table
     from hippo.provenance import add_provenance
@@ -128,10 +136,8 @@ def _merge_classify(plan, output):
     if missing:
         tables.insert(0, rows_to_table([error_row(fits_stem(item), reason, item) for item, reason in missing]))
     merged = vstack(tables, metadata_conflicts="silent") if len(tables) > 1 else tables[0]
-    renamed = plan.description.get("renamed", {})
-    if renamed and len(merged):
-        # The jobs read (and name in ``input``) absolute paths; a local run gives the paths as the user did.
-        merged["input"] = [renamed.get(str(given), str(given)) for given in merged["input"]]
+    if len(merged):
+        merged["input"] = [plan.as_given(path) for path in merged["input"]]
     model = tables[-1].meta.get("model", "")
     merged.meta.clear()
     merged.meta["model"] = model
@@ -158,6 +164,8 @@ def _merge_cutout(plan, output, output_text):
         for row in _index_rows(shard_dir / INDEX_NAME):
             if row["path"]:
                 row["path"] = str(Path(output_text) / Path(row["path"]).relative_to(shard_dir))
+            # A message may name a cutout too ("overlay not written: <cutout>: ...").
+            row["message"] = row["message"].replace(f"{shard_dir}{os.sep}", f"{Path(output_text)}{os.sep}")
             rows.append(row)
     surveys = list(dict.fromkeys(row["survey"] for row in rows))
     rows += [{"name": name, "survey": survey, "ra": "nan", "dec": "nan", "path": "", "status": "error",
@@ -169,6 +177,21 @@ def _merge_cutout(plan, output, output_text):
     kept = [row for row in earlier if (row["name"], row["survey"]) not in new]
     write_table(_index_table(kept + rows), index_path)
     return _index_table(rows)
+
+
+# What ``hippo cutout --overlay`` appends to the messages of a source whose overlay it could not
+# draw (hippo/cutouts/driver.py, _make_overlays); the index is all a shard leaves of it.
+OVERLAY_NOT_WRITTEN = "overlay not written: "
+
+
+def _overlay_failures(rows):
+    """(source, "overlay not written: <reason>") once per source, as a local run lists them."""
+    failures = {}
+    for row in rows:
+        at = str(row["message"]).find(OVERLAY_NOT_WRITTEN)
+        if at >= 0:
+            failures.setdefault(str(row["name"]), str(row["message"])[at:])
+    return list(failures.items())
 
 
 def _link_or_copy(source, target):
@@ -201,6 +224,7 @@ def _fill_store(plan, settings, rows, record, statuses, exit_status):
     from hippo.store import Store
 
     with Store.open(settings["store"]) as store:
+        close_stale_submissions(store)
         already = store.query("SELECT run_id FROM batch_jobs WHERE batch=? AND state='merged'", (plan.name,))
         if len(already):
             return f"{store.path} (filled by run {already['run_id'][0]} before)"
@@ -215,8 +239,42 @@ def _fill_store(plan, settings, rows, record, statuses, exit_status):
             merge_job = os.environ.get("SLURM_JOB_ID", settings["runner"])
             store.insert("batch_jobs", [{"batch": plan.name, "job_id": merge_job, "shard": -1, "state": "merged",
                                          "log": str(record), "output": settings["output"]}], run_id=run.id)
+            close_submissions(store, [plan.name])
             run.exit_status = exit_status
         return f"{store.path} (run {run.id}: {inserted} rows)"
+
+
+def close_submissions(store, batches):
+    """The ``submitted`` rows of ``batches``, none of whose jobs is queued any more, say how they ended:
+    ``ended`` once the batch is merged (the merge's rows say how each shard went), else ``interrupted``
+    (cancelled, killed, lost, or a merge that never ran: the batch command run again finishes it), as
+    a run whose process ended unrecorded is marked ``interrupted``."""
+    batches = list(batches)
+    if not batches:
+        return
+    with store.transaction() as connection:
+        connection.execute(
+            "UPDATE batch_jobs SET state=CASE WHEN EXISTS (SELECT 1 FROM batch_jobs AS outcome "
+            "WHERE outcome.batch=batch_jobs.batch AND outcome.state='merged') THEN 'ended' ELSE 'interrupted' END "
+            f"WHERE state='submitted' AND batch IN ({', '.join('?' * len(batches))})", batches)
+
+
+def close_stale_submissions(store):
+    """``submitted`` rows of this user's batches with no job left in Slurm's queue are closed (see
+    :func:`close_submissions`), so none says ``submitted`` for ever. Best effort, as the store's own
+    marking of interrupted runs: where Slurm or the store cannot be asked now, a later call does it.
+    """
+    try:
+        submitted = store.query(
+            "SELECT DISTINCT batch_jobs.batch AS batch FROM batch_jobs JOIN runs ON runs.id=batch_jobs.run_id "
+            "WHERE batch_jobs.state='submitted' AND json_extract(runs.environment, '$.user')=?", (getpass.getuser(),))
+        if not len(submitted):
+            return
+        queued = queued_batches()
+        if queued is not None:
+            close_submissions(store, set(submitted["batch"]) - queued)
+    except (HippoError, sqlite3.Error) as exc:
+        log.debug("%s: batch jobs left submitted not closed now (%s)", store.path, exc)
 
 
 def _insert_results(store, plan, rows, run_id, settings):

@@ -42,7 +42,14 @@ MAX_COMMAND_LINE_BYTES = 1 << 20
 
 @dataclass
 class BatchPlan:
-    """One batch: ``kind`` (classify or cutout), its id, its scratch directory and its shards."""
+    """One batch: ``kind`` (classify or cutout), its id, its scratch directory and its shards.
+
+    ``description`` holds what the merge needs of the inputs besides the shards. Classify:
+    ``inputs`` as given, ``missing`` ([input, reason] of those that are no FITS file: the merge
+    gives them their error rows) and ``renamed`` (absolute path -> path as given, where the two
+    differ; see :meth:`as_given`). Cutout: ``catalogue`` (absolute) and ``rejected`` ([row number,
+    name, reason] of the rows without a usable position, which go to no shard).
+    """
 
     kind: str
     batch_id: str
@@ -112,6 +119,11 @@ class BatchPlan:
         else:
             output.unlink(missing_ok=True)
 
+    def as_given(self, path):
+        """An input as the user named it. The tasks read, and name in their rows, absolute paths (a
+        node may start in another directory); a local run names each input as given."""
+        return self.description.get("renamed", {}).get(str(path), str(path))
+
     def to_json(self):
         return {"kind": self.kind, "batch_id": self.batch_id, "shard_count": self.shard_count,
                 "tool_arguments": self.tool_arguments, "input_count": self.input_count,
@@ -131,8 +143,6 @@ class BatchPlan:
 def expand_fits_inputs(inputs):
     """FITS files as ``hippo classify`` finds them (directories searched recursively, sorted):
     ``(absolute paths, paths as the user named them, [(input, reason) for inputs that are neither])``.
-    The jobs read the absolute paths (a node may start elsewhere); the merged table names a failed
-    file as a local run would, and gives each missing input an error row as a local run does.
 
     With no FITS file at all there is nothing to run: an input error here, before anything is submitted.
     """
@@ -142,11 +152,6 @@ def expand_fits_inputs(inputs):
     if not files:
         raise InputError(*missing[0])
     return [str(path.absolute()) for path in files], [str(path) for path in files], missing
-
-
-def _renamed(files, as_given):
-    """Absolute path -> the name the user gave, for the files where the two differ."""
-    return {absolute: given for absolute, given in zip(files, as_given) if absolute != given}
 
 
 def shard_bounds(count, shards, block=1):
@@ -219,7 +224,8 @@ def plan_classify(inputs, scratch, array_size=None, tool_arguments=(), output=No
     batch_id = _plan_id(identity)
     plan = BatchPlan("classify", batch_id, Path(scratch).resolve() / f"classify-{batch_id}", shards,
                      list(tool_arguments), len(files) + len(missing),
-                     {"inputs": [str(i) for i in inputs], "renamed": _renamed(files, as_given),
+                     {"inputs": [str(i) for i in inputs],
+                      "renamed": {absolute: given for absolute, given in zip(files, as_given) if absolute != given},
                       "missing": [[str(item), reason] for item, reason in missing]})
     bounds = shard_bounds(len(files), shards, CLASSIFY_BATCH)
     longest = max(sum(len(f) + 1 for f in files[start:stop]) for start, stop in bounds)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hippo.batch import slurm as scheduler
-from hippo.batch.merge import merge_batch, read_json, record_directory, write_json
+from hippo.batch.merge import close_stale_submissions, merge_batch, read_json, record_directory, write_json
 from hippo.errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, HippoError, UsageError
 from hippo.io import atomic_write_text
 from hippo.provenance import utc_now
@@ -52,9 +52,10 @@ class BatchResult:
         lines = [f"batch {self.batch}: {self.state}" + (f" (jobs {', '.join(self.jobs)})" if self.jobs else "")]
         if self.summary:
             failed = len(self.summary.get("failures", []))
+            overlays = self.summary.get("overlays_failed")
             lines += [f"output: {self.output} ({self.summary['rows']} rows from {self.summary['inputs']} inputs in "
                       f"{self.summary['shards']} shards" + (f"; {failed} failed, listed below" if failed else "")
-                      + ")",
+                      + (f"; {overlays} overlay{'s' * (overlays > 1)} not written" if overlays else "") + ")",
                       f"products: {self.summary['products']} (logs, plan, scripts, provenance.json, summary.json)",
                       f"intermediates: {self.summary['intermediates']}"]
             if self.summary.get("store"):
@@ -114,6 +115,8 @@ def check_runner(slurm_flag, dask):
 
 def run_batch(plan, settings):
     """Bring a planned batch to completion as far as this call can; returns a BatchResult."""
+    if settings.store:  # earlier batches whose jobs left the queue unmerged stop saying "submitted"
+        _close_stale_submissions(settings.store)
     record = record_directory(settings.products, plan)
     result = BatchResult(plan.name, "submitted", settings.output, record, plan.directory)
     summary = read_json(record / "summary.json")
@@ -139,6 +142,13 @@ def run_batch(plan, settings):
         if fresh and not result.jobs:  # refused before anything ran (no Slurm here): leave no trace
             shutil.rmtree(record, ignore_errors=True)
         raise
+
+
+def _close_stale_submissions(path):
+    from hippo.store import Store
+
+    with Store.open(path) as store:
+        close_stale_submissions(store)
 
 
 def _record_submission(plan, submission, replace_last=False):

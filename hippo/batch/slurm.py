@@ -186,6 +186,22 @@ def queued_jobs(plan):
     return jobs
 
 
+def queued_batches():
+    """Names of this user's batches with a job in the queue (``classify-<id>``), or None where Slurm
+    cannot be asked (no client commands, no controller)."""
+    if shutil.which("squeue") is None:
+        return None
+    try:
+        result = subprocess.run(["squeue", "-h", "-u", getpass.getuser(), "-o", "%j"], capture_output=True,
+                                text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    return {name.removeprefix("hippo-").removesuffix("-merge").removesuffix("-dask")
+            for name in result.stdout.split() if name.startswith("hippo-")}
+
+
 def scancel(job_id):
     subprocess.run(["scancel", str(job_id)], capture_output=True, text=True, timeout=120)
 

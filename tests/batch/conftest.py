@@ -116,10 +116,13 @@ class SlurmCluster:
             self.stop()
             pytest.skip(f"{Path(argv[0]).name} did not start: {(result.stderr or result.stdout).strip()[:300]}")
         deadline = time.monotonic() + 20
-        while not pid_file.exists() and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            # A daemon creates its pid file before it writes the pid: wait for the number.
+            pid = pid_file.read_text().split() if pid_file.exists() else []
+            if pid:
+                self.pids.append(int(pid[0]))
+                return
             time.sleep(0.1)
-        if pid_file.exists():
-            self.pids.append(int(pid_file.read_text().split()[0]))
 
     def stop(self):
         subprocess.run(["scancel", "--full", "-u", "root"], env={**os.environ, **self.env}, capture_output=True)

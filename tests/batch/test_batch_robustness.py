@@ -224,3 +224,41 @@ def test_two_outputs_of_one_catalogue_on_slurm_in_a_folder_with_a_space_are_two_
     outputs = sorted(json.loads((record / "summary.json").read_text())["output"]
                      for record in home.glob("hippo-batch-cutout-*"))
     assert outputs == [str(home / "outA"), str(home / "outB")]
+
+
+def test_overlays_that_cannot_be_drawn_give_a_batch_the_local_runs_exit_status_and_lines(hippo_cli, tmp_path):
+    pytest.importorskip("hippo.overlays")
+    import numpy as np
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    def survey(name, data):  # 120 x 120 pixels of 2" around (150, 2)
+        wcs = WCS(naxis=2)
+        wcs.wcs.ctype, wcs.wcs.crval = ["RA---TAN", "DEC--TAN"], [150.0, 2.0]
+        wcs.wcs.crpix, wcs.wcs.cdelt = [60.5, 60.5], [-2.0 / 3600, 2.0 / 3600]
+        header = wcs.to_header()
+        header["BUNIT"] = "JY/BEAM" if name == "radio" else "counts"
+        fits.PrimaryHDU(data.astype(np.float32), header).writeto(tmp_path / f"{name}.fits")
+
+    noise = np.random.default_rng(3).normal(size=(120, 120))
+    radio = noise.copy()
+    radio[:, :60] = 0.0  # east half blank: no contours can be drawn there
+    survey("optical", noise)
+    survey("radio", radio)
+    # E (east, blank radio) and W in separate shards: one overlay drawn, one not.
+    (tmp_path / "sources.csv").write_text("name,ra,dec\nE,150.0167,2.0\nW,149.9833,2.0\n")
+    options = ("--catalogue", "sources.csv", "--survey", "optical.fits", "--survey", "radio.fits", "--size", "1arcmin",
+               "--overlay")
+
+    batch = hippo_cli("batch", "cutout", *options, "-o", "batch", "--array-size", "2", "--dask", "local",
+                      "--workers", "1", "--wait", cwd=tmp_path)
+    local = hippo_cli("cutout", *options, "-o", "local", cwd=tmp_path)
+    assert batch.returncode == local.returncode == 3, batch.stderr
+    # The same lines and index, each naming its own output's cutouts.
+    (line,) = error_lines(local.stderr)
+    assert line.startswith("error: E: overlay not written: local/E/radio.fits: cannot draw contours")
+    assert [line.replace("batch/", "local/") for line in error_lines(batch.stderr)] == error_lines(local.stderr)
+    assert "1 overlay not written" in batch.stderr
+    batch_index = (tmp_path / "batch" / "cutouts.csv").read_text()
+    assert batch_index.replace("batch/", "local/") == (tmp_path / "local" / "cutouts.csv").read_text()
+    assert (tmp_path / "batch/W/overlay.png").is_file() and not (tmp_path / "batch/E/overlay.png").exists()

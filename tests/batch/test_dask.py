@@ -50,3 +50,37 @@ def test_dask_classify_names_failed_files_as_a_local_run_does(shared_data, hippo
     for table, columns in (("classifications", ("source", "label", "flag", "input")), ("sources", ("source", "ra", "dec"))):
         assert store_rows("batch.db", table, columns) == store_rows("local.db", table, columns)
     assert len(store_rows("local.db", "sources", ("source",))) == 5
+
+
+def test_the_local_cluster_lets_in_only_holders_of_its_key(shared_data, shipped_model, tmp_path, monkeypatch):
+    """Another user on the host can reach 127.0.0.1: without the batch's key they cannot run anything."""
+    from distributed import Client
+    from distributed.security import Security
+
+    from hippo.batch import batch_classify, dask_cluster
+
+    refused, addresses = {}, []
+    original = dask_cluster.make_cluster
+
+    def make_cluster_and_knock(*args, **kwargs):
+        cluster = original(*args, **kwargs)
+        addresses.extend([cluster.scheduler_address, *cluster.scheduler_info["workers"]])
+        for address in addresses:
+            port = address.rsplit(":", 1)[1]
+            # Plain TCP, and TLS with a key of one's own: the two things a neighbour can try.
+            for attempt, security in ((f"tcp://127.0.0.1:{port}", None), (address, Security.temporary())):
+                try:
+                    with Client(attempt, security=security, timeout="3s") as intruder:
+                        refused[attempt] = intruder.submit(sum, [1, 2]).result(timeout=3)
+                except Exception as exc:  # the kind of failure depends on where the handshake breaks
+                    refused[attempt] = type(exc).__name__
+        return cluster
+
+    monkeypatch.setattr(dask_cluster, "make_cluster", make_cluster_and_knock)
+    image = next((shared_data / "first_mirabest").glob("*.fits.fz"))
+    result = batch_classify([image], tmp_path / "labels.csv", dask="local", workers=1, scratch=tmp_path / "scratch",
+                            quiet=True)
+    assert result.state == "merged" and result.exit_status == 0 and len(result.table) == 1
+    assert len(addresses) == 2 and all(address.startswith("tls://127.0.0.1:") for address in addresses)
+    # Every attempt raised (the name of the error, whatever it is), none ran the task.
+    assert len(refused) == 4 and all(isinstance(outcome, str) for outcome in refused.values()), refused

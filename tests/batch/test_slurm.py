@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import time
 
 import pytest
 from astropy.table import Table
@@ -41,10 +42,13 @@ def test_slurm_array_and_afterok_merge_equal_a_local_run(slurm, field, hippo_cli
     # The store: the cutouts once, one batch_jobs row per shard with its array job id, and the merge.
     with Store.open(directory / "hippo.db") as store:
         assert store.count("cutouts") == 12 and store.count("sources") == 12
-        jobs = store.query("SELECT job_id, shard, state FROM batch_jobs WHERE state != 'submitted' ORDER BY shard")
+        jobs = store.query("SELECT job_id, shard, state FROM batch_jobs WHERE state != 'ended' ORDER BY shard")
+        submissions = store.query("SELECT job_id FROM batch_jobs WHERE state='ended' ORDER BY shard")
     array_job = summary["jobs"][0]
     assert list(jobs["job_id"][1:]) == [f"{array_job}_{i}" for i in range(3)]
     assert list(jobs["state"]) == ["merged", "done", "done", "done"]
+    # The submission's rows, submitted until the merge, now say their jobs have ended.
+    assert list(submissions["job_id"][1:]) == [f"{array_job}_{i}" for i in range(3)]
 
     # Running the same command again finds the batch complete: nothing submitted, nothing duplicated.
     again = hippo_cli(*command, cwd=directory, env=slurm.env)
@@ -87,3 +91,29 @@ def test_cancelled_task_fails_the_batch_and_dask_on_slurm_finishes_only_it(slurm
         assert store.count("cutouts") == 12
         done = store.query("SELECT job_id FROM batch_jobs WHERE state='done' ORDER BY shard")
     assert list(done["job_id"]) == [f"{array_job}_0", "dask-slurm", f"{array_job}_2"]
+
+
+def test_a_cancelled_submission_is_interrupted_in_the_store_at_the_next_batch_command(slurm, field, monkeypatch):
+    directory = field["dir"]
+    monkeypatch.chdir(directory)
+    arguments = dict(size="2arcmin", slurm=True, array_size=2, memory="500M", store="hippo.db", quiet=True)
+    # Hold the node so nothing runs, submit, then cancel every job of the batch (as scancel -u, or an admin).
+    blocker = subprocess.run(["sbatch", "--parsable", f"--cpus-per-task={os.cpu_count()}", "--mem=100M",
+                              "--wrap", "sleep 300"], capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        first = batch_cutout(field["catalogue"], [field["survey"]], "batch", **arguments)
+        subprocess.run(["scancel", *first.jobs], check=True)
+        while subprocess.run(["squeue", "-h", "-j", ",".join(first.jobs)], capture_output=True,
+                             text=True).stdout.strip():
+            time.sleep(0.2)
+        # Another batch with the same store (here: the same one again, submitted anew).
+        second = batch_cutout(field["catalogue"], [field["survey"]], "batch", **arguments)
+        subprocess.run(["scancel", *second.jobs], check=True)
+    finally:
+        subprocess.run(["scancel", blocker], check=True)
+    with Store.open(directory / "hippo.db") as store:
+        rows = store.query("SELECT job_id, state FROM batch_jobs ORDER BY id")
+    states = dict(zip(rows["job_id"], rows["state"]))
+    assert len(states) == 6 and first.jobs[1] in states and second.jobs[1] in states
+    assert {states[job] for job in states if job.split("_")[0] in first.jobs} == {"interrupted"}
+    assert {states[job] for job in states if job.split("_")[0] in second.jobs} == {"submitted"}
