@@ -38,15 +38,15 @@ def register(subparsers):
 def run(args):
     import sqlite3
 
-    from hippo.errors import InputError
     from hippo.store import Store, default_store_path
 
     path = args.store or default_store_path()
+    # info, cone and export only read: they never create, initialise or upgrade a store
+    store = Store.open(path, readonly=args.store_action != "init")
     try:
-        # info, cone and export only read: they never create, initialise or upgrade a store
-        return _run_action(args, Store.open(path, readonly=args.store_action != "init"))
+        return _run_action(args, store)
     except sqlite3.DatabaseError as exc:  # a page damaged after the header: SQLite finds it on reading
-        raise InputError(path, f"the store is damaged ({exc}); restore it from a backup") from None
+        raise store.damaged(exc) from None
 
 
 def _run_action(args, store):

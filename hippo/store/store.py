@@ -48,6 +48,7 @@ class Store:
     def __init__(self, connection, path):
         self.connection = connection
         self.path = Path(path)
+        self._unlocked_identity = None
 
     @classmethod
     def open(cls, path=None, must_exist=False, readonly=False):
@@ -79,8 +80,9 @@ class Store:
         if size and size < 512:
             raise InputError(path, "is not a HIPPO store (not an SQLite database)")
         try:
+            unlocked = False
             if readonly:
-                connection = cls._connect_readonly(path, wal_size)
+                connection, unlocked = cls._connect_readonly(path, wal_size)
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 connection = sqlite3.connect(path, timeout=cls.timeout, isolation_level=None)
@@ -95,6 +97,8 @@ class Store:
             full = "disk full, " if _disk_full(exc, path) else ""
             raise InputError(path, f"{full}cannot open the store ({exc})") from None
         store = cls(connection, path)
+        # read without locks: a change seen later means a writer came, not that the store is damaged
+        store._unlocked_identity = _file_identity(path) if unlocked else None
         if not readonly:
             store._ensure_schema()
             store._close_interrupted_runs()
@@ -102,12 +106,14 @@ class Store:
 
     @classmethod
     def _connect_readonly(cls, path, wal_size):
-        """A read-only connection that creates nothing beside the file.
+        """A read-only connection, and whether it reads without SQLite's locks.
 
-        ``mode=ro`` on a WAL database without its -wal file creates -wal and -shm (with the store's
-        own mode: 0444 files that later block its writers), and fails in a read-only folder. With no
-        -wal no process has the store open and the main file is the whole database: it is read as
-        it is (``immutable``). With one, ``mode=ro`` reads it and its WAL under SQLite's locks.
+        Where this process may write the store (its file and folder), ``mode=ro`` reads it under
+        SQLite's locks, so a command that starts writing meanwhile is seen consistently; it may
+        create -wal and -shm as any writer does. Where it may not, ``mode=ro`` on a WAL database
+        without its -wal file creates -wal and -shm with the store's own mode (0444 files that later
+        block its writers) or fails (a read-only folder): with no -wal the main file is the whole
+        database and is read as it is (``immutable``, no locks: see :meth:`damaged`).
         """
         def connect(mode):
             connection = sqlite3.connect(f"file:{quote(os.fspath(path))}?{mode}", uri=True, timeout=cls.timeout,
@@ -122,14 +128,15 @@ class Store:
                 raise InputError(path, "is not a HIPPO store (an SQLite database without HIPPO's tables)")
             return connection
 
-        if wal_size is None:
-            return connect("immutable=1")
+        writable = os.access(path, os.W_OK) and os.access(path.absolute().parent, os.W_OK | os.X_OK)
+        if wal_size is None and not writable:
+            return connect("immutable=1"), True
         try:
-            return connect("mode=ro")
+            return connect("mode=ro"), False
         except sqlite3.OperationalError as exc:
             # an empty WAL whose -shm cannot be made (read-only folder): nothing in it to miss
-            if wal_size == 0 and _error_code(exc) in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):
-                return connect("immutable=1")
+            if not wal_size and _error_code(exc) in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):
+                return connect("immutable=1"), True
             raise
 
     def close(self):
@@ -418,8 +425,16 @@ class Store:
         except sqlite3.DatabaseError as exc:
             problems = [str(exc)]
         if problems != ["ok"]:
-            problem = problems[0].splitlines()[-1]  # without the "*** in database main ***" heading
-            raise InputError(self.path, f"the store is damaged ({problem}); restore it from a backup")
+            raise self.damaged(problems[0].splitlines()[-1])  # without the "*** in database main ***" heading
+
+    def damaged(self, problem):
+        """The InputError for a store SQLite found damaged while reading it. A store read without
+        locks (``immutable``) that changed since it was opened was being written meanwhile: that is
+        said instead, for "restore it from a backup" would replace a good store with an older one."""
+        if self._unlocked_identity is not None and _file_identity(self.path) != self._unlocked_identity:
+            return InputError(self.path, f"the store changed while it was read ({problem}); a command was "
+                                         "writing it: try again")
+        return InputError(self.path, f"the store is damaged ({problem}); restore it from a backup")
 
     def info(self):
         """Rows per table and the most recent runs (with their ``status``: running, interrupted or
@@ -481,6 +496,14 @@ class RunRecord:
     def note(self, message):
         """Add a line to the run's log without logging it (already shown to the user another way)."""
         self.notes += f"{utc_now()} {message}\n"
+
+
+def _file_identity(path):
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns, info.st_ino
 
 
 def _error_code(exc):
