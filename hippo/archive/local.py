@@ -151,8 +151,12 @@ class TileDirectorySurvey(Survey):
         index = self.index
         problems = [f"{self.path / bad['file']}: {bad['reason']}" for bad in index.unusable]
         unusable = f"; {len(problems)} unusable: " + "; ".join(problems) if problems else ""
+        # images that are not sky images (a PSF, a weight map): skipped, named, never a problem
+        skipped = [entry["file"] for entry in index.not_tiles]
+        not_tiles = ("; not a tile: no celestial WCS: " + ", ".join(skipped[:5])
+                     + (f" ({len(skipped) - 5} more)" if len(skipped) > 5 else "")) if skipped else ""
         return {"name": self.name, "kind": self.kind, "location": str(self.path),
-                "coverage": f"{len(index.entries)} tiles, {index.area_deg2():.2f} deg^2{unusable}",
+                "coverage": f"{len(index.entries)} tiles, {index.area_deg2():.2f} deg^2{unusable}{not_tiles}",
                 "pixel_scale_arcsec": round(self.pixel_scale_arcsec, 4), "radio": self.is_radio,
                 "problems": problems}
 
@@ -328,10 +332,11 @@ def _interior_weights(shape):
 class TileIndex:
     """Footprints of the FITS tiles of a directory: centre unit vectors, radii, WCS headers."""
 
-    def __init__(self, directory, entries, unusable=()):
+    def __init__(self, directory, entries, unusable=(), not_tiles=()):
         self.directory = Path(directory)
         self.entries = entries
         self.unusable = list(unusable)  # {"file", "reason"} of tiles that cannot be used
+        self.not_tiles = list(not_tiles)  # {"file", "reason"} of images that are not sky images
         self._wcs = {}
         self._vectors = _unit_vectors(np.array([e["ra"] for e in entries]), np.array([e["dec"] for e in entries]))
         self._radii = np.radians([e["radius"] for e in entries])
@@ -350,7 +355,7 @@ class TileIndex:
                 previous = {entry["file"]: entry for entry in cached["entries"]}
         except (OSError, ValueError, KeyError):
             previous = {}
-        entries, unusable, changed = [], [], False
+        entries, unusable, not_tiles, changed = [], [], [], False
         for path in sorted(_fits_files(directory)):
             relative = str(path.relative_to(directory))
             try:
@@ -361,6 +366,11 @@ class TileIndex:
             if entry is None or entry["size"] != stat.st_size or entry["mtime"] != stat.st_mtime_ns:
                 try:
                     entry = _index_entry(path, relative, stat)
+                except _NotATile as exc:
+                    # read, and not a sky image (a PSF, a weight map without WCS): never a tile,
+                    # so it fails no position (looked at again next time: its header alone)
+                    not_tiles.append({"file": relative, "reason": str(exc)})
+                    entry = None
                 except InputError as exc:
                     # not cached: looked at again next time, so a repaired (or chmod-ed) tile is used
                     unusable.append({"file": relative, "reason": exc.reason})
@@ -383,7 +393,7 @@ class TileIndex:
                                                           "entries": entries}))
             except (OSError, InputError):
                 pass  # an unwritable cache costs a re-index next time, nothing else
-        return cls(directory, entries, unusable)
+        return cls(directory, entries, unusable, not_tiles)
 
     def candidates(self, coord, extra_radius_deg):
         """Tiles whose footprint circle comes within ``extra_radius_deg`` of ``coord``, nearest first."""
@@ -423,10 +433,16 @@ def _fits_files(directory):
                 yield Path(root) / name
 
 
+class _NotATile(Exception):
+    """A FITS image that was read and is not a sky image (no celestial WCS): not part of the survey."""
+
+
 def _index_entry(path, relative, stat):
     """Footprint of one tile from its header alone (compressed tiles are not decompressed); None
-    for a FITS file that holds no image (a table: not part of the survey). An image that cannot
-    be a tile (unreadable, truncated, no usable WCS) raises InputError saying why."""
+    for a FITS file that holds no image (a table: not part of the survey). An image read whole
+    whose WCS is not celestial (a PSF, a weight map without WCS) raises _NotATile. A file that
+    should be a tile and cannot be used (unreadable, truncated, a WCS card that cannot be parsed,
+    a celestial WCS with no finite footprint) raises InputError saying why."""
     try:
         header = _image_header(path)
     except Exception as exc:
@@ -440,7 +456,7 @@ def _index_entry(path, relative, stat):
     except Exception as exc:
         raise InputError(path, f"WCS in the header cannot be read ({short_reason(exc)})") from None
     if wcs.naxis != 2 or not wcs.has_celestial:
-        raise InputError(path, "no celestial WCS in the header: the tile cannot be placed on the sky")
+        raise _NotATile("no celestial WCS")
     nx, ny = int(header["NAXIS1"]), int(header["NAXIS2"])
     wcs.pixel_shape = (nx, ny)
     xs = np.array([(nx - 1) / 2, -0.5, nx - 0.5, nx - 0.5, -0.5, (nx - 1) / 2, (nx - 1) / 2, -0.5, nx - 0.5])

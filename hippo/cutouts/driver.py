@@ -326,11 +326,22 @@ class _Job:
         return self._identities[survey_obj.name]
 
     def _failed(self, survey_obj, index, reason):
-        """The row of a cut or a write that failed. An earlier run's cutout there is kept (a survey
-        unreadable for now must not cost a good product): the row names it and says so."""
+        """The row of a cut or a write that failed. An earlier run's cutout there (perhaps of
+        another size, grid or survey input) must neither be lost (a survey unreadable for now must
+        not cost a good product) nor pass for this run's (classify reads the folder): it is
+        renamed, atomically, to ``<name>.fits.previous`` (not a FITS name, so classify and batch
+        skip it; an older one there is replaced), and the row has no path and says where it went.
+        A later successful cut leaves the ``.previous`` file alone."""
         path = self._path(survey_obj, index)
         if path.is_file():
-            return self._row(survey_obj, index, path, "error", f"{reason}; the earlier cutout {path} was kept")
+            previous = path.with_name(path.name + ".previous")
+            try:
+                os.replace(path, previous)
+            except OSError as exc:
+                reason += f"; the earlier cutout {path} could not be moved aside ({exc.strerror or exc}): " \
+                          "it is not this run's"
+            else:
+                reason += f"; the earlier cutout was moved to {previous}"
         return self._row(survey_obj, index, "", "error", reason)
 
     def remove_empty_folders(self):

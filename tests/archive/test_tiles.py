@@ -387,6 +387,37 @@ def test_unusable_tiles_fail_the_positions_no_usable_tile_holds_and_are_listed(t
     assert all(f"{tiles / name}: " in coverage for name in ("cut_header.fits", "empty.fits", "garbage.fits"))
 
 
+def test_images_without_a_celestial_wcs_are_not_tiles_and_fail_no_position(tmp_path, hippo_cli):
+    """A PSF or a weight map without WCS beside the tiles was read and is no sky image: it is
+    skipped (and named by ``hippo surveys``), so off the tiles is no_coverage, not error."""
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    tile_wcs = sky_wcs((150.0, 2.0), (101, 101))
+    fits.PrimaryHDU(np.ones((101, 101), np.float32), tile_wcs.to_header()).writeto(tiles / "t1.fits")
+    fits.PrimaryHDU(np.ones((21, 21), np.float32)).writeto(tiles / "psf.fits")  # no WCS at all
+    linear = WCS(naxis=2)
+    linear.wcs.ctype = ["LINEAR", "LINEAR"]
+    fits.PrimaryHDU(np.ones((50, 50), np.float32), linear.to_header()).writeto(tiles / "weight.fits.gz")
+    fits.BinTableHDU(Table({"ra": [1.0]})).writeto(tiles / "catalogue.fits")
+    survey = get_survey(tiles)
+    assert len(survey.index.entries) == 1 and survey.index.unusable == []
+    assert [entry["file"] for entry in survey.index.not_tiles] == ["psf.fits", "weight.fits.gz"]
+    far = SkyCoord([10.0, 150.0] * u.deg, [-30.0, 2.5] * u.deg)
+    assert [cut.status for cut in survey.cutouts(far, "1arcmin")] == ["no_coverage", "no_coverage"]
+    assert survey.cutout(tile_wcs.pixel_to_world(50, 50), "30arcsec").status == "ok"
+    described = survey.describe()
+    assert described["problems"] == []
+    assert described["coverage"].endswith("; not a tile: no celestial WCS: psf.fits, weight.fits.gz")
+    catalogue = tmp_path / "sources.csv"
+    catalogue.write_text("name,ra,dec\nin,150.0,2.0\nfar,10.0,-30.0\n")
+    result = hippo_cli("cutout", "--catalogue", catalogue, "--survey", tiles, "--size", "1arcmin",
+                       "-o", tmp_path / "out", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert list(Table.read(tmp_path / "out" / "cutouts.csv")["status"]) == ["ok", "no_coverage"]
+    listed = hippo_cli("surveys", tiles)
+    assert listed.returncode == 0 and "not a tile: no celestial WCS: psf.fits" in listed.stdout
+
+
 def test_a_repaired_tile_is_used_next_time(tmp_path, monkeypatch):
     wcs, data = split_into_tiles(tmp_path / "tiles")
     tile = tmp_path / "tiles" / "tile_00.fits"

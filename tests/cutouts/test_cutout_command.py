@@ -405,22 +405,41 @@ def small_survey(path, ra=150.0, dec=2.0, npix=120, data=None, **cards):
     return path
 
 
-def test_a_failed_recut_keeps_the_earlier_cutout_and_its_row_says_so(hippo_cli, tmp_path):
+def test_a_failed_recut_moves_the_earlier_cutout_aside_and_its_row_says_so(hippo_cli, tmp_path):
+    """A failed re-cut neither loses the earlier cutout (perhaps of other settings) nor leaves it
+    under the product's name, where classify would take it for this run's."""
+    from hippo.io.fitsfiles import find_fits_files, is_fits_name
+
     survey = small_survey(tmp_path / "survey.fits")
+    whole = survey.read_bytes()
     out = tmp_path / "out"
-    position = ["--ra", "150.0", "--dec", "2.0", "--name", "S", "--size", "30arcsec"]
-    assert hippo_cli("cutout", *position, "--survey", survey, "-o", out).returncode == 0
+    position = ["--ra", "150.0", "--dec", "2.0", "--name", "S"]
+    assert hippo_cli("cutout", *position, "--size", "30arcsec", "--survey", survey, "-o", out).returncode == 0
     cutout = out / "S" / "survey.fits"
+    previous = out / "S" / "survey.fits.previous"
     before = cutout.read_bytes()
-    survey.write_bytes(survey.read_bytes()[:2880 * 3])  # the survey file, replaced by a truncated copy
-    for overwrite in ([], ["--overwrite"]):
-        result = hippo_cli("cutout", *position, "--survey", survey, "-o", out, *overwrite)
-        assert result.returncode == 2
-        assert f"error: S (survey): {survey}: image data cannot be read" in result.stderr
-        assert result.stderr.splitlines()[0].endswith(f"; the earlier cutout {cutout} was kept")
-        assert cutout.read_bytes() == before
-        (row,) = Table.read(out / "cutouts.csv")
-        assert row["status"] == "error" and row["path"] == str(cutout) and "was kept" in row["message"]
+    survey.write_bytes(whole[:2880 * 3])  # the survey file, replaced by a truncated copy
+    result = hippo_cli("cutout", *position, "--size", "1arcmin", "--survey", survey, "-o", out)  # other settings
+    assert result.returncode == 2
+    assert f"error: S (survey): {survey}: image data cannot be read" in result.stderr
+    assert result.stderr.splitlines()[0].endswith(f"; the earlier cutout was moved to {previous}")
+    assert not cutout.exists() and previous.read_bytes() == before
+    (row,) = Table.read(out / "cutouts.csv")
+    assert row["status"] == "error" and (np.ma.is_masked(row["path"]) or row["path"] == "")
+    assert row["message"].endswith(f"; the earlier cutout was moved to {previous}")
+    assert not is_fits_name(previous) and find_fits_files(out)[0] == []  # classify and batch skip it
+    for overwrite in ([], ["--overwrite"]):  # nothing there now: nothing to move, .previous untouched
+        result = hippo_cli("cutout", *position, "--size", "1arcmin", "--survey", survey, "-o", out, *overwrite)
+        assert result.returncode == 2 and "earlier cutout" not in result.stderr
+        assert not cutout.exists() and previous.read_bytes() == before
+    survey.write_bytes(whole)
+    assert hippo_cli("cutout", *position, "--size", "1arcmin", "--survey", survey, "-o", out).returncode == 0
+    assert previous.read_bytes() == before  # a good cut leaves .previous to the user
+    second = cutout.read_bytes()
+    assert fits.getheader(cutout)["HIPPOSIZ"] == 60.0
+    survey.write_bytes(whole[:2880 * 3])
+    assert hippo_cli("cutout", *position, "--size", "30arcsec", "--survey", survey, "-o", out).returncode == 2
+    assert not cutout.exists() and previous.read_bytes() == second  # the older .previous is replaced
 
 
 def test_a_full_disk_names_the_cutout_and_leaves_no_empty_folder(tmp_path, monkeypatch):
