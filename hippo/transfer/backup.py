@@ -48,6 +48,12 @@ class _FileChanged(Exception):
     """A file changed while it was being read; it is reported and left for the next run."""
 
 
+class _UnreadableKeepsPrevious(Exception):
+    """An SQLite database that cannot be read, of which the previous backup holds a good copy (one
+    not itself raw bytes): it is reported as a failure and that copy is kept, not replaced by these
+    bytes (which may be damaged for good, or only unreadable for a moment)."""
+
+
 def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None, retries=4,
            dry_run=False, small_file_limit=SMALL_FILE_LIMIT, zip_target=ZIP_TARGET,
            memory_cap=MEMORY_CAP, checksum=False, quiet=False):
@@ -59,7 +65,9 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
     uncompressed zips of about ``zip_target`` bytes built in memory (at most ``memory_cap``
     bytes in flight); larger files go up in multipart uploads with per-part MD5 checks. SQLite databases (by header or
     ``.db`` name) are copied from a consistent snapshot taken with SQLite's backup API, without
-    creating any file in ``src``; one SQLite cannot read is sent as its raw bytes, with a warning.
+    creating any file in ``src``. One SQLite cannot read is a failure that keeps the previous
+    backup's copy when that copy is good (a snapshot, not raw bytes); with no such copy it is sent
+    as its raw bytes, with a warning.
 
     Every finished object is journalled on the store at once and the manifest is written
     last, so a run killed at any moment resumes without re-sending finished objects, and an
@@ -93,7 +101,8 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
     dict
         ``files``, ``links``, ``dirs``, ``send_files``, ``send_bytes``, ``objects_sent``,
         ``objects_reused``, ``manifest`` (key or None), ``failures`` (list of (path, reason)),
-        ``unreadable_sqlite`` (list of (path, reason): damaged databases held as their raw bytes).
+        ``unreadable_sqlite`` (list of (path, reason): damaged databases held as their raw bytes, sent
+        because no earlier backup held a good copy of them).
     """
     if workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -129,6 +138,9 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
                   and (not existing[key].etag or not record.get("etag") or existing[key].etag == record["etag"])}
         untrusted = damaged | (state.objects.keys() - intact)
         reused, to_send = _plan(src, entries, state, intact, checksum, workers)
+        # Files whose previous copy is good and still held: if SQLite cannot read them now, that
+        # copy is kept (a failure), not replaced by raw bytes that may be damaged.
+        keep_good = {e["path"] for e in to_send if _good_previous(state, intact, e["path"])}
         small = [e for e in to_send if e["size"] < small_file_limit]
         large = [e for e in to_send if e["size"] >= small_file_limit]
         batches = _batches(small, zip_target)
@@ -162,8 +174,8 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
             members, contents = [], []
             for entry in batch:
                 try:
-                    data, entry = _read_small(root, entry)
-                except (OSError, _FileChanged, sqlite3.DatabaseError) as exc:
+                    data, entry = _keep_good_copy(_read_small(root, entry), keep_good)
+                except (OSError, _FileChanged, _UnreadableKeepsPrevious, sqlite3.DatabaseError) as exc:
                     with lock:
                         failures.append((entry["path"], _reason(exc)))
                     continue
@@ -192,14 +204,14 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
             try:
                 with tempfile.TemporaryDirectory(prefix="hippo-backup-") as scratch:
                     send_version(entry, Path(scratch))
-            except (OSError, SourceReadError, sqlite3.DatabaseError, _FileChanged) as exc:
+            except (OSError, SourceReadError, sqlite3.DatabaseError, _FileChanged, _UnreadableKeepsPrevious) as exc:
                 # Reading the file failed (the store's failures are TransferErrors): that file is
                 # listed and keeps its previous copy, and the rest of the run goes on.
                 with lock:
                     failures.append((entry["path"], _reason(exc)))
 
         def send_version(entry, scratch):
-            path, entry = _stable_copy(src, entry, scratch)
+            path, entry = _keep_good_copy(_stable_copy(src, entry, scratch), keep_good)
             # Named by path and version, not content, so the file is read only once (hashed as sent).
             version = f"{entry['path']}\0{entry['size']}\0{entry['mtime_ns']}\0{entry.get('snapshot', '')}"
             if "log_mtime_ns" in entry:  # a database whose WAL changed is a new version
@@ -325,6 +337,13 @@ def _previous_version(state, intact, path):
     return None
 
 
+def _good_previous(state, intact, path):
+    """Whether the last backup holds a good copy of file ``path``: an entry whose object is still
+    ``intact`` and that is not itself the raw bytes of an unreadable database."""
+    previous = _previous_version(state, intact, path)
+    return previous is not None and not previous.get("unreadable_sqlite")
+
+
 def backups_row(source, destination, result):
     """The store's ``backups`` row for a finished backup (its run id is added by Store.insert)."""
     return {"source_dir": str(source), "destination": str(destination), "manifest": result["manifest"],
@@ -424,6 +443,16 @@ def _read_small(root, entry):
     return data, entry
 
 
+def _keep_good_copy(read, keep_good):
+    """``read`` (what ``_read_small`` or ``_stable_copy`` returned: what to send and its entry) as
+    it is, unless it is the raw bytes of a database SQLite cannot read and its path is in
+    ``keep_good`` (the previous backup holds a good copy): ``_UnreadableKeepsPrevious`` then."""
+    entry = read[1]
+    if entry.get("unreadable_sqlite") and entry["path"] in keep_good:
+        raise _UnreadableKeepsPrevious(entry["unreadable_sqlite"])
+    return read
+
+
 def _stable_copy(src, entry, scratch):
     """Path to upload for a large file (a snapshot for SQLite) and its manifest entry so far."""
     path = src / entry["path"]
@@ -437,9 +466,11 @@ def _snapshot_if_sqlite(path, head, entry, scratch):
     consistent snapshot (``live_size`` keeps the database's own size, so that the next run's scan
     recognises it unchanged); anything else, the file itself.
 
-    A database SQLite cannot read (damaged) is sent as its own bytes, flagged ``unreadable_sqlite``
-    in the manifest: a raw copy keeps what is recoverable, where leaving it out kept nothing. One
-    that is busy or cannot be opened now raises, and is left for the next run.
+    A database SQLite cannot read (damaged, or unreadable for a moment) comes back as its own
+    bytes, flagged ``unreadable_sqlite``: sent when no earlier backup holds a good copy (a raw copy
+    keeps what is recoverable, where leaving it out kept nothing), a failure that keeps that copy
+    otherwise (``_keep_good_copy``). One that is busy or cannot be opened now raises, and is left
+    for the next run.
     """
     head = _head(path) if head is None else head
     if not is_sqlite(path, head):
@@ -534,6 +565,8 @@ def _identity(path, sides):
 def _reason(exc):
     if isinstance(exc, _FileChanged):
         return "changed while being read; left for the next run"
+    if isinstance(exc, _UnreadableKeepsPrevious):
+        return f"an SQLite database that cannot be read ({exc}); the previous backup's copy is kept"
     if isinstance(exc, sqlite3.DatabaseError):
         return f"an SQLite database that cannot be read ({exc}); not backed up"
     if isinstance(exc, SourceReadError):

@@ -158,3 +158,26 @@ def test_the_api_lists_databases_restored_from_raw_bytes(tmp_path):
     assert [path for path, _ in backup(src, tmp_path / "store", quiet=True)["unreadable_sqlite"]] == ["trunc.db"]
     assert restore(tmp_path / "store", tmp_path / "out", quiet=True)["unreadable_sqlite"] == ["trunc.db"]
     assert verify(src, tmp_path / "store")["unreadable_sqlite"] == ["trunc.db"]
+
+
+def test_a_database_damaged_after_a_good_backup_is_a_failure_and_keeps_the_good_copy(tmp_path, dest):
+    src = tmp_path / "src"
+    src.mkdir()
+    database = sqlite3.connect(src / "store.db")
+    database.execute("CREATE TABLE t (x)")
+    database.executemany("INSERT INTO t VALUES (?)", [(f"row {i:06d}",) for i in range(3000)])
+    database.commit()
+    database.close()
+    good = backup(src, dest, quiet=True)
+    assert good["failures"] == [] and good["unreadable_sqlite"] == []
+    with open(src / "store.db", "r+b") as stream:
+        stream.truncate(30000)
+    result = backup(src, dest, quiet=True)
+    assert result["failures"] == [("store.db", "an SQLite database that cannot be read (database disk image is "
+                                   "malformed); the previous backup's copy is kept")]
+    assert result["unreadable_sqlite"] == [] and result["objects_sent"] == 0
+    assert verify(src, dest)["unreadable_sqlite"] == []  # the backup holds no raw bytes
+    assert restore(dest, tmp_path / "out", quiet=True)["unreadable_sqlite"] == []
+    restored = sqlite3.connect(tmp_path / "out/store.db")
+    assert restored.execute("SELECT COUNT(*) FROM t").fetchone() == (3000,)
+    restored.close()

@@ -153,3 +153,78 @@ def test_a_database_that_changes_while_it_is_read_as_it_is_is_left_for_the_next_
     monkeypatch.setattr(backup_module, "_backup_to", and_a_writer_checkpoints)
     result = backup(src, tmp_path / "dest", quiet=True, small_file_limit=1 if large else 4 << 20)
     assert result["failures"] == [("hippo.db", "changed while being read; left for the next run")]
+
+
+def truncate(path):
+    with open(path, "r+b") as stream:
+        stream.truncate(30000)
+
+
+def garble_header(path):  # an impossible page size (3 bytes): SQLite will not open it at all
+    with open(path, "r+b") as stream:
+        stream.seek(16)
+        stream.write(b"\x03\x00")
+
+
+@pytest.mark.parametrize("damage, reason", [(truncate, "database disk image is malformed"),
+                                            (garble_header, "file is not a database")])
+def test_a_database_damaged_after_a_good_backup_keeps_that_good_copy(tmp_path, hippo_cli, damage, reason):
+    src = tmp_path / "src"
+    src.mkdir()
+    make_store(src / "hippo.db", rows=3000)
+    (src / "notes.txt").write_text("notes")
+    first = hippo_cli("backup", src, tmp_path / "dest")
+    assert first.returncode == 0, first.stderr
+    damage(src / "hippo.db")
+    damaged = (src / "hippo.db").read_bytes()
+    (src / "notes.txt").write_text("notes, edited")  # the rest of the tree is still backed up
+
+    expected = (f"error: hippo.db: an SQLite database that cannot be read ({reason}); "
+                "the previous backup's copy is kept")
+    for _ in range(2):  # and again on the next run, for as long as it stays damaged
+        result = hippo_cli("backup", src, tmp_path / "dest")
+        assert result.returncode == 3, result.stderr
+        assert error_lines(result.stderr) == [expected], result.stderr
+        assert "raw bytes" not in result.stderr and "Traceback" not in result.stderr
+
+    restored = hippo_cli("restore", tmp_path / "dest", tmp_path / "out")
+    assert restored.returncode == 0 and "warning:" not in restored.stderr, restored.stderr
+    assert rows(tmp_path / "out/hippo.db") == 3000  # the last good copy, not the damaged bytes
+    assert (tmp_path / "out/notes.txt").read_text() == "notes, edited"
+    assert (src / "hippo.db").read_bytes() == damaged  # the source is left as it was
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_the_api_keeps_the_good_copy_of_a_database_damaged_since_small_or_large(tmp_path, large):
+    src = tmp_path / "src"
+    src.mkdir()
+    make_store(src / "hippo.db", rows=3000)
+    limit = 1 if large else 4 << 20
+    first = backup(src, tmp_path / "dest", quiet=True, small_file_limit=limit)
+    assert first["failures"] == [] and first["unreadable_sqlite"] == []
+    truncate(src / "hippo.db")
+    result = backup(src, tmp_path / "dest", quiet=True, small_file_limit=limit)
+    assert result["failures"] == [("hippo.db", "an SQLite database that cannot be read (database disk image is "
+                                   "malformed); the previous backup's copy is kept")]
+    assert result["unreadable_sqlite"] == [] and result["manifest"] == first["manifest"]
+    done = restore(tmp_path / "dest", tmp_path / "out", quiet=True)
+    assert done["unreadable_sqlite"] == []
+    assert rows(tmp_path / "out/hippo.db") == 3000
+
+
+def test_a_database_first_backed_up_as_raw_bytes_is_sent_as_raw_bytes_again(tmp_path, hippo_cli):
+    """With no good copy to keep (the earlier one is raw bytes too), raw bytes are better than nothing."""
+    src = tmp_path / "src"
+    src.mkdir()
+    make_store(src / "trunc.db", rows=3000)
+    truncate(src / "trunc.db")
+    assert backup(src, tmp_path / "dest", quiet=True)["unreadable_sqlite"] != []
+    with open(src / "trunc.db", "r+b") as stream:  # damaged differently since
+        stream.truncate(20000)
+    result = hippo_cli("backup", src, tmp_path / "dest")
+    assert result.returncode == 3, result.stderr
+    assert error_lines(result.stderr) == [], result.stderr
+    assert ("warning: trunc.db: an SQLite database that cannot be read (database disk image is malformed); "
+            "backed up as its raw bytes") in result.stderr.splitlines()
+    assert hippo_cli("restore", tmp_path / "dest", tmp_path / "out").returncode == 0
+    assert (tmp_path / "out/trunc.db").read_bytes() == (src / "trunc.db").read_bytes()
