@@ -127,14 +127,14 @@ def _merge_classify(plan, output):
     """The shard tables in order, after the error rows of inputs that did not exist (where a local
     run puts them), each input named as given; their provenance (one per shard) replaced by the
     batch's own."""
-    from hippo.io.fitsfiles import fits_stem
-    from hippo.morphology.classifier import error_row, rows_to_table
+    from hippo.morphology.classifier import error_row, rows_to_table, unreadable_source_name
     from hippo.provenance import add_provenance
 
     tables = [read_table(plan.shard_output(i)) for i in range(plan.shard_count)]
     missing = plan.description.get("missing", [])
     if missing:
-        tables.insert(0, rows_to_table([error_row(fits_stem(item), reason, item) for item, reason in missing]))
+        tables.insert(0, rows_to_table([error_row(unreadable_source_name(item), reason, item)
+                                         for item, reason in missing]))
     merged = vstack(tables, metadata_conflicts="silent") if len(tables) > 1 else tables[0]
     if len(merged):
         merged["input"] = [plan.as_given(path) for path in merged["input"]]

@@ -18,9 +18,10 @@ from hippo.errors import InputError, UsageError
 from hippo.morphology import ood
 from hippo.provenance import add_provenance, software_versions
 from hippo.io.atomic import check_writable
-from hippo.io.fitsfiles import as_path_list, find_fits_files, fits_stem
+from hippo.io.fitsfiles import as_path_list, find_fits_files
 from hippo.morphology.classifier import (CLASSES, Classifier, default_threads, error_row,
-                                         load_classifier, prepare_or_reason, rows_to_table)
+                                         load_classifier, prepare_or_reason, rows_to_table,
+                                         unreadable_source_name)
 
 __all__ = ["CLASSES", "Classifier", "classify", "evaluate", "load_classifier", "train"]
 
@@ -139,7 +140,7 @@ def _classify_files(classifier, inputs, batch_size, workers, quiet):
     from hippo.progress import progress
 
     files, missing = find_fits_files(inputs)
-    rows = [error_row(fits_stem(item), reason, str(item)) for item, reason in missing]
+    rows = [error_row(unreadable_source_name(item), reason, str(item)) for item, reason in missing]
     with progress(total=len(files), desc="classify", quiet=quiet, unit="image") as bar:
         rows.extend(classifier.classify_files(files, batch_size=batch_size, workers=workers, progress=bar.update))
     table = rows_to_table(rows)

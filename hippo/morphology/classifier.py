@@ -286,7 +286,7 @@ def _prepare_path(path):
         image = read_for_classification(path)
         return _prepare_image(image, requested_position(image.header)), source_name(path, image.header)
     except InputError as exc:
-        return exc.reason, fits_stem(path)
+        return exc.reason, unreadable_source_name(path)
 
 
 def requested_position(header):
@@ -309,6 +309,17 @@ def source_name(path, header):
     survey and whose OBJECT card holds the source's name."""
     if _is_cutout_product(header) and str(header.get("OBJECT", "")).strip():
         return str(header["OBJECT"]).strip()
+    return fits_stem(path)
+
+
+def unreadable_source_name(path):
+    """The source's name for a FITS file that cannot be read: :func:`source_name` without the
+    header. A ``hippo cutout`` product (its output folder holds ``cutouts.csv``) is named by its
+    folder, which stands for the OBJECT card: its file is named after the survey, and every failed
+    source of one output would otherwise share that name (and hide each other in the store)."""
+    path = Path(path)
+    if (path.parent.parent / "cutouts.csv").is_file():
+        return path.parent.name
     return fits_stem(path)
 
 

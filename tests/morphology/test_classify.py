@@ -287,6 +287,20 @@ def test_each_row_names_its_input_as_given_also_in_the_store(labelled_raw_files,
     assert list(stored["input"]) == ["missing.fits"] + [str(tmp_path / given) for given in table["input"][1:]]
 
 
+def test_unreadable_cutout_products_are_named_by_their_source_folder_not_the_survey(classifier, labelled_raw_files,
+                                                                                    tmp_path):
+    # hippo cutout writes DIR/<source>/<survey>.fits: named by the file, every failed source of an
+    # output would be called after the survey and hide the others in the store
+    (tmp_path / "cutouts.csv").write_text("name,survey,ra,dec,path,status\n")
+    for source in ("J100000+020000", "J100001+020010"):
+        (tmp_path / source).mkdir()
+        (tmp_path / source / "first.fits").write_bytes(b"not FITS at all")
+    shutil.copyfile(labelled_raw_files[0][0], tmp_path / "good.fits.fz")  # one that can be read
+    table = hippo.classify([tmp_path], classifier=classifier, quiet=True)
+    assert list(table["source"]) == ["J100000+020000", "J100001+020010", "good"]
+    assert list(table["flag"][:2]) == ["error", "error"]
+
+
 def test_a_store_or_output_that_cannot_be_used_is_refused_before_any_work(labelled_raw_files, hippo_cli, tmp_path):
     (tmp_path / "text.db").write_text("not a store, but a note of more than five hundred and twelve bytes " * 10)
     (tmp_path / "afile").write_text("")
