@@ -165,6 +165,8 @@ def _gzip_fault(stream):
     except EOFError:
         return "compressed data ends early: the file is truncated"
     except (OSError, zlib.error) as exc:  # BadGzipFile is an OSError; the checksums themselves say nothing
+        if str(exc).startswith("Not a gzipped file"):
+            return None  # bytes after the last member, each checked: gzip(1) too ignores trailing garbage
         return f"compressed data is corrupt ({str(exc).split(' 0x')[0]})"
     return None
 

@@ -174,6 +174,13 @@ def test_a_gzip_file_that_fails_its_checks_is_refused_not_read(tmp_path, damage,
     assert str(raised.value) == f"{tmp_path / 'a.fits.gz'}: {reason}"
 
 
+def test_a_gzip_file_with_bytes_after_its_data_is_read_as_gzip_reads_it(tmp_path):
+    # gzip(1): "decompression OK, trailing garbage ignored"; the checks of the data itself passed
+    path = _write(tmp_path / "a.fits", np.ones((51, 51), np.float32), _wcs_header())
+    (tmp_path / "a.fits.gz").write_bytes(gzip.compress(path.read_bytes()) + b"\n")
+    assert read_image(tmp_path / "a.fits.gz").data.shape == (51, 51)
+
+
 def test_a_singular_cd_matrix_is_refused_not_read_as_an_image_nowhere(tmp_path):
     header = _wcs_header()
     del header["CDELT1"], header["CDELT2"]
