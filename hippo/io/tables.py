@@ -94,17 +94,25 @@ def _csv_source(path):
     """What astropy reads for a CSV file: its path, or the decoded lines of a UTF-16 file (Excel's
     "Unicode text", PowerShell's default), which astropy would take for broken UTF-8. InputError
     for an empty file, and for an unterminated quote, with which astropy reads no rows or silently
-    drops every row after it."""
-    raw = path.read_bytes()
-    text = _utf16_text(raw)
-    content = raw if text is None else text
-    if not content or content.isspace():
+    drops every row after it. A UTF-8 file is read here in chunks (catalogues run to gigabytes)."""
+    with open(path, "rb") as stream:
+        utf16 = stream.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    if utf16:
+        text = path.read_bytes().decode("utf-16")
+        blank, quotes = not text or text.isspace(), text.count('"')
+    else:
+        text, blank, quotes = None, True, 0
+        with open(path, "rb") as stream:
+            while chunk := stream.read(1 << 24):
+                blank = blank and chunk.isspace()
+                quotes += chunk.count(b'"')
+    if blank:
         raise InputError(path, EMPTY_FILE)
     # Quotes come in pairs but for an unterminated one or a literal quote (45d40'26"): csv tells them apart
-    if content.count(b'"' if text is None else '"') % 2:
-        lines = io.StringIO(raw.decode("utf-8", errors="replace") if text is None else text, newline="")
-        reader, row_start = csv.reader(lines, strict=True), 1
-        with _long_csv_fields():
+    if quotes % 2:
+        with (io.StringIO(text, newline="") if utf16 else open(path, encoding="utf-8", errors="replace",
+                                                              newline="")) as lines, _long_csv_fields():
+            reader, row_start = csv.reader(lines, strict=True), 1
             try:
                 for _ in reader:
                     row_start = reader.line_num + 1
