@@ -123,11 +123,6 @@ def _csv_source(path):
     return path if text is None else text.replace("\r\n", "\n").split("\n")
 
 
-def _utf16_text(raw):
-    """The text of a file's bytes that start with a UTF-16 byte-order mark, else None."""
-    return raw.decode("utf-16") if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else None
-
-
 def _check_delimiter(name, path):
     """InputError for a CSV read as one column because it is separated by something else than commas."""
     for delimiter, called in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")):
@@ -168,9 +163,10 @@ def keep_leading_zeros(table, path, name):
     Integers without leading zeros stay integers; other formats keep their declared types."""
     if table_format(path) != "ascii.csv" or table[name].dtype.kind not in "iu":
         return table
-    raw = Path(path).read_bytes()
-    with _long_csv_fields(), io.StringIO(_utf16_text(raw) or raw.decode("utf-8-sig", errors="replace"),
-                                         newline="") as stream:
+    with open(path, "rb") as probe:
+        encoding = "utf-16" if probe.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+    # streamed, not read whole: a decoded copy of a 2M-row catalogue costs hundreds of MB
+    with _long_csv_fields(), open(path, newline="", encoding=encoding, errors="replace") as stream:
         # astropy's CSV reader skips blank lines and has no comments; the header is the first line
         rows = (row for row in csv.reader(stream) if row and not (len(row) == 1 and not row[0].strip()))
         header = [cell.strip() for cell in next(rows, [])]
