@@ -112,7 +112,9 @@ def demo(output="hippo-demo", quiet=False):
             context["store"] = store
             for name, function in _STEPS:
                 steps.run(name, function, context)
+            store = context["store"]  # the backup step reopens it
             tables = {name: store.count(name) for name in store.tables()}
+            store.close()
     except BaseException as exc:
         _remove_what_was_written(root, created)  # no half-built demo: it would pass for a finished one
         if out_of_space(exc):
@@ -321,15 +323,25 @@ def _backup(step, context):
     from hippo.transfer import backup, verify
     from hippo.transfer.backup import backups_row
 
-    store, products, destination = context["store"], context["products"], context["backup"]
-    with store.run("backup", {"src": str(products), "dest": str(destination)}) as recorded:
-        first = backup(products, destination, quiet=True)
-        store.insert("backups", [backups_row(products, destination, first)], run_id=recorded.id)
-        recorded.exit_status = EXIT_PARTIAL if first["failures"] else EXIT_OK
-    # Recording the backup changed the store (in its WAL); an incremental pass sends just that, so
-    # that the backup holds the store with its own record and `hippo verify` agrees after the demo.
-    second = backup(products, destination, quiet=True)
-    check = verify(products, destination, deep=True, quiet=True)
+    from hippo.store import Store
+
+    products, destination = context["products"], context["backup"]
+    # The backup reads the store's own file: no connection may be open meanwhile (closing another
+    # descriptor of the file drops its POSIX locks; see Store.run_at). It is opened again after.
+    store_path = context["store"].path
+    context["store"].close()
+    try:
+        with Store.run_at(store_path, "backup", {"src": str(products), "dest": str(destination)}) as recorded:
+            first = backup(products, destination, quiet=True)
+            with Store.open(store_path) as store:
+                store.insert("backups", [backups_row(products, destination, first)], run_id=recorded.id)
+            recorded.exit_status = EXIT_PARTIAL if first["failures"] else EXIT_OK
+        # Recording the backup changed the store; an incremental pass sends just that, so that the
+        # backup holds the store with its own record and `hippo verify` agrees after the demo.
+        second = backup(products, destination, quiet=True)
+        check = verify(products, destination, deep=True, quiet=True)
+    finally:
+        context["store"] = Store.open(store_path)  # for the summary's counts
     failures = first["failures"] + second["failures"]
     step.status = "ok" if check["ok"] and not failures else "failed"
     verdict = "verify --deep: every file matches" if check["ok"] else \
