@@ -1,10 +1,11 @@
 """Sky positions from users: degrees or sexagesimal in, validated ICRS SkyCoord out."""
 
+import contextlib
 import warnings
 
 import numpy as np
 from astropy import units as u
-from astropy.coordinates import SkyCoord
+from astropy.coordinates import Angle, SkyCoord
 
 from hippo.errors import InputError
 
@@ -40,7 +41,7 @@ _SEXAGESIMAL_PART = {"IllegalHourError": "hours >= 24", "IllegalMinuteError": "m
                      "IllegalSecondError": "seconds >= 60"}
 
 
-def angle_degrees(text, is_ra):
+def angle_degrees(text, is_ra, quiet=False):
     """One RA or Dec value written as text, in degrees: a number (degrees), or sexagesimal (RA in
     hours, Dec in degrees). Returns (degrees, '') or (NaN, why not, naming the field and the text);
     an empty text is (NaN, '').
@@ -55,11 +56,12 @@ def angle_degrees(text, is_ra):
         return float(text), ""
     except ValueError:
         pass
-    from astropy.coordinates import Angle
-
     try:
-        with warnings.catch_warnings():  # a 60 in seconds or minutes is carried over, as astropy does
-            warnings.simplefilter("ignore")
+        # a 60 in seconds or minutes is carried over, as astropy does (``quiet``: the caller already
+        # silences warnings, around a whole column)
+        with contextlib.nullcontext() if quiet else warnings.catch_warnings():
+            if not quiet:
+                warnings.simplefilter("ignore")
             return float(Angle(text, unit=u.hourangle if is_ra else u.deg).deg), ""
     except Exception as exc:
         part = _SEXAGESIMAL_PART.get(type(exc).__name__)
