@@ -17,7 +17,7 @@ import zlib
 from pathlib import Path
 
 from hippo.errors import HippoError, InputError
-from hippo.io.atomic import atomic_path, disk_full
+from hippo.io.atomic import atomic_path, check_writable, disk_full
 
 PART_SIZE = 8 << 20  # bytes per multipart part (S3 needs >= 5 MiB except the last)
 MAX_PARTS = 10_000   # parts one multipart upload may have (S3's limit)
@@ -636,26 +636,15 @@ def open_backend(destination, endpoint_url=None, retries=4, bwlimit=None, create
         return S3Backend(bucket, prefix, endpoint_url=endpoint_url, create_bucket=create, missing_ok=missing_ok,
                          retries=retries, throttle=throttle)
     root = Path(destination)
-    if root.exists() and not root.is_dir():
-        raise InputError(destination, "is a file, not a folder")
-    if not root.is_dir():
-        if create:
-            try:
-                root.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise _unwritable(destination, exc) from None
-        elif not missing_ok:
-            raise InputError(destination, "no such backup directory")
     if create:
         # Found now, not at the first object (named by its temporary file, as a store failure).
+        check_writable(root, folder=True)
         try:
-            tempfile.TemporaryFile(dir=root).close()
+            root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _unwritable(destination, exc) from None
+            raise InputError(destination, f"cannot write here ({exc.strerror or exc})") from None
+    elif root.exists() and not root.is_dir():
+        raise InputError(destination, "is a file, not a folder")
+    elif not root.is_dir() and not missing_ok:
+        raise InputError(destination, "no such backup directory")
     return LocalBackend(root, retries=retries, throttle=throttle)
-
-
-def _unwritable(destination, exc):
-    if isinstance(exc, FileExistsError):
-        return InputError(destination, "is a file, not a folder")
-    return InputError(destination, f"cannot write here ({exc.strerror or exc})")
