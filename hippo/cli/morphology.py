@@ -4,20 +4,11 @@ import json
 import math
 import sys
 
-from hippo.cli._common import add_store_option, add_table_columns_options, common_options, print_failures
+from hippo.cli._common import (add_store_option, add_table_columns_options, common_options, integer_in,
+                                print_failures)
 from hippo.errors import EXIT_OK, EXIT_PARTIAL
 
-
-def _positive_int(text):
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+_POSITIVE = integer_in(1)
 
 
 def register(subparsers):
@@ -32,7 +23,7 @@ def register(subparsers):
     classify.add_argument("--size", default="4.8arcmin", help="cutout size with --survey (default 4.8arcmin)")
     add_table_columns_options(classify)
     _add_runtime_options(classify)
-    classify.add_argument("--batch-size", type=_positive_int, default=64,
+    classify.add_argument("--batch-size", type=_POSITIVE, default=64,
                           help="most images per network pass (default 64; FITS files go 8 at a time, "
                                "which keeps them in the CPU cache)")
     classify.add_argument("--json", action="store_true", help="print the rows as one JSON array on stdout")
@@ -63,12 +54,12 @@ def register(subparsers):
     train = subparsers.add_parser("train", parents=[common_options()],
                                   help="train the classifier on the labelled FIRST data set")
     train.add_argument("-o", "--output", required=True, metavar="MODEL_DIR", help="model directory to write")
-    train.add_argument("--epochs", type=_positive_int, default=40, help="training epochs (default 40)")
+    train.add_argument("--epochs", type=_POSITIVE, default=40, help="training epochs (default 40)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--width", type=_positive_int, default=24, help="network width (default 24)")
-    train.add_argument("--batch-size", type=_positive_int, default=32, help="training batch size (default 32)")
+    train.add_argument("--width", type=_POSITIVE, default=24, help="network width (default 24)")
+    train.add_argument("--batch-size", type=_POSITIVE, default=32, help="training batch size (default 32)")
     train.add_argument("--learning-rate", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
-    train.add_argument("--per-class", type=_positive_int, default=None,
+    train.add_argument("--per-class", type=_POSITIVE, default=None,
                        help="use only this many training images per class (smoke runs)")
     train.add_argument("--json", action="store_true", help="print the valid metrics as JSON")
     add_store_option(train)
@@ -77,7 +68,7 @@ def register(subparsers):
 
 
 def _add_runtime_options(parser):
-    parser.add_argument("--threads", type=_positive_int, default=None,
+    parser.add_argument("--threads", type=_POSITIVE, default=None,
                         help="CPU threads for the network (default: available cores, at most 4)")
 
 
