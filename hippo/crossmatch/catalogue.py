@@ -180,9 +180,10 @@ def read_catalogue(source, ra_col=None, dec_col=None, id_col=None):
         positions = read_positions(table, ra_col, dec_col, id_col, source=label)
         ra, dec = _positions_on_rows(positions, len(table))
     ids = None if id_name is None else _masked_column(columns, id_name)
+    problems = validate_radec(ra, dec)  # the input layer's rules, so that the two cannot drift apart
+    rejected = problems != ""
+    reasons = {row: problems[row] for row in np.flatnonzero(rejected).tolist()}
     with np.errstate(invalid="ignore"):
-        rejected = ~(np.isfinite(ra) & np.isfinite(dec) & (np.abs(ra) <= 360) & (np.abs(dec) <= 90))
-        reasons = dict(zip(np.flatnonzero(rejected).tolist(), validate_radec(ra[rejected], dec[rejected])))
         ra = np.mod(ra, 360.0)  # catalogues in the -180..180 convention: RA -5 is RA 355
     if positions is not None:  # sexagesimal: the input layer's reasons say what the cell holds
         reasons.update((row - 1, reason) for row, _, reason in positions.rejected)
