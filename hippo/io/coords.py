@@ -1,6 +1,5 @@
 """Sky positions from users: degrees or sexagesimal in, validated ICRS SkyCoord out."""
 
-import contextlib
 import warnings
 
 import numpy as np
@@ -30,7 +29,9 @@ def parse_coordinate(ra, dec, source="position"):
     except InputError:
         raise
     except Exception:
-        why = "; ".join(filter(None, (angle_degrees(ra, True)[1], angle_degrees(dec, False)[1])))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            why = "; ".join(filter(None, (angle_degrees(ra, True)[1], angle_degrees(dec, False)[1])))
         raise InputError(source, why or f"cannot read RA={ra!r} Dec={dec!r} as a sky position") from None
     _check_range(coord.ra.deg, coord.dec.deg, source)
     return coord
@@ -41,7 +42,7 @@ _SEXAGESIMAL_PART = {"IllegalHourError": "hours >= 24", "IllegalMinuteError": "m
                      "IllegalSecondError": "seconds >= 60"}
 
 
-def angle_degrees(text, is_ra, quiet=False):
+def angle_degrees(text, is_ra):
     """One RA or Dec value written as text, in degrees: a number (degrees), or sexagesimal (RA in
     hours, Dec in degrees). Returns (degrees, '') or (NaN, why not, naming the field and the text);
     an empty text is (NaN, '').
@@ -56,13 +57,8 @@ def angle_degrees(text, is_ra, quiet=False):
         return float(text), ""
     except ValueError:
         pass
-    try:
-        # a 60 in seconds or minutes is carried over, as astropy does (``quiet``: the caller already
-        # silences warnings, around a whole column)
-        with contextlib.nullcontext() if quiet else warnings.catch_warnings():
-            if not quiet:
-                warnings.simplefilter("ignore")
-            return float(Angle(text, unit=u.hourangle if is_ra else u.deg).deg), ""
+    try:  # (callers silence astropy's warning that a 60 in seconds or minutes is carried over)
+        return float(Angle(text, unit=u.hourangle if is_ra else u.deg).deg), ""
     except Exception as exc:
         part = _SEXAGESIMAL_PART.get(type(exc).__name__)
         shown = f"{'RA' if is_ra else 'Dec'} {text if len(text) <= 40 else text[:37] + '...'!r}"

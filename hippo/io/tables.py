@@ -95,8 +95,7 @@ def _csv_source(path):
     "Unicode text", PowerShell's default), which astropy would take for broken UTF-8. InputError
     for an empty file, and for an unterminated quote, with which astropy reads no rows or silently
     drops every row after it. A UTF-8 file is read here in chunks (catalogues run to gigabytes)."""
-    with open(path, "rb") as stream:
-        utf16 = stream.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    utf16 = _csv_encoding(path) == "utf-16"
     if utf16:
         text = path.read_bytes().decode("utf-16")
         blank, quotes = not text or text.isspace(), text.count('"')
@@ -121,6 +120,13 @@ def _csv_source(path):
                     raise InputError(path, f"unterminated quote on line {row_start}: the rest of the file would "
                                            "be read as one value") from None
     return path if text is None else text.replace("\r\n", "\n").split("\n")
+
+
+def _csv_encoding(path):
+    """``utf-16`` for a file that starts with a UTF-16 byte-order mark (Excel's "Unicode text",
+    PowerShell's default), else ``utf-8-sig`` (UTF-8, with or without Excel's mark)."""
+    with open(path, "rb") as stream:
+        return "utf-16" if stream.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
 
 
 def _check_delimiter(name, path):
@@ -163,10 +169,8 @@ def keep_leading_zeros(table, path, name):
     Integers without leading zeros stay integers; other formats keep their declared types."""
     if table_format(path) != "ascii.csv" or table[name].dtype.kind not in "iu":
         return table
-    with open(path, "rb") as probe:
-        encoding = "utf-16" if probe.read(2) in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
     # streamed, not read whole: a decoded copy of a 2M-row catalogue costs hundreds of MB
-    with _long_csv_fields(), open(path, newline="", encoding=encoding, errors="replace") as stream:
+    with _long_csv_fields(), open(path, newline="", encoding=_csv_encoding(path), errors="replace") as stream:
         # astropy's CSV reader skips blank lines and has no comments; the header is the first line
         rows = (row for row in csv.reader(stream) if row and not (len(row) == 1 and not row[0].strip()))
         header = [cell.strip() for cell in next(rows, [])]
@@ -402,7 +406,7 @@ def _column_degrees(column, is_ra, source):
     with warnings.catch_warnings():  # once for the column, not per cell (it cost a fifth of the parse)
         warnings.simplefilter("ignore")
         for i, raw in enumerate(np.ma.filled(np.ma.asarray(column), "")):
-            values[i], why = angle_degrees(raw, is_ra, quiet=True)
+            values[i], why = angle_degrees(raw, is_ra)
             if why:
                 unreadable[i] = why
     return values, unreadable
