@@ -90,7 +90,8 @@ def zero_filled_blank(data):
     if not blank.any():
         return None
     rest = values[~blank]
-    if not (rest.size and np.mean(rest[np.isfinite(rest)] < 0) > 0.05):
+    rest = rest[np.isfinite(rest)]
+    if not (rest.size and np.mean(rest < 0) > 0.05):
         return None
     return blank
 

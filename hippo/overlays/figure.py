@@ -284,9 +284,8 @@ def _set_levels(layer, field_data, levels, level_step, noise):
         layer.noise_rms = estimate_noise(layer.image.data)
     else:
         layer.noise_rms = float(noise)  # checked positive by hippo.overlays.draw
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a blank field: "All-NaN slice", and no levels below
-        peak = float(np.nanmax(field_data))
+    finite = np.isfinite(field_data)
+    peak = float(np.max(field_data[finite])) if finite.any() else float("nan")  # a blank field: no levels below
     step_name = {"sqrt2": "\u221a2", "2": "2"}.get(str(level_step), f"{level_ratio(level_step):g}")
     if peak > 0 and layer.noise_rms < peak * NOISELESS_DYNAMIC_RANGE:
         # a noiseless (model or simulated) image: eight levels stepping down from the peak instead

@@ -34,9 +34,7 @@ def estimate_noise(data):
     values = np.asarray(data, dtype=float)
     usable = np.isfinite(values)
     # with more than half the image zero-filled the MAD would be 0 (and a biased low one with less)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a blank image: numpy's mean of no values
-        blank = zero_filled_blank(values)
+    blank = zero_filled_blank(values)
     if blank is not None:
         usable &= ~blank
     values, usable = values.ravel(), usable.ravel()
