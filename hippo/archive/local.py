@@ -484,7 +484,7 @@ def _unreadable_reason(path, exc):
     """Why a tile's header cannot be read: what read_image says of the file (the reason a cut
     from it alone gives: no permission, empty, truncated...), else the header reader's error."""
     try:
-        read_image(path)
+        read_image(path, check_finite=False)  # the header or the file is at fault, not the pixels
     except InputError as error:
         return error.reason
     except Exception:
