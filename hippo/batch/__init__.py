@@ -26,9 +26,11 @@ def _settings(output, products, store, keep_intermediates, wait, timeout, slurm,
     check_writable(output, folder=folder)
     check_writable(products, folder=True)
     if store:
+        from hippo.batch.merge import close_stale_submissions
         from hippo.store import Store
 
-        Store.open(store).close()  # a file that is not a store is refused here, not by the merge
+        with Store.open(store) as database:  # a file that is not a store is refused here, not by the merge
+            close_stale_submissions(database)  # earlier batches whose jobs left the queue unmerged
     return BatchSettings(
         output=Path(output).resolve(), output_as_given=str(output), products=Path(products).resolve(),
         store=str(Path(store).resolve()) if store else None, keep_intermediates=keep_intermediates, wait=wait,

@@ -23,8 +23,8 @@ from astropy.table import Table, vstack
 
 from hippo.batch.plan import BatchPlan
 from hippo.batch.slurm import queued_batches
-from hippo.cutouts.driver import INDEX_COLUMNS, INDEX_NAME, exit_status as cutout_exit_status
-from hippo.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, HippoError
+from hippo.cutouts.driver import INDEX_COLUMNS, INDEX_NAME, OVERLAY_NOT_WRITTEN, exit_status as cutout_exit_status
+from hippo.errors import EXIT_OK, HippoError
 from hippo.io import atomic_path, atomic_write_text, read_table, write_table
 from hippo.provenance import environment_summary, software_versions, utc_now
 
@@ -72,12 +72,11 @@ def merge_batch(plan_directory):
     partial = sorted(i for i, status in statuses.items() if status != EXIT_OK)
 
     if plan.kind == "classify":
-        from hippo.morphology import failures as failed_rows
+        from hippo.morphology import exit_status as classify_exit_status, failures as failed_rows
 
         rows = _merge_classify(plan, output)
         failures = failed_rows(rows)
-        # SPEC's exit status as a local run gives it: 3 when some inputs failed, 2 when every one did.
-        exit_status = EXIT_OK if not failures else EXIT_USAGE if len(failures) == len(rows) else EXIT_PARTIAL
+        exit_status = classify_exit_status(rows)  # as a local run's
     else:
         rows = _merge_cutout(plan, output, settings["output_as_given"])
         # A catalogue row without a usable position is listed once, not once for each survey, as a
@@ -181,7 +180,6 @@ def _merge_cutout(plan, output, output_text):
 
 # What ``hippo cutout --overlay`` appends to the messages of a source whose overlay it could not
 # draw (hippo/cutouts/driver.py, _make_overlays); the index is all a shard leaves of it.
-OVERLAY_NOT_WRITTEN = "overlay not written: "
 
 
 def _overlay_failures(rows):
@@ -224,7 +222,6 @@ def _fill_store(plan, settings, rows, record, statuses, exit_status):
     from hippo.store import Store
 
     with Store.open(settings["store"]) as store:
-        close_stale_submissions(store)
         already = store.query("SELECT run_id FROM batch_jobs WHERE batch=? AND state='merged'", (plan.name,))
         if len(already):
             return f"{store.path} (filled by run {already['run_id'][0]} before)"

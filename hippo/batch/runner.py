@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hippo.batch import slurm as scheduler
-from hippo.batch.merge import close_stale_submissions, merge_batch, read_json, record_directory, write_json
+from hippo.batch.merge import merge_batch, read_json, record_directory, write_json
 from hippo.errors import EXIT_FAILURE, EXIT_OK, EXIT_PARTIAL, HippoError, UsageError
 from hippo.io import atomic_write_text
 from hippo.provenance import utc_now
@@ -115,8 +115,6 @@ def check_runner(slurm_flag, dask):
 
 def run_batch(plan, settings):
     """Bring a planned batch to completion as far as this call can; returns a BatchResult."""
-    if settings.store:  # earlier batches whose jobs left the queue unmerged stop saying "submitted"
-        _close_stale_submissions(settings.store)
     record = record_directory(settings.products, plan)
     result = BatchResult(plan.name, "submitted", settings.output, record, plan.directory)
     summary = read_json(record / "summary.json")
@@ -142,13 +140,6 @@ def run_batch(plan, settings):
         if fresh and not result.jobs:  # refused before anything ran (no Slurm here): leave no trace
             shutil.rmtree(record, ignore_errors=True)
         raise
-
-
-def _close_stale_submissions(path):
-    from hippo.store import Store
-
-    with Store.open(path) as store:
-        close_stale_submissions(store)
 
 
 def _record_submission(plan, submission, replace_last=False):

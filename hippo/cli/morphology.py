@@ -74,7 +74,7 @@ def _add_runtime_options(parser):
 
 def run_classify(args):
     from hippo.io import write_table
-    from hippo.morphology import classify, failures as failed_rows
+    from hippo.morphology import classify, exit_status, failures as failed_rows
 
     table = classify(args.inputs, output=args.output, model=args.model, survey=args.survey, catalogue=args.catalogue,
                      size=args.size, batch_size=args.batch_size, threads=args.threads, store=args.store,
@@ -90,7 +90,7 @@ def run_classify(args):
         print(f"{len(table)} images classified ({', '.join(f'{n} {k}' for k, n in flags.items())}) -> {args.output}",
               file=sys.stderr)
     print_failures(failures)
-    return EXIT_PARTIAL if failures else EXIT_OK
+    return exit_status(table)
 
 
 def _json_value(value):

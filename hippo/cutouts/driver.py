@@ -21,6 +21,9 @@ log = logging.getLogger("hippo")
 
 INDEX_NAME = "cutouts.csv"
 INDEX_COLUMNS = ("name", "survey", "ra", "dec", "path", "status", "message")
+# Before the reason, in a row's message and on stderr, when a source's overlay is not drawn
+# (the batch merge finds overlay failures by it).
+OVERLAY_NOT_WRITTEN = "overlay not written: "
 _UNSAFE = re.compile(r"[^A-Za-z0-9+\-_.]")
 # A cutout on disk is kept only if its requested position is this close to the new one: far below
 # any survey's pixel, far above the rounding of the position written in its header.
@@ -533,9 +536,9 @@ def _make_overlays(overlay_function, rows, survey_objects, output):
                                     title=source)
         except Exception as exc:  # that figure fails, the others are drawn
             reason = str(exc) if isinstance(exc, HippoError) else f"{type(exc).__name__}: {exc}"
-            log.warning("error: %s: overlay not written: %s", source, reason)
+            log.warning("error: %s: %s%s", source, OVERLAY_NOT_WRITTEN, reason)
             for row in source_rows:
-                row["message"] = "; ".join(filter(None, [row["message"], f"overlay not written: {reason}"]))
+                row["message"] = "; ".join(filter(None, [row["message"], f"{OVERLAY_NOT_WRITTEN}{reason}"]))
             failed += 1
             continue
         written.append({"source": source, "path": str(path), "image": str(base["path"]),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hippo.errors import InputError, UsageError
+from hippo.errors import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, InputError, UsageError
 from hippo.morphology import ood
 from hippo.provenance import add_provenance, software_versions
 from hippo.io.atomic import check_writable
@@ -121,6 +121,13 @@ def classify(inputs=(), output=None, model=None, survey=None, catalogue=None, si
                      "catalogue": None if catalogue is None else str(catalogue),
                      "size": None if survey is None else str(size)})
     return table
+
+
+def exit_status(table):
+    """SPEC's exit status of a classification from its rows: 0, 3 when some inputs failed, 2 when
+    every one did (where :func:`classify` raises), for a local run and a merged batch alike."""
+    failed = int(np.sum(np.asarray(table["flag"]) == "error"))
+    return EXIT_OK if not failed else EXIT_USAGE if failed == len(table) else EXIT_PARTIAL
 
 
 def failures(table, positions=False):
