@@ -444,7 +444,8 @@ class Store:
         # typed by the schema, NULL as None: a run still going has no seconds or exit status yet
         # (guessed from values, None beside ints made them NaN and every exit status a float)
         shown = ["id", "command", "started", "seconds", "exit_status"]
-        extra = [c for c in ("status", "host", "pid") if c in self.columns("runs")]  # older stores lack them
+        present = self.columns("runs")
+        extra = [c for c in ("status", "host", "pid") if c in present]  # older stores lack them
         recent = self.query(f"SELECT {', '.join(shown + extra)} FROM runs ORDER BY id DESC LIMIT 5",
                             schema_of="runs", masked=True)
         runs = []
