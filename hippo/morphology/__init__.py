@@ -151,7 +151,7 @@ def _classify_files(classifier, inputs, batch_size, workers, quiet):
     with progress(total=len(files), desc="classify", quiet=quiet, unit="image") as bar:
         rows.extend(classifier.classify_files(files, batch_size=batch_size, workers=workers, progress=bar.update))
     table = rows_to_table(rows)
-    return table, [_absolute(item) for item in table["input"]], [str(p) for p in files]
+    return table, [str(item) for item in table["input"]], [str(p) for p in files]
 
 
 def _classify_positions(classifier, survey, catalogue, size, ra_col, dec_col, id_col, batch_size):
