@@ -137,7 +137,7 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
                   if key in existing and key not in damaged and existing[key].size == record.get("size")
                   and (not existing[key].etag or not record.get("etag") or existing[key].etag == record["etag"])}
         untrusted = damaged | (state.objects.keys() - intact)
-        reused, to_send = _plan(src, entries, state, intact, checksum, workers)
+        reused, to_send, planned_sha256 = _plan(src, entries, state, intact, checksum, workers)
         # Files whose previous copy is good and still held: if SQLite cannot read them now, that
         # copy is kept (a failure), not replaced by raw bytes that may be damaged.
         keep_good = {e["path"] for e in to_send if _good_previous(state, intact, e["path"])}
@@ -221,7 +221,7 @@ def backup(src, dest, *, endpoint_url=None, workers=8, exclude=(), bwlimit=None,
             if already and already.size == entry["size"] and key in intact:
                 # The object is this file only if its bytes are the same: one rewritten with its size
                 # and mtime put back (sent by --checksum) has this name too.
-                sha256 = sha256_file(path)
+                sha256 = planned_sha256.get(entry["path"]) or sha256_file(path)  # _plan's, when it read the file
                 held = state.entries.get(entry["path"], {})
                 if held.get("key") == key and held.get("sha256") == sha256:
                     entry.update(key=key, sha256=sha256)
@@ -352,9 +352,10 @@ def backups_row(source, destination, result):
 
 def _plan(src, entries, state, intact, checksum=False, workers=8):
     """Split the tree's files into those the last backup already holds (in an object still
-    ``intact`` at the destination) and those to send. A file of the same size is hashed when its
-    mtime changed, or always with ``checksum``; the same SHA-256 means it is held."""
-    reused, to_send, to_hash = {}, [], []
+    ``intact`` at the destination) and those to send, and the SHA-256 of each file to send that was
+    read to decide. A file of the same size is hashed when its mtime changed, or always with
+    ``checksum``; the same SHA-256 means it is held."""
+    reused, to_send, to_hash, digests_of_sent = {}, [], [], {}
     for entry in entries:
         if entry["type"] != "file":
             continue
@@ -386,8 +387,9 @@ def _plan(src, entries, state, intact, checksum=False, workers=8):
                 reused[entry["path"]] = {**previous, "mode": entry["mode"], "mtime_ns": entry["mtime_ns"]}
             else:
                 to_send.append(dict(entry))
+                digests_of_sent[entry["path"]] = sha256  # a large file is not read again to learn it
     to_send.sort(key=lambda e: e["path"])  # consecutive paths share zips
-    return reused, to_send
+    return reused, to_send, digests_of_sent
 
 
 def _batches(entries, zip_target):
