@@ -1,5 +1,6 @@
 """Batch runs on a real single-node Slurm: job array, afterok merge, a cancelled task run again alone."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -58,20 +59,26 @@ def test_slurm_array_and_afterok_merge_equal_a_local_run(slurm, field, hippo_cli
         assert store.count("cutouts") == 12
 
 
+@contextlib.contextmanager
+def node_held():
+    """The node taken by a job that sleeps, so that jobs submitted inside the block stay pending."""
+    blocker = subprocess.run(["sbatch", "--parsable", f"--cpus-per-task={os.cpu_count()}", "--mem=100M",
+                              "--wrap", "sleep 300"], capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        yield
+    finally:
+        subprocess.run(["scancel", blocker], check=True)
+
+
 def test_cancelled_task_fails_the_batch_and_dask_on_slurm_finishes_only_it(slurm, field, same_cutouts, monkeypatch):
     directory = field["dir"]
     monkeypatch.chdir(directory)
     arguments = dict(size="2arcmin", slurm=True, array_size=3, memory="500M", store="hippo.db", timeout=WAIT)
-    # Hold the node so the tasks stay pending, then cancel task 1 before it can run.
-    blocker = subprocess.run(["sbatch", "--parsable", f"--cpus-per-task={os.cpu_count()}", "--mem=100M",
-                              "--wrap", "sleep 300"], capture_output=True, text=True, check=True).stdout.strip()
-    try:
+    with node_held():  # the tasks stay pending: task 1 is cancelled before it can run
         submitted = batch_cutout(field["catalogue"], [field["survey"]], "batch", **arguments)
         assert submitted.state == "submitted"
         array_job = submitted.jobs[0]
         subprocess.run(["scancel", f"{array_job}_1"], check=True)
-    finally:
-        subprocess.run(["scancel", blocker], check=True)
 
     failed = batch_cutout(field["catalogue"], [field["survey"]], "batch", wait=True, **arguments)
     assert failed.state == "failed" and failed.exit_status == 3
@@ -97,10 +104,8 @@ def test_a_cancelled_submission_is_interrupted_in_the_store_at_the_next_batch_co
     directory = field["dir"]
     monkeypatch.chdir(directory)
     arguments = dict(size="2arcmin", slurm=True, array_size=2, memory="500M", store="hippo.db", quiet=True)
-    # Hold the node so nothing runs, submit, then cancel every job of the batch (as scancel -u, or an admin).
-    blocker = subprocess.run(["sbatch", "--parsable", f"--cpus-per-task={os.cpu_count()}", "--mem=100M",
-                              "--wrap", "sleep 300"], capture_output=True, text=True, check=True).stdout.strip()
-    try:
+    # Nothing runs while the node is held: submit, then cancel every job of the batch (as scancel -u, or an admin).
+    with node_held():
         first = batch_cutout(field["catalogue"], [field["survey"]], "batch", **arguments)
         subprocess.run(["scancel", *first.jobs], check=True)
         while subprocess.run(["squeue", "-h", "-j", ",".join(first.jobs)], capture_output=True,
@@ -109,8 +114,6 @@ def test_a_cancelled_submission_is_interrupted_in_the_store_at_the_next_batch_co
         # Another batch with the same store (here: the same one again, submitted anew).
         second = batch_cutout(field["catalogue"], [field["survey"]], "batch", **arguments)
         subprocess.run(["scancel", *second.jobs], check=True)
-    finally:
-        subprocess.run(["scancel", blocker], check=True)
     with Store.open(directory / "hippo.db") as store:
         rows = store.query("SELECT job_id, state FROM batch_jobs ORDER BY id")
     states = dict(zip(rows["job_id"], rows["state"]))
